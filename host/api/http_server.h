@@ -1,0 +1,64 @@
+// A small HTTP/1.1 server on the host's io_context (Boost.Beast). Beast stays inside
+// http_server.cc; handlers see plain request/response structs. The REST API (routes, auth,
+// operations) builds on this in host/api.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "host/common/error.h"
+
+namespace novacron {
+
+class ExecutorPools;
+
+struct HttpRequest {
+  std::string method;
+  std::string target;
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+  std::string remote_address;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+struct HttpServerOptions {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 0;             // 0 = any free port
+  std::size_t body_limit = 1 << 20;   // bytes
+  int idle_timeout_seconds = 30;
+};
+
+class HttpServer {
+ public:
+  using Handler = std::function<HttpResponse(const HttpRequest&)>;
+
+  HttpServer(ExecutorPools& pools, HttpServerOptions options, Handler handler);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and starts accepting; returns the bound port.
+  Expected<std::uint16_t> start();
+  // Stops accepting; open connections finish their current request.
+  void stop();
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+// {"error": {"code": ..., "message": ..., "request_id": ...}} with `status`.
+HttpResponse json_error(int status, const std::string& code, const std::string& message,
+                        const std::string& request_id = "");
+
+}  // namespace novacron

@@ -1,0 +1,271 @@
+#include "host/config/host_config.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace novacron {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+// Walks a JSON document, recording errors with their JSON paths and remembering which keys
+// were read so that unknown (usually misspelt) keys are reported too.
+class Checker {
+ public:
+  void fail(const std::string& path, const std::string& what) {
+    errors_.push_back((path.empty() ? "/" : path) + ": " + what);
+  }
+  bool ok() const { return errors_.empty(); }
+  std::string message() const {
+    std::string out;
+    for (const auto& e : errors_) out += (out.empty() ? "" : "\n") + e;
+    return out;
+  }
+
+  // Checks that `obj` at `path` is an object with only `known` keys.
+  bool object(const json& obj, const std::string& path, const std::set<std::string>& known) {
+    if (!obj.is_object()) {
+      fail(path, std::string("expected an object, got ") + obj.type_name());
+      return false;
+    }
+    for (const auto& [key, value] : obj.items()) {
+      if (known.count(key) == 0) {
+        std::string list;
+        for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+        fail(path + "/" + key, "unknown key (known keys: " + list + ")");
+      }
+    }
+    return true;
+  }
+
+  std::optional<std::string> string(const json& obj, const std::string& path,
+                                    const std::string& key, bool required = false) {
+    auto it = obj.find(key);
+    if (it == obj.end()) {
+      if (required) fail(path + "/" + key, "is required");
+      return std::nullopt;
+    }
+    if (!it->is_string() || it->get<std::string>().empty()) {
+      fail(path + "/" + key, "expected a non-empty string, got " + it->dump());
+      return std::nullopt;
+    }
+    return it->get<std::string>();
+  }
+
+  std::optional<bool> boolean(const json& obj, const std::string& path, const std::string& key) {
+    auto it = obj.find(key);
+    if (it == obj.end()) return std::nullopt;
+    if (!it->is_boolean()) {
+      fail(path + "/" + key, "expected true or false, got " + it->dump());
+      return std::nullopt;
+    }
+    return it->get<bool>();
+  }
+
+  std::optional<std::int64_t> integer(const json& obj, const std::string& path,
+                                      const std::string& key, std::int64_t min, std::int64_t max) {
+    auto it = obj.find(key);
+    if (it == obj.end()) return std::nullopt;
+    if (!it->is_number_integer() || it->get<std::int64_t>() < min ||
+        it->get<std::int64_t>() > max) {
+      fail(path + "/" + key, "expected an integer from " + std::to_string(min) + " to " +
+                                 std::to_string(max) + ", got " + it->dump());
+      return std::nullopt;
+    }
+    return it->get<std::int64_t>();
+  }
+
+  std::optional<std::string> choice(const json& obj, const std::string& path,
+                                    const std::string& key, const std::vector<std::string>& allowed) {
+    auto s = string(obj, path, key);
+    if (s && std::find(allowed.begin(), allowed.end(), *s) == allowed.end()) {
+      std::string list;
+      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+      fail(path + "/" + key, "expected one of " + list + ", got \"" + *s + "\"");
+      return std::nullopt;
+    }
+    return s;
+  }
+
+  std::vector<std::string> string_list(const json& obj, const std::string& path,
+                                       const std::string& key) {
+    std::vector<std::string> out;
+    auto it = obj.find(key);
+    if (it == obj.end()) return out;
+    if (!it->is_array()) {
+      fail(path + "/" + key, std::string("expected an array of strings, got ") + it->type_name());
+      return out;
+    }
+    for (size_t i = 0; i < it->size(); ++i) {
+      const json& v = (*it)[i];
+      if (!v.is_string() || v.get<std::string>().empty()) {
+        fail(path + "/" + key + "/" + std::to_string(i), "expected a non-empty string, got " + v.dump());
+      } else {
+        out.push_back(v.get<std::string>());
+      }
+    }
+    return out;
+  }
+
+ private:
+  std::vector<std::string> errors_;
+};
+
+fs::path resolve(const fs::path& base, const std::string& p) {
+  fs::path path(p);
+  return (path.is_absolute() ? path : base / path).lexically_normal();
+}
+
+// Converts a byte offset in `text` into "line L, column C" for parse errors.
+std::string position_of(const std::string& text, size_t byte) {
+  size_t line = 1, column = 1;
+  for (size_t i = 0; i < byte && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      column = 1;
+    } else {
+      ++column;
+    }
+  }
+  return "line " + std::to_string(line) + ", column " + std::to_string(column);
+}
+
+const std::regex& plugin_id_pattern() {
+  static const std::regex re("^[a-z0-9]+(\\.[a-z0-9-]+)+$");
+  return re;
+}
+
+void parse_plugins(Checker& c, const json& root, const fs::path& base, HostConfig& cfg) {
+  auto it = root.find("plugins");
+  if (it == root.end()) return;
+  const std::string path = "/plugins";
+  if (!c.object(*it, path, {"dirs", "bundled_dir", "trusted_keys", "require_signatures", "load"}))
+    return;
+  for (const auto& d : c.string_list(*it, path, "dirs")) cfg.plugin_dirs.push_back(resolve(base, d));
+  if (auto b = c.string(*it, path, "bundled_dir"); b && *b != "auto") cfg.bundled_plugin_dir = resolve(base, *b);
+  for (const auto& k : c.string_list(*it, path, "trusted_keys")) cfg.trusted_keys.push_back(resolve(base, k));
+  if (auto r = c.boolean(*it, path, "require_signatures")) cfg.require_signatures = *r;
+
+  auto load = it->find("load");
+  if (load == it->end()) return;
+  if (!load->is_array()) {
+    c.fail(path + "/load", std::string("expected an array of plugins, got ") + load->type_name());
+    return;
+  }
+  std::set<std::string> seen;
+  for (size_t i = 0; i < load->size(); ++i) {
+    const std::string p = path + "/load/" + std::to_string(i);
+    const json& entry = (*load)[i];
+    if (!c.object(entry, p, {"id", "version", "required", "config"})) continue;
+    PluginLoadSpec spec;
+    if (auto id = c.string(entry, p, "id", /*required=*/true)) {
+      if (!std::regex_match(*id, plugin_id_pattern())) {
+        c.fail(p + "/id", "\"" + *id + "\" is not a reverse-DNS plugin id (e.g. io.novacron.policy.binpack)");
+      } else if (!seen.insert(*id).second) {
+        c.fail(p + "/id", "plugin \"" + *id + "\" is listed twice");
+      }
+      spec.id = *id;
+    }
+    if (auto v = c.string(entry, p, "version")) spec.version = *v;
+    if (auto r = c.boolean(entry, p, "required")) spec.required = *r;
+    if (auto conf = entry.find("config"); conf != entry.end()) {
+      if (!conf->is_object()) {
+        c.fail(p + "/config", std::string("expected an object, got ") + conf->type_name());
+      } else {
+        spec.config_json = conf->dump();
+      }
+    }
+    cfg.plugins.push_back(std::move(spec));
+  }
+}
+
+}  // namespace
+
+std::vector<fs::path> HostConfig::all_plugin_dirs() const {
+  std::vector<fs::path> dirs;
+  dirs.push_back(data_dir / "plugins");
+  for (const auto& d : plugin_dirs) dirs.push_back(d);
+  if (!bundled_plugin_dir.empty()) dirs.push_back(bundled_plugin_dir);
+  return dirs;
+}
+
+Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& base_dir) {
+  json root;
+  try {
+    root = json::parse(text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
+  } catch (const json::parse_error& e) {
+    std::string what = e.what();
+    // nlohmann's message starts with "[json.exception.parse_error.101] parse error at line..."
+    if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
+    return make_error("config_invalid", "/: not valid JSON at " + position_of(text, e.byte == 0 ? 0 : e.byte - 1) + ": " + what);
+  }
+
+  Checker c;
+  HostConfig cfg;
+  if (!c.object(root, "", {"node", "data_dir", "listen", "tls", "plugins", "log", "threads"})) {
+    return make_error("config_invalid", c.message());
+  }
+
+  if (auto node = root.find("node"); node != root.end() && c.object(*node, "/node", {"name"})) {
+    if (auto name = c.string(*node, "/node", "name")) {
+      if (!std::regex_match(*name, std::regex("^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$"))) {
+        c.fail("/node/name", "\"" + *name + "\" is not a valid node name (letters, digits, '.', '-'; at most 63)");
+      }
+      cfg.node_name = *name;
+    }
+  }
+  if (cfg.node_name.empty()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    cfg.node_name = host[0] != '\0' ? host : "node-1";
+  }
+
+  if (auto d = c.string(root, "", "data_dir")) cfg.data_dir = resolve(base_dir, *d);
+
+  if (auto listen = root.find("listen"); listen != root.end() && c.object(*listen, "/listen", {"address", "port"})) {
+    if (auto a = c.string(*listen, "/listen", "address")) cfg.listen_address = *a;
+    if (auto p = c.integer(*listen, "/listen", "port", 0, 65535)) cfg.listen_port = static_cast<std::uint16_t>(*p);
+  }
+
+  if (auto tls = root.find("tls"); tls != root.end() && c.object(*tls, "/tls", {"cert", "key"})) {
+    auto cert = c.string(*tls, "/tls", "cert", true);
+    auto key = c.string(*tls, "/tls", "key", true);
+    if (cert && key) cfg.tls = TlsConfig{resolve(base_dir, *cert), resolve(base_dir, *key)};
+  }
+
+  parse_plugins(c, root, base_dir, cfg);
+
+  if (auto log = root.find("log"); log != root.end() && c.object(*log, "/log", {"level", "format"})) {
+    if (auto l = c.choice(*log, "/log", "level", {"trace", "debug", "info", "warn", "error"})) cfg.log_level = *l;
+    if (auto f = c.choice(*log, "/log", "format", {"text", "json"})) cfg.log_format = *f;
+  }
+  if (auto th = root.find("threads"); th != root.end() && c.object(*th, "/threads", {"io", "blocking"})) {
+    if (auto n = c.integer(*th, "/threads", "io", 1, 64)) cfg.io_threads = static_cast<int>(*n);
+    if (auto n = c.integer(*th, "/threads", "blocking", 1, 256)) cfg.blocking_threads = static_cast<int>(*n);
+  }
+
+  if (!c.ok()) return make_error("config_invalid", c.message());
+  return cfg;
+}
+
+Expected<HostConfig> load_host_config(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return make_error("config_unreadable", file.string() + ": cannot open config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto cfg = parse_host_config(ss.str(), fs::absolute(file).parent_path());
+  if (!cfg) {
+    return make_error(cfg.error().code, file.string() + ": " + cfg.error().message);
+  }
+  cfg->source = fs::absolute(file);
+  return cfg;
+}
+
+}  // namespace novacron

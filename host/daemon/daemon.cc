@@ -1,0 +1,161 @@
+#include "host/daemon/daemon.h"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "host/api/http_server.h"
+#include "host/daemon/data_dir.h"
+#include "host/daemon/logging.h"
+#include "host/plugins/inspector.h"
+#include "host/plugins/plugin_manager.h"
+#include "host/services/event_bus.h"
+#include "host/services/executors.h"
+#include "host/services/metrics_registry.h"
+#include "host/state/kv_store.h"
+#include "host/state/schema.h"
+#include "novacron/sdk/version.hpp"
+
+namespace novacron {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+void block_shutdown_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+fs::path default_bundled_plugin_dir() {
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  return (exe.parent_path() / ".." / "lib" / "novacron" / "plugins").lexically_normal();
+}
+
+namespace {
+
+int wait_for_shutdown_signal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      spdlog::info("SIGHUP received; config reload is not supported yet, ignoring");
+      continue;
+    }
+    return sig;
+  }
+}
+
+HttpResponse handle_request(const HttpRequest& req, const HostConfig& cfg, PluginManager& plugins) {
+  std::string path = req.target.substr(0, req.target.find('?'));
+  if (path == "/v1/health") {
+    if (req.method != "GET") return json_error(405, "method_not_allowed", "use GET on /v1/health");
+    size_t running = 0, failed = 0;
+    for (const auto& p : plugins.list()) {
+      running += p.state == "running" ? 1 : 0;
+      failed += p.state == "failed" || p.state == "quarantined" ? 1 : 0;
+    }
+    json body = {{"status", "ok"},
+                 {"node", cfg.node_name},
+                 {"sdk_version", NOVACRON_SDK_VERSION_STRING},
+                 {"plugins", {{"running", running}, {"not_running", failed}}}};
+    return HttpResponse{200, "application/json", body.dump()};
+  }
+  return json_error(404, "not_found", "no route for " + req.method + " " + path);
+}
+
+}  // namespace
+
+int run_daemon(const DaemonOptions& options) {
+  const HostConfig& cfg = options.config;
+  setup_logging(cfg.log_level, cfg.log_format);
+  spdlog::info("novacrond starting node={} sdk={} config={} data_dir={}", cfg.node_name, NOVACRON_SDK_VERSION_STRING,
+               cfg.source.string(), cfg.data_dir.string());
+
+  auto lock = DataDirLock::acquire(cfg.data_dir);
+  if (!lock) {
+    spdlog::critical("cannot start: {}", lock.error().message);
+    return 1;
+  }
+  auto db = open_host_database(cfg.data_dir);
+  if (!db) {
+    spdlog::critical("cannot start: {}", db.error().message);
+    return 1;
+  }
+  auto keys = TrustedKeys::load(cfg.trusted_keys);
+  if (!keys) {
+    spdlog::critical("cannot start: {}", keys.error().message);
+    return 1;
+  }
+  if (cfg.require_signatures && keys->empty()) {
+    spdlog::critical("cannot start: /plugins/require_signatures is true but /plugins/trusted_keys is empty");
+    return 1;
+  }
+
+  PluginCatalog catalog(**db);
+  KvStore kv(**db);
+  EventBus events;
+  MetricsRegistry metrics;
+  ExecutorPools pools(cfg.io_threads, cfg.blocking_threads);
+  HostContext context{cfg.node_name, &kv, &events, &metrics, &pools};
+
+  PluginManagerOptions pm_options;
+  pm_options.plugin_dirs.push_back(cfg.data_dir / "plugins");
+  for (const auto& d : cfg.plugin_dirs) pm_options.plugin_dirs.push_back(d);
+  pm_options.bundled_dir = cfg.bundled_plugin_dir.empty() ? default_bundled_plugin_dir() : cfg.bundled_plugin_dir;
+  pm_options.staging_dir = cfg.data_dir / "tmp";
+  pm_options.inspect_helper = options.inspect_helper.empty() ? default_inspect_helper() : options.inspect_helper;
+  pm_options.trusted_keys = std::move(*keys);
+  pm_options.require_signatures = cfg.require_signatures;
+  PluginManager plugins(std::move(pm_options), catalog, context);
+
+  if (auto q = plugins.recover_from_crash(); !q) {
+    spdlog::critical("cannot start: {}", q.error().message);
+    return 1;
+  }
+  if (auto r = plugins.start_all(cfg.plugins); !r) {
+    spdlog::critical("start-up refused: {}", r.error().message);
+    plugins.stop_all();
+    return 1;
+  }
+
+  HttpServerOptions http_options;
+  http_options.address = cfg.listen_address;
+  http_options.port = cfg.listen_port;
+  HttpServer server(pools, http_options, [&](const HttpRequest& req) { return handle_request(req, cfg, plugins); });
+  auto port = server.start();
+  if (!port) {
+    spdlog::critical("cannot start: {}", port.error().message);
+    plugins.stop_all();
+    return 1;
+  }
+  size_t running = plugins.running_count();
+  metrics.gauge_set("novacron_plugins_running", "Plugins with a running instance", {}, static_cast<double>(running));
+  // The one line operators and scripts look for; stdout, so it is easy to capture.
+  std::printf("novacrond ready: listening on http://%s:%u (node %s, %zu plugins running, data dir %s)\n",
+              cfg.listen_address.c_str(), static_cast<unsigned>(*port), cfg.node_name.c_str(), running,
+              cfg.data_dir.c_str());
+  std::fflush(stdout);
+  spdlog::info("ready address={}:{} plugins_running={}", cfg.listen_address, *port, running);
+
+  int sig = wait_for_shutdown_signal();
+  spdlog::info("signal {} received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  server.stop();
+  plugins.stop_all();
+  pools.shutdown();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace novacron

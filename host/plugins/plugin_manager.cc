@@ -1,0 +1,474 @@
+#include "host/plugins/plugin_manager.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "host/common/build_id.h"
+#include "host/common/sha256.h"
+#include "host/plugins/elf_check.h"
+#include "host/plugins/library_loader.h"
+#include "host/plugins/manifest.h"
+#include "host/plugins/plugin_file.h"
+
+namespace novacron {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+struct PluginManager::Located {
+  fs::path root;  // the plugin dir
+  std::string id;
+  std::string version;
+  fs::path rel;   // <id>/<version>
+  bool bundled = false;
+};
+
+struct PluginManager::Instance {
+  DescriptorInfo descriptor;
+  void* raw = nullptr;                       // as returned by create(): the kind's interface
+  sdk::PluginInstance* base = nullptr;
+  std::unique_ptr<PluginHostServices> services;
+  bool started = false;
+};
+
+struct PluginManager::Record {
+  PluginStatus status;
+  PluginLoadSpec spec;
+  std::optional<DescriptorInfo> library;     // set once the library is loaded (never unloaded)
+  std::unique_ptr<Instance> instance;
+};
+
+namespace {
+
+// Clears the crash-loop marker when a step that ran plugin code returns, however it returns.
+class GuardScope {
+ public:
+  explicit GuardScope(PluginCatalog& catalog) : catalog_(catalog) {}
+  Expected<void> enter(const std::string& id, const std::string& version, const std::string& phase) {
+    active_ = true;
+    return catalog_.guard_enter(id, version, phase);
+  }
+  ~GuardScope() {
+    if (active_) (void)catalog_.guard_clear();
+  }
+
+ private:
+  PluginCatalog& catalog_;
+  bool active_ = false;
+};
+
+sdk::PluginInstance* as_plugin_instance(std::uint32_t kind, void* raw) {
+  switch (kind) {
+    case NOVACRON_KIND_SCHEDULING_POLICY: return static_cast<sdk::SchedulingPolicy*>(raw);
+    case NOVACRON_KIND_AUTH_PROVIDER: return static_cast<sdk::AuthProvider*>(raw);
+    default: return nullptr;
+  }
+}
+
+std::string sdk_version_of(const DescriptorInfo& d) {
+  return std::to_string(d.sdk_major) + "." + std::to_string(d.sdk_minor);
+}
+
+Error with_context(const std::string& id, const Error& e) {
+  return Error{e.code, "plugin " + id + ": " + e.message};
+}
+
+}  // namespace
+
+PluginManager::PluginManager(PluginManagerOptions options, PluginCatalog& catalog, HostContext context)
+    : options_(std::move(options)), catalog_(catalog), context_(context) {}
+
+PluginManager::~PluginManager() { stop_all(); }
+
+void PluginManager::publish(const std::string& type, const std::string& id, const std::string& payload_json) {
+  if (context_.events != nullptr) context_.events->publish(type, "plugin/" + id, "host", payload_json);
+}
+
+Expected<std::optional<std::string>> PluginManager::recover_from_crash() {
+  auto marker = catalog_.guard_read();
+  if (!marker) return tl::unexpected(marker.error());
+  if (!*marker) return std::optional<std::string>();
+  const BootGuardRecord& m = **marker;
+  if (m.pid == ::getpid()) return std::optional<std::string>();
+  std::string reason = "novacrond (pid " + std::to_string(m.pid) + ") died while running the " + m.phase +
+                       " step of " + m.plugin_id + " " + m.version +
+                       "; quarantined to stop a crash loop. Fix or upgrade the plugin, then run "
+                       "`novacron plugin enable " + m.plugin_id + "`";
+  if (auto r = catalog_.set_state(m.plugin_id, PluginState::kQuarantined, reason); !r) return tl::unexpected(r.error());
+  if (auto r = catalog_.guard_clear(); !r) return tl::unexpected(r.error());
+  spdlog::error("plugin quarantined id={} version={} phase={} reason=\"{}\"", m.plugin_id, m.version, m.phase, reason);
+  publish("plugin.quarantined", m.plugin_id,
+          json{{"id", m.plugin_id}, {"version", m.version}, {"phase", m.phase}, {"reason", reason}}.dump());
+  return std::optional<std::string>(m.plugin_id);
+}
+
+Expected<PluginManager::Located> PluginManager::locate(const std::string& id,
+                                                       const std::optional<std::string>& version) const {
+  std::vector<std::pair<fs::path, bool>> dirs;
+  for (const auto& d : options_.plugin_dirs) dirs.emplace_back(d, false);
+  if (!options_.bundled_dir.empty()) dirs.emplace_back(options_.bundled_dir, true);
+
+  std::vector<Located> found;
+  std::string searched;
+  for (const auto& [dir, bundled] : dirs) {
+    searched += (searched.empty() ? "" : ", ") + dir.string();
+    std::error_code ec;
+    fs::path id_dir = dir / id;
+    if (!fs::is_directory(fs::symlink_status(id_dir, ec)) && !fs::is_symlink(fs::symlink_status(id_dir, ec))) continue;
+    for (fs::directory_iterator it(id_dir, ec), end; !ec && it != end; it.increment(ec)) {
+      std::string v = it->path().filename().string();
+      if (!is_valid_plugin_version(v)) continue;
+      if (version && v != *version) continue;
+      found.push_back(Located{dir, id, v, fs::path(id) / v, bundled});
+    }
+  }
+  if (found.empty()) {
+    return make_error("not_found", "plugin " + id + (version ? " " + *version : std::string()) +
+                                       " is not installed in any plugin dir (searched: " + searched + ")");
+  }
+  std::sort(found.begin(), found.end(), [](const Located& a, const Located& b) {
+    return compare_versions(a.version, b.version) > 0;
+  });
+  const Located& best = found.front();
+  for (size_t i = 1; i < found.size(); ++i) {
+    if (found[i].version == best.version) {
+      return make_error("duplicate", "plugin " + id + " " + best.version + " is present in two plugin dirs (" +
+                                         (best.root / best.rel).string() + " and " +
+                                         (found[i].root / found[i].rel).string() + "); remove one of them");
+    }
+  }
+  return best;
+}
+
+Expected<CatalogEntry> PluginManager::ensure_pinned(const Located& loc) {
+  fs::path dir = loc.root / loc.rel;
+  auto pinned = catalog_.find(loc.id, loc.version);
+  if (!pinned) return tl::unexpected(pinned.error());
+  // A bundled plugin pinned by another build of the host came with a host upgrade: pin anew.
+  // Under the same host build, a changed bundled file is refused like any other.
+  const bool host_upgraded = *pinned && (*pinned)->source == "bundled" && loc.bundled &&
+                             (*pinned)->pinned_by != executable_build_id();
+  if (*pinned && !host_upgraded) {
+    if ((*pinned)->dir != dir.string()) {
+      return make_error("pin_location_mismatch", loc.id + " " + loc.version + " is pinned at " + (*pinned)->dir +
+                                                     " but was found at " + dir.string());
+    }
+    return **pinned;
+  }
+  if (!loc.bundled) {
+    return make_error("not_pinned", dir.string() + " has no pinned SHA-256 in the catalog; install it with "
+                                                   "`novacron plugin install` instead of copying it");
+  }
+  // A bundled plugin seen for the first time: inspect it in a child, then pin it.
+  PackageCheckOptions checks;
+  checks.inspect_helper = options_.inspect_helper;
+  checks.trusted_keys = &options_.trusted_keys;
+  checks.require_signature = options_.require_signatures;
+  PackageReport report = check_plugin_package(dir, checks);
+  if (const CheckVerdict* f = report.first_failure(); f != nullptr) {
+    return make_error(f->code, f->name + " check failed: " + f->detail);
+  }
+  CatalogEntry entry{loc.id, loc.version, dir.string(), report.manifest->library, report.sha256,
+                     report.manifest_sha256, report.manifest->kind, "bundled", executable_build_id(), 0};
+  auto r = host_upgraded ? catalog_.repin(entry) : catalog_.pin(entry);
+  if (!r) return tl::unexpected(r.error());
+  spdlog::info("bundled plugin pinned id={} version={} sha256={}{}", loc.id, loc.version, report.sha256,
+               host_upgraded ? " (host build changed)" : "");
+  return entry;
+}
+
+Expected<PluginStatus> PluginManager::load(const PluginLoadSpec& spec) {
+  auto t0 = Clock::now();
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (auto it = records_.find(spec.id); it != records_.end() && it->second->instance) {
+    return make_error("duplicate_id", "plugin " + spec.id + " is already loaded (version " +
+                                          it->second->status.version + " from " + it->second->status.dir + ")");
+  }
+  auto fail = [&](const Error& e, const std::string& state = "failed") -> Expected<PluginStatus> {
+    record_failure(spec, e, state);
+    return tl::unexpected(with_context(spec.id, e));
+  };
+
+  auto state = catalog_.state(spec.id);
+  if (!state) return fail(state.error());
+  if (state->state == PluginState::kDisabled) {
+    return fail(Error{"disabled", "disabled by the operator: " + state->reason}, "disabled");
+  }
+  if (state->state == PluginState::kQuarantined) return fail(Error{"quarantined", state->reason}, "quarantined");
+
+  auto loc = locate(spec.id, spec.version);
+  if (!loc) return fail(loc.error());
+  auto entry = ensure_pinned(*loc);
+  if (!entry) return fail(entry.error());
+
+  // Manifest: unchanged since it was pinned, and describing this folder.
+  auto manifest_file = open_plugin_file(loc->root, loc->rel / "plugin.json");
+  if (!manifest_file) return fail(manifest_file.error());
+  auto manifest_text = read_opened_file(*manifest_file, 256 * 1024);
+  if (!manifest_text) return fail(manifest_text.error());
+  if (to_hex(sha256_bytes(*manifest_text)) != entry->manifest_sha256) {
+    return fail(Error{"manifest_changed", manifest_file->path.string() + " changed after it was installed"});
+  }
+  auto manifest = parse_manifest(*manifest_text, manifest_file->path.string());
+  if (!manifest) return fail(manifest.error());
+  if (manifest->id != loc->id || manifest->version != loc->version || manifest->library != entry->library) {
+    return fail(Error{"manifest_mismatch", "manifest describes " + manifest->id + " " + manifest->version +
+                                               " but lies in folder " + loc->rel.string()});
+  }
+
+  // Library: the same open file is checked, hashed and loaded.
+  auto lib = open_plugin_file(loc->root, loc->rel / entry->library);
+  if (!lib) return fail(lib.error());
+  auto digest = sha256_fd(lib->fd.get());
+  if (!digest) return fail(digest.error());
+  if (to_hex(*digest) != entry->sha256) {
+    return fail(Error{"sha256_mismatch", lib->path.string() + " hashes to " + to_hex(*digest) +
+                                             " but " + entry->sha256 + " was pinned at install: the file changed "
+                                             "after it was installed (reinstall it as a new version)"});
+  }
+  if (!options_.trusted_keys.empty() || options_.require_signatures) {
+    auto sig_file = open_plugin_file(loc->root, loc->rel / (entry->library + ".sig"));
+    if (!sig_file) {
+      if (sig_file.error().code != "not_found" || options_.require_signatures) {
+        return fail(sig_file.error().code == "not_found"
+                        ? Error{"signature_missing", "signatures are required and " + entry->library + ".sig is missing"}
+                        : sig_file.error());
+      }
+    } else {
+      auto text = read_opened_file(*sig_file, 4096);
+      if (!text) return fail(text.error());
+      std::string raw = *text;
+      if (raw.size() != 64) {
+        auto decoded = read_signature_file(sig_file->path);
+        if (!decoded) return fail(decoded.error());
+        raw = *decoded;
+      }
+      auto signer = options_.trusted_keys.verify(plugin_signature_message(spec.id, loc->version, entry->sha256), raw);
+      if (!signer) return fail(signer.error());
+    }
+  }
+  auto elf = check_plugin_elf(lib->fd.get());
+  if (!elf) return fail(elf.error());
+
+  auto& rec_ptr = records_[spec.id];
+  if (!rec_ptr) rec_ptr = std::make_unique<Record>();
+  Record& rec = *rec_ptr;
+  rec.spec = spec;
+  rec.status = PluginStatus{spec.id, loc->version, manifest->kind, (loc->root / loc->rel).string(), "loading", "",
+                            "", spec.required, 0, "", 0};
+
+  GuardScope guard(catalog_);
+  if (!rec.library || rec.library->version != loc->version) {
+    if (rec.library) {
+      return fail(Error{"restart_required", "version " + rec.library->version +
+                                                " of this plugin is loaded in this process; a different version "
+                                                "loads after a restart"});
+    }
+    if (auto r = guard.enter(spec.id, loc->version, "load"); !r) return fail(r.error());
+    auto loaded = load_verified_library(std::move(*lib));
+    if (!loaded) return fail(loaded.error());
+    auto info = read_descriptor(loaded->descriptor);
+    if (!info) return fail(info.error());
+    if (auto c = check_compatibility(*info, sdk::current_toolchain()); !c) return fail(c.error());
+    if (info->id != manifest->id || info->version != manifest->version) {
+      return fail(Error{"manifest_mismatch", "the library says " + info->id + " " + info->version +
+                                                 ", its manifest " + manifest->id + " " + manifest->version});
+    }
+    if (static_cast<std::uint32_t>(kind_from_name(manifest->kind)) != info->kind) {
+      return fail(Error{"kind_mismatch", std::string("the library is a ") + kind_name(info->kind) +
+                                             " but its manifest declares kind " + manifest->kind});
+    }
+    rec.library = *info;
+  }
+  if (auto r = instantiate(rec, spec); !r) return fail(r.error());
+  rec.status.state = "running";
+  rec.status.interface_version = rec.library->interface_version;
+  rec.status.sdk_version = sdk_version_of(*rec.library);
+  rec.status.load_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  if (std::find(start_order_.begin(), start_order_.end(), spec.id) == start_order_.end()) {
+    start_order_.push_back(spec.id);
+  }
+  PluginStatus status = rec.status;
+  lock.unlock();
+
+  spdlog::info("plugin loaded id={} version={} kind={} ms={:.1f}", status.id, status.version, status.kind,
+               status.load_ms);
+  if (context_.metrics != nullptr) {
+    context_.metrics->histogram_observe("novacron_plugin_load_seconds", "Time to verify, load and start a plugin",
+                                        {{"plugin", status.id}}, status.load_ms / 1000.0);
+  }
+  publish("plugin.loaded", status.id,
+          json{{"id", status.id}, {"version", status.version}, {"kind", status.kind}, {"load_ms", status.load_ms}}.dump());
+  return status;
+}
+
+Expected<void> PluginManager::instantiate(Record& rec, const PluginLoadSpec& spec) {
+  const DescriptorInfo& d = *rec.library;
+  GuardScope guard(catalog_);
+  auto inst = std::make_unique<Instance>();
+  inst->descriptor = d;
+  if (auto r = guard.enter(d.id, d.version, "init"); !r) return r;
+  inst->raw = d.create();
+  inst->base = inst->raw != nullptr ? as_plugin_instance(d.kind, inst->raw) : nullptr;
+  if (inst->base == nullptr) return make_error("create_failed", "the plugin's create function returned nothing");
+  inst->services = std::make_unique<PluginHostServices>(context_, d.id, spec.config_json);
+  sdk::Status s = inst->base->init(*inst->services, spec.config_json);
+  if (!s) {
+    d.destroy(inst->raw);
+    return make_error("init_failed", std::string("init failed (") + sdk::status_code_name(s.code()) + "): " + s.message());
+  }
+  if (auto r = guard.enter(d.id, d.version, "start"); !r) return r;
+  s = inst->base->start();
+  if (!s) {
+    inst->services->close_executors();
+    d.destroy(inst->raw);
+    return make_error("start_failed", std::string("start failed (") + sdk::status_code_name(s.code()) + "): " + s.message());
+  }
+  inst->started = true;
+  rec.instance = std::move(inst);
+  return {};
+}
+
+void PluginManager::record_failure(const PluginLoadSpec& spec, const Error& error, const std::string& state) {
+  auto& rec_ptr = records_[spec.id];
+  if (!rec_ptr) rec_ptr = std::make_unique<Record>();
+  Record& rec = *rec_ptr;
+  rec.spec = spec;
+  rec.status.id = spec.id;
+  rec.status.required = spec.required;
+  if (rec.status.version.empty() && spec.version) rec.status.version = *spec.version;
+  rec.status.state = state;
+  rec.status.message = error.message;
+  rec.status.error_code = error.code;
+  auto level = state == "failed" ? spdlog::level::err : spdlog::level::warn;
+  spdlog::log(level, "plugin not loaded id={} state={} code={} reason=\"{}\"", spec.id, state, error.code,
+              error.message);
+  if (context_.metrics != nullptr) {
+    context_.metrics->counter_add("novacron_plugin_load_failures_total", "Plugins that could not be loaded",
+                                  {{"code", error.code}}, 1);
+  }
+  publish("plugin.failed", spec.id,
+          json{{"id", spec.id}, {"state", state}, {"code", error.code}, {"message", error.message}}.dump());
+}
+
+Expected<void> PluginManager::start_all(const std::vector<PluginLoadSpec>& specs) {
+  for (const auto& spec : specs) {
+    auto r = load(spec);
+    if (!r && spec.required) {
+      return make_error(r.error().code, "required " + r.error().message);
+    }
+  }
+  return {};
+}
+
+void PluginManager::stop_instance(Record& rec) {
+  if (!rec.instance) return;
+  Instance& inst = *rec.instance;
+  if (inst.started) inst.base->stop();
+  inst.services->close_executors();
+  inst.descriptor.destroy(inst.raw);
+  rec.instance.reset();
+  spdlog::info("plugin stopped id={} version={}", rec.status.id, rec.status.version);
+}
+
+void PluginManager::stop_all() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto it = start_order_.rbegin(); it != start_order_.rend(); ++it) {
+    auto rec = records_.find(*it);
+    if (rec == records_.end() || !rec->second->instance) continue;
+    stop_instance(*rec->second);
+    rec->second->status.state = "stopped";
+  }
+}
+
+Expected<void> PluginManager::disable(const std::string& id, const std::string& reason) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (auto r = catalog_.set_state(id, PluginState::kDisabled, reason); !r) return r;
+    if (auto it = records_.find(id); it != records_.end()) {
+      stop_instance(*it->second);
+      it->second->status.state = "disabled";
+      it->second->status.message = reason;
+    }
+  }
+  publish("plugin.disabled", id, json{{"id", id}, {"reason", reason}}.dump());
+  return {};
+}
+
+Expected<PluginStatus> PluginManager::enable(const std::string& id) {
+  PluginLoadSpec spec;
+  spec.id = id;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (auto r = catalog_.set_state(id, PluginState::kEnabled, ""); !r) return tl::unexpected(r.error());
+    if (auto it = records_.find(id); it != records_.end()) spec = it->second->spec;
+  }
+  publish("plugin.enabled", id, json{{"id", id}}.dump());
+  return load(spec);
+}
+
+Expected<InstallResult> PluginManager::install(const fs::path& source) {
+  InstallOptions options;
+  options.plugins_dir = options_.plugin_dirs.front();
+  options.staging_dir = options_.staging_dir;
+  options.checks.inspect_helper = options_.inspect_helper;
+  options.checks.trusted_keys = &options_.trusted_keys;
+  options.checks.require_signature = options_.require_signatures;
+  options.precheck = [this](const PluginManifest& m) -> Expected<void> {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = records_.find(m.id);
+    if (it != records_.end() && it->second->library && it->second->library->version == m.version) {
+      return make_error("plugin_loaded", m.id + " " + m.version +
+                                             " is loaded; a loaded version is never replaced in place "
+                                             "(build and install it as a new version)");
+    }
+    return {};
+  };
+  return install_plugin(source, options, catalog_);
+}
+
+std::vector<PluginStatus> PluginManager::list() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<PluginStatus> out;
+  for (const auto& [id, rec] : records_) out.push_back(rec->status);
+  return out;
+}
+
+std::optional<PluginStatus> PluginManager::status(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = records_.find(id);
+  if (it == records_.end()) return std::nullopt;
+  return it->second->status;
+}
+
+size_t PluginManager::running_count() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  size_t n = 0;
+  for (const auto& [id, rec] : records_) n += rec->instance ? 1 : 0;
+  return n;
+}
+
+sdk::SchedulingPolicy* PluginManager::scheduling_policy(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = records_.find(id);
+  if (it == records_.end() || !it->second->instance ||
+      it->second->instance->descriptor.kind != NOVACRON_KIND_SCHEDULING_POLICY) {
+    return nullptr;
+  }
+  return static_cast<sdk::SchedulingPolicy*>(it->second->instance->raw);
+}
+
+sdk::AuthProvider* PluginManager::auth_provider(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = records_.find(id);
+  if (it == records_.end() || !it->second->instance ||
+      it->second->instance->descriptor.kind != NOVACRON_KIND_AUTH_PROVIDER) {
+    return nullptr;
+  }
+  return static_cast<sdk::AuthProvider*>(it->second->instance->raw);
+}
+
+}  // namespace novacron

@@ -1,0 +1,114 @@
+// The plugin manager: finds, verifies, loads, starts, stops and tracks plugins.
+//
+// Load sequence for one plugin (docs/architecture.md has the diagram):
+//   locate <dir>/<id>/<version>  ->  state (disabled / quarantined?)  ->  open manifest and
+//   library beneath the plugin dir (no symlinks; owner; mode)  ->  pin (bundled plugins on
+//   first sight, after inspection in a child)  ->  SHA-256 == pin  ->  signature  ->  ELF
+//   sanity + entry symbol (bounded parser)  ->  dlopen via /proc/self/fd/N  ->  descriptor
+//   checks (SDK major/minor, toolchain, kind == manifest, id/version == manifest)  ->
+//   create -> init(config) -> start().
+// Every step that runs plugin code is bracketed by the crash-loop guard's marker.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "host/config/host_config.h"
+#include "host/plugins/descriptor_check.h"
+#include "host/plugins/installer.h"
+#include "host/plugins/plugin_catalog.h"
+#include "host/plugins/signature.h"
+#include "host/services/plugin_host_services.h"
+#include "novacron/sdk/auth_provider.hpp"
+#include "novacron/sdk/scheduling_policy.hpp"
+
+namespace novacron {
+
+struct PluginManagerOptions {
+  std::vector<std::filesystem::path> plugin_dirs;  // search order; the first is the install target
+  std::filesystem::path bundled_dir;               // plugins here are pinned on first sight
+  std::filesystem::path staging_dir;               // DATA_DIR/tmp
+  std::filesystem::path inspect_helper;
+  TrustedKeys trusted_keys;
+  bool require_signatures = false;
+};
+
+// What the manager knows about one configured or loaded plugin.
+struct PluginStatus {
+  std::string id;
+  std::string version;
+  std::string kind;
+  std::string dir;
+  std::string state;    // "running" | "failed" | "disabled" | "quarantined" | "stopped"
+  std::string message;  // why it failed / was skipped
+  std::string error_code;
+  bool required = false;
+  std::uint32_t interface_version = 0;
+  std::string sdk_version;  // the plugin's, "1.0"
+  double load_ms = 0;       // verify + load + init + start
+};
+
+class PluginManager {
+ public:
+  PluginManager(PluginManagerOptions options, PluginCatalog& catalog, HostContext context);
+  ~PluginManager();
+  PluginManager(const PluginManager&) = delete;
+  PluginManager& operator=(const PluginManager&) = delete;
+
+  // Reads the crash-loop marker left by a previous process that died while running plugin
+  // code and quarantines that plugin. Returns the quarantined id, if any.
+  Expected<std::optional<std::string>> recover_from_crash();
+
+  // Loads and starts each plugin in order. A failure of an optional plugin is recorded and
+  // skipped; a failure of a required one stops and returns its error (plugins already
+  // started stay started; the caller stops them).
+  Expected<void> start_all(const std::vector<PluginLoadSpec>& specs);
+
+  // Loads and starts one plugin; the error says which check refused it.
+  Expected<PluginStatus> load(const PluginLoadSpec& spec);
+
+  // Stops and destroys every running instance, in reverse start order. Libraries stay loaded.
+  void stop_all();
+
+  // Runtime enable/disable (state is persisted). Disable stops and destroys the instance.
+  Expected<void> disable(const std::string& id, const std::string& reason = "disabled by operator");
+  Expected<PluginStatus> enable(const std::string& id);
+
+  // Installs a package while the host runs; refuses to touch a loaded version.
+  Expected<InstallResult> install(const std::filesystem::path& source);
+
+  std::vector<PluginStatus> list() const;
+  std::optional<PluginStatus> status(const std::string& id) const;
+  size_t running_count() const;
+
+  // Typed access for the host's subsystems; null when not running or of another kind.
+  sdk::SchedulingPolicy* scheduling_policy(const std::string& id) const;
+  sdk::AuthProvider* auth_provider(const std::string& id) const;
+
+ private:
+  struct Located;
+  struct Instance;
+  struct Record;
+
+  Expected<Located> locate(const std::string& id, const std::optional<std::string>& version) const;
+  Expected<CatalogEntry> ensure_pinned(const Located& loc);
+  Expected<void> instantiate(Record& rec, const PluginLoadSpec& spec);
+  void stop_instance(Record& rec);
+  void record_failure(const PluginLoadSpec& spec, const Error& error, const std::string& state);
+  void publish(const std::string& type, const std::string& id, const std::string& payload_json);
+
+  PluginManagerOptions options_;
+  PluginCatalog& catalog_;
+  HostContext context_;
+  mutable std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<Record>> records_;  // by id
+  std::vector<std::string> start_order_;
+};
+
+}  // namespace novacron

@@ -1,0 +1,58 @@
+#include "host/services/event_bus.h"
+
+#include <chrono>
+
+namespace novacron {
+
+std::uint64_t EventBus::publish(std::string type, std::string object, std::string source,
+                                std::string payload_json) {
+  HostEvent ev;
+  ev.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+  ev.type = std::move(type);
+  ev.object = std::move(object);
+  ev.source = std::move(source);
+  ev.payload_json = payload_json.empty() ? "{}" : std::move(payload_json);
+  std::vector<Subscriber> to_call;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ev.seq = next_seq_++;
+    ring_.push_back(ev);
+    while (ring_.size() > retention_) ring_.pop_front();
+    for (const auto& [id, fn] : subscribers_) to_call.push_back(fn);
+  }
+  for (const auto& fn : to_call) fn(ev);
+  return ev.seq;
+}
+
+std::optional<std::vector<HostEvent>> EventBus::since(std::uint64_t since) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::uint64_t oldest = ring_.empty() ? next_seq_ : ring_.front().seq;
+  // Events (since, oldest) were dropped: the caller missed some.
+  if (since + 1 < oldest) return std::nullopt;
+  std::vector<HostEvent> out;
+  for (const auto& ev : ring_) {
+    if (ev.seq > since) out.push_back(ev);
+  }
+  return out;
+}
+
+std::uint64_t EventBus::last_seq() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return next_seq_ - 1;
+}
+
+std::uint64_t EventBus::subscribe(Subscriber fn) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::uint64_t id = next_subscriber_++;
+  subscribers_.emplace_back(id, std::move(fn));
+  return id;
+}
+
+void EventBus::unsubscribe(std::uint64_t id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::erase_if(subscribers_, [id](const auto& s) { return s.first == id; });
+}
+
+}  // namespace novacron

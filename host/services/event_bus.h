@@ -1,0 +1,51 @@
+// The host's event bus: every event gets a monotonically increasing sequence number and is
+// kept in a bounded in-memory ring so that subscribers can resume with "since=SEQ"
+// (the WebSocket stream /v1/events is built on it).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace novacron {
+
+struct HostEvent {
+  std::uint64_t seq = 0;
+  std::int64_t time_ms = 0;  // Unix epoch milliseconds
+  std::string type;          // e.g. "plugin.loaded"
+  std::string object;        // e.g. "plugin/io.novacron.policy.binpack"
+  std::string source;        // "host" or the publishing plugin's id
+  std::string payload_json;  // a JSON object
+};
+
+class EventBus {
+ public:
+  explicit EventBus(size_t retention = 10000) : retention_(retention) {}
+
+  // Stamps and stores the event, then calls subscribers (outside the lock).
+  std::uint64_t publish(std::string type, std::string object, std::string source, std::string payload_json);
+
+  // Events with seq > `since`, oldest first. std::nullopt when `since` is older than the
+  // retention window (the caller must resynchronise).
+  std::optional<std::vector<HostEvent>> since(std::uint64_t since) const;
+  std::uint64_t last_seq() const;
+
+  using Subscriber = std::function<void(const HostEvent&)>;
+  // Returns an id for unsubscribe(). Subscribers run on the publishing thread: keep them short.
+  std::uint64_t subscribe(Subscriber fn);
+  void unsubscribe(std::uint64_t id);
+
+ private:
+  size_t retention_;
+  mutable std::mutex mutex_;
+  std::deque<HostEvent> ring_;
+  std::uint64_t next_seq_ = 1;
+  std::uint64_t next_subscriber_ = 1;
+  std::vector<std::pair<std::uint64_t, Subscriber>> subscribers_;
+};
+
+}  // namespace novacron

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs NovaCron's build and test dependencies from Debian 12's archive.
+# Idempotent: packages already present are skipped, so a second run costs ~1 s.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config ccache git
+  libboost1.81-dev libboost-filesystem1.81-dev libboost-program-options1.81-dev
+  nlohmann-json3-dev libsqlite3-dev libssl-dev libzstd-dev libxxhash-dev
+  libspdlog-dev libfmt-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libexpected-dev libarchive-dev zstd clang-14 libclang-rt-14-dev curl
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: missing packages: ${missing[*]}" >&2
+  echo "hint: run as root (or with sudo) so that apt-get can install them" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
