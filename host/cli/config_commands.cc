@@ -17,7 +17,15 @@ void add_config_commands(CLI::App& app, Output& out, int& exit_code) {
       if (out.json) {
         nlohmann::json errors = nlohmann::json::array();
         std::string msg = cfg.error().message;
-        exit_code = out.emit_json({{"valid", false}, {"file", *file}, {"errors", msg}}, 1);
+        std::string prefix = *file + ": ";
+        if (msg.starts_with(prefix)) msg = msg.substr(prefix.size());
+        for (size_t start = 0; start <= msg.size();) {
+          size_t end = msg.find('\n', start);
+          if (end == std::string::npos) end = msg.size();
+          if (end > start) errors.push_back(msg.substr(start, end - start));
+          start = end + 1;
+        }
+        exit_code = out.emit_json({{"valid", false}, {"file", *file}, {"errors", errors}}, 1);
         return;
       }
       std::cerr << "invalid: " << cfg.error().message << "\n";

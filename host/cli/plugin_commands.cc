@@ -290,6 +290,11 @@ void add_plugin_commands(CLI::App& app, Output& out, int& exit_code) {
     cmd->add_option("PATH", *path, "Plugin folder with plugin.json")->required();
     cmd->callback([&out, &exit_code, key, path] {
       std::ifstream in(fs::path(*path) / "plugin.json");
+      if (!in) {
+        exit_code = out.error("manifest_missing", (fs::path(*path) / "plugin.json").string() + ": cannot open",
+                              "PATH must be a plugin folder holding plugin.json and its library");
+        return;
+      }
       std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       auto m = parse_manifest(text, (fs::path(*path) / "plugin.json").string());
       if (!m) {
@@ -308,7 +313,13 @@ void add_plugin_commands(CLI::App& app, Output& out, int& exit_code) {
         return;
       }
       fs::path sig_path = lib.string() + ".sig";
-      std::ofstream(sig_path) << *sig << "\n";
+      std::ofstream sig_out(sig_path, std::ios::trunc);
+      sig_out << *sig << "\n";
+      sig_out.close();
+      if (!sig_out) {
+        exit_code = out.error("io", sig_path.string() + ": cannot write the signature");
+        return;
+      }
       if (out.json) {
         exit_code = out.emit_json({{"signature", sig_path.string()}, {"id", m->id}, {"version", m->version}});
         return;

@@ -1,5 +1,6 @@
 #include "host/config/host_config.h"
 
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -152,6 +153,9 @@ void parse_plugins(Checker& c, const json& root, const fs::path& base, HostConfi
   if (auto b = c.string(*it, path, "bundled_dir"); b && *b != "auto") cfg.bundled_plugin_dir = resolve(base, *b);
   for (const auto& k : c.string_list(*it, path, "trusted_keys")) cfg.trusted_keys.push_back(resolve(base, k));
   if (auto r = c.boolean(*it, path, "require_signatures")) cfg.require_signatures = *r;
+  if (cfg.require_signatures && cfg.trusted_keys.empty()) {
+    c.fail(path + "/require_signatures", "is true but /plugins/trusted_keys is empty: no plugin could load");
+  }
 
   auto load = it->find("load");
   if (load == it->end()) return;
@@ -173,7 +177,12 @@ void parse_plugins(Checker& c, const json& root, const fs::path& base, HostConfi
       }
       spec.id = *id;
     }
-    if (auto v = c.string(entry, p, "version")) spec.version = *v;
+    if (auto v = c.string(entry, p, "version")) {
+      static const std::regex semver("^[0-9]+\\.[0-9]+\\.[0-9]+([-+][0-9A-Za-z.-]+)?$");
+      if (!std::regex_match(*v, semver)) c.fail(p + "/version", "\"" + *v + "\" is not MAJOR.MINOR.PATCH");
+      spec.version = *v;
+    }
+    spec.config_pointer = p + "/config";
     if (auto r = c.boolean(entry, p, "required")) spec.required = *r;
     if (auto conf = entry.find("config"); conf != entry.end()) {
       if (!conf->is_object()) {
@@ -188,23 +197,17 @@ void parse_plugins(Checker& c, const json& root, const fs::path& base, HostConfi
 
 }  // namespace
 
-std::vector<fs::path> HostConfig::all_plugin_dirs() const {
-  std::vector<fs::path> dirs;
-  dirs.push_back(data_dir / "plugins");
-  for (const auto& d : plugin_dirs) dirs.push_back(d);
-  if (!bundled_plugin_dir.empty()) dirs.push_back(bundled_plugin_dir);
-  return dirs;
-}
-
 Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& base_dir) {
   json root;
   try {
     root = json::parse(text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
   } catch (const json::parse_error& e) {
+    // nlohmann's message: "[json.exception.parse_error.101] parse error at line 3, column 15:
+    // syntax error while parsing object key - invalid literal; last read: '{p'; expected ..."
     std::string what = e.what();
-    // nlohmann's message starts with "[json.exception.parse_error.101] parse error at line..."
     if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
-    return make_error("config_invalid", "/: not valid JSON at " + position_of(text, e.byte == 0 ? 0 : e.byte - 1) + ": " + what);
+    if (what.find("line ") == std::string::npos) what = position_of(text, e.byte) + ": " + what;
+    return make_error("config_invalid", "/: not valid JSON: " + what);
   }
 
   Checker c;
@@ -224,13 +227,21 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
   if (cfg.node_name.empty()) {
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
-    cfg.node_name = host[0] != '\0' ? host : "node-1";
+    std::string name(host);
+    name = name.substr(0, name.find('.'));  // short host name
+    cfg.node_name = std::regex_match(name, std::regex("^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")) ? name : "node-1";
   }
 
   if (auto d = c.string(root, "", "data_dir")) cfg.data_dir = resolve(base_dir, *d);
 
   if (auto listen = root.find("listen"); listen != root.end() && c.object(*listen, "/listen", {"address", "port"})) {
-    if (auto a = c.string(*listen, "/listen", "address")) cfg.listen_address = *a;
+    if (auto a = c.string(*listen, "/listen", "address")) {
+      unsigned char buf[sizeof(in6_addr)];
+      if (::inet_pton(AF_INET, a->c_str(), buf) != 1 && ::inet_pton(AF_INET6, a->c_str(), buf) != 1) {
+        c.fail("/listen/address", "\"" + *a + "\" is not an IPv4 or IPv6 address (e.g. 127.0.0.1, 0.0.0.0, ::)");
+      }
+      cfg.listen_address = *a;
+    }
     if (auto p = c.integer(*listen, "/listen", "port", 0, 65535)) cfg.listen_port = static_cast<std::uint16_t>(*p);
   }
 

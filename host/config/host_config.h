@@ -18,6 +18,7 @@ struct PluginLoadSpec {
   std::optional<std::string> version;  // exact version; newest installed when absent
   bool required = false;               // a required plugin that cannot load stops start-up
   std::string config_json = "{}";      // the plugin's own section, passed to init()
+  std::string config_pointer;          // its JSON path in the host config, for messages
 };
 
 struct TlsConfig {
@@ -47,8 +48,6 @@ struct HostConfig {
   int io_threads = 2;
   int blocking_threads = 4;
 
-  // Directories searched for plugins, in order, with the data dir's folder first.
-  std::vector<std::filesystem::path> all_plugin_dirs() const;
 };
 
 // Parses and validates config text. Relative paths resolve against `base_dir`.

@@ -106,6 +106,14 @@ Expected<void> check_compatibility(const DescriptorInfo& info, const NovacronToo
   if (info.interface_version == 0) {
     return make_error("descriptor_invalid", "interface version 0 is not valid");
   }
+  // Same major and an older-or-equal minor cannot define a newer interface: a descriptor that
+  // claims one was not made by the SDK's macros.
+  if (info.interface_version > host_version) {
+    return make_error("descriptor_invalid", "claims " + std::string(kind_name(info.kind)) + " interface version " +
+                                                std::to_string(info.interface_version) + ", but SDK " +
+                                                NOVACRON_SDK_VERSION_STRING + " defines version " +
+                                                std::to_string(host_version));
+  }
   return {};
 }
 

@@ -129,7 +129,11 @@ Expected<ElfFacts> check_elf(int fd) {
     return std::string_view(table.c_str() + off);  // table is NUL-terminated by std::string
   };
 
-  // The dynamic symbol table: what dlopen exports.
+  // The dynamic symbol table: what dlopen exports. A shared object has exactly one; more
+  // would only multiply how much a crafted file makes us read.
+  int dynsym_tables = 0;
+  for (const Elf64_Shdr& s : sections) dynsym_tables += s.sh_type == SHT_DYNSYM ? 1 : 0;
+  if (dynsym_tables > 1) return tl::unexpected(malformed(std::to_string(dynsym_tables) + " dynamic symbol tables"));
   for (size_t i = 0; i < sections.size(); ++i) {
     const Elf64_Shdr& s = sections[i];
     if (s.sh_type != SHT_DYNSYM) continue;

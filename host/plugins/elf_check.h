@@ -2,8 +2,8 @@
 //
 // Boost 1.81's library_info trusts the section headers it reads (a crafted file makes it
 // allocate or read absurd amounts), so the host never runs it on an unverified file. This
-// checker reads at most a few MiB, validates every offset and size against the file before
-// using it, and answers two questions: is this a shared object for this machine, and does it
+// checker reads each table at most once and never more than the file holds (tables are also
+// capped at 64 MiB), validates every offset and size against the file before using it, and answers two questions: is this a shared object for this machine, and does it
 // export the NovaCron entry alias from the "boostdll" section.
 #pragma once
 

@@ -32,7 +32,8 @@ Expected<InspectionReport> inspect_in_child(const std::filesystem::path& helper,
                                             std::chrono::milliseconds timeout = std::chrono::seconds(15));
 
 // The child's side: inspects `library` and prints one JSON object on stdout. Returns the
-// process exit code (0 = compatible plugin, 1 = refused, 2 = usage).
+// process exit code (0 = descriptor read, 1 = refused, 2 = usage). Compatibility is judged
+// by the parent (check_compatibility), not here.
 int run_inspection(const std::string& library);
 
 }  // namespace novacron

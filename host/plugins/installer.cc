@@ -75,10 +75,11 @@ void fsync_dir(const fs::path& dir) {
 
 // The folder of the package inside an extracted archive: its root, or its only subfolder.
 fs::path package_root(const fs::path& extracted) {
-  if (fs::exists(extracted / "plugin.json")) return extracted;
+  std::error_code ec;
+  if (fs::exists(extracted / "plugin.json", ec)) return extracted;
   std::vector<fs::path> dirs;
-  for (const auto& e : fs::directory_iterator(extracted)) {
-    if (e.is_directory()) dirs.push_back(e.path());
+  for (fs::directory_iterator it(extracted, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->is_directory(ec)) dirs.push_back(it->path());
   }
   return dirs.size() == 1 ? dirs.front() : extracted;
 }
@@ -101,7 +102,7 @@ Expected<InstallResult> install_plugin(const fs::path& source, const InstallOpti
     if (auto r = extract_plugin_archive(source, staging->path()); !r) return tl::unexpected(r.error());
     folder = package_root(staging->path());
     extracted.emplace(std::move(*staging));
-  } else if (!fs::is_directory(fs::symlink_status(source))) {
+  } else if (std::error_code ec; !fs::is_directory(fs::symlink_status(source, ec))) {
     return make_error("invalid_package", source.string() +
                                              " is neither a plugin folder nor a .tar.zst archive of one");
   }

@@ -58,8 +58,9 @@ class PluginCatalog {
   Expected<PluginStateRecord> state(const std::string& id);
   Expected<void> set_state(const std::string& id, PluginState state, const std::string& reason);
 
-  // Crash-loop guard: the marker is written (and synced to the WAL) before the host runs a
-  // plugin's code during start-up, and cleared once that step returned.
+  // Crash-loop guard: the marker is written to the WAL (it survives the process dying, not a
+  // power loss: synchronous=NORMAL) before the host runs a plugin's code during start-up, and
+  // cleared once that step returned.
   Expected<void> guard_enter(const std::string& id, const std::string& version, const std::string& phase);
   Expected<void> guard_clear();
   Expected<std::optional<BootGuardRecord>> guard_read();

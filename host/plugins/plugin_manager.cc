@@ -91,12 +91,14 @@ Expected<std::optional<std::string>> PluginManager::recover_from_crash() {
   auto marker = catalog_.guard_read();
   if (!marker) return tl::unexpected(marker.error());
   if (!*marker) return std::optional<std::string>();
+  // Any marker found here was left by a process that died: the data dir lock guarantees that
+  // no other live process uses this catalog (pids are not compared: in a container every
+  // start may be pid 1).
   const BootGuardRecord& m = **marker;
-  if (m.pid == ::getpid()) return std::optional<std::string>();
   std::string reason = "novacrond (pid " + std::to_string(m.pid) + ") died while running the " + m.phase +
                        " step of " + m.plugin_id + " " + m.version +
                        "; quarantined to stop a crash loop. Fix or upgrade the plugin, then run "
-                       "`novacron plugin enable " + m.plugin_id + "`";
+                       "`novacron plugin enable " + m.plugin_id + " --data-dir DATA_DIR` while the host is stopped";
   if (auto r = catalog_.set_state(m.plugin_id, PluginState::kQuarantined, reason); !r) return tl::unexpected(r.error());
   if (auto r = catalog_.guard_clear(); !r) return tl::unexpected(r.error());
   spdlog::error("plugin quarantined id={} version={} phase={} reason=\"{}\"", m.plugin_id, m.version, m.phase, reason);
@@ -147,10 +149,13 @@ Expected<CatalogEntry> PluginManager::ensure_pinned(const Located& loc) {
   fs::path dir = loc.root / loc.rel;
   auto pinned = catalog_.find(loc.id, loc.version);
   if (!pinned) return tl::unexpected(pinned.error());
-  // A bundled plugin pinned by another build of the host came with a host upgrade: pin anew.
-  // Under the same host build, a changed bundled file is refused like any other.
+  // A bundled plugin pinned by another build of the host (an upgrade), or found in another
+  // bundled dir (the same data dir used by an installed host after the build tree's), comes
+  // with that host: pin anew. Under the same host build and dir, a changed bundled file is
+  // refused like any other.
   const bool host_upgraded = *pinned && (*pinned)->source == "bundled" && loc.bundled &&
-                             (*pinned)->pinned_by != executable_build_id();
+                             ((*pinned)->pinned_by != executable_build_id() || (*pinned)->pinned_by.empty() ||
+                              (*pinned)->dir != dir.string());
   if (*pinned && !host_upgraded) {
     if ((*pinned)->dir != dir.string()) {
       return make_error("pin_location_mismatch", loc.id + " " + loc.version + " is pinned at " + (*pinned)->dir +
@@ -184,8 +189,11 @@ Expected<PluginStatus> PluginManager::load(const PluginLoadSpec& spec) {
   auto t0 = Clock::now();
   std::unique_lock<std::mutex> lock(mutex_);
   if (auto it = records_.find(spec.id); it != records_.end() && it->second->instance) {
-    return make_error("duplicate_id", "plugin " + spec.id + " is already loaded (version " +
-                                          it->second->status.version + " from " + it->second->status.dir + ")");
+    Error e{"duplicate_id", "plugin " + spec.id + " is already loaded (version " + it->second->status.version +
+                                " from " + it->second->status.dir + ")"};
+    spdlog::warn("plugin not loaded id={} code={} reason=\"{}\"", spec.id, e.code, e.message);
+    publish("plugin.failed", spec.id, json{{"id", spec.id}, {"code", e.code}, {"message", e.message}}.dump());
+    return tl::unexpected(e);
   }
   auto fail = [&](const Error& e, const std::string& state = "failed") -> Expected<PluginStatus> {
     record_failure(spec, e, state);
@@ -240,13 +248,9 @@ Expected<PluginStatus> PluginManager::load(const PluginLoadSpec& spec) {
     } else {
       auto text = read_opened_file(*sig_file, 4096);
       if (!text) return fail(text.error());
-      std::string raw = *text;
-      if (raw.size() != 64) {
-        auto decoded = read_signature_file(sig_file->path);
-        if (!decoded) return fail(decoded.error());
-        raw = *decoded;
-      }
-      auto signer = options_.trusted_keys.verify(plugin_signature_message(spec.id, loc->version, entry->sha256), raw);
+      auto raw = decode_signature(*text, sig_file->path.string());
+      if (!raw) return fail(raw.error());
+      auto signer = options_.trusted_keys.verify(plugin_signature_message(spec.id, loc->version, entry->sha256), *raw);
       if (!signer) return fail(signer.error());
     }
   }
@@ -317,8 +321,13 @@ Expected<void> PluginManager::instantiate(Record& rec, const PluginLoadSpec& spe
   inst->services = std::make_unique<PluginHostServices>(context_, d.id, spec.config_json);
   sdk::Status s = inst->base->init(*inst->services, spec.config_json);
   if (!s) {
+    inst->services->close_executors();
     d.destroy(inst->raw);
-    return make_error("init_failed", std::string("init failed (") + sdk::status_code_name(s.code()) + "): " + s.message());
+    std::string where = s.code() == sdk::StatusCode::kInvalidArgument && !spec.config_pointer.empty()
+                            ? " in its config section " + spec.config_pointer
+                            : "";
+    return make_error("init_failed", std::string("init failed (") + sdk::status_code_name(s.code()) + ")" + where +
+                                         ": " + s.message());
   }
   if (auto r = guard.enter(d.id, d.version, "start"); !r) return r;
   s = inst->base->start();

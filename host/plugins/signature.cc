@@ -83,13 +83,17 @@ Expected<std::string> TrustedKeys::verify(const std::string& message, const std:
                                              std::to_string(keys_.size()) + " trusted keys");
 }
 
+Expected<std::string> decode_signature(const std::string& content, const std::string& origin) {
+  if (content.size() == 64) return content;
+  auto decoded = base64_decode(content);
+  if (!decoded) return make_error("signature_invalid", origin + ": neither 64 raw bytes nor base64");
+  return *decoded;
+}
+
 Expected<std::string> read_signature_file(const std::filesystem::path& file) {
   auto data = read_file(file, 4096);
   if (!data) return data;
-  if (data->size() == 64) return data;
-  auto decoded = base64_decode(*data);
-  if (!decoded) return make_error("signature_invalid", file.string() + ": neither 64 raw bytes nor base64");
-  return *decoded;
+  return decode_signature(*data, file.string());
 }
 
 Expected<std::string> sign_with_key_file(const std::filesystem::path& key_file, const std::string& message) {

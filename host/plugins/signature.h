@@ -41,6 +41,8 @@ class TrustedKeys {
 
 // Reads a signature file (raw 64 bytes, or base64 text of them).
 Expected<std::string> read_signature_file(const std::filesystem::path& file);
+// Decodes signature file content already read (raw 64 bytes, or base64); `origin` names it.
+Expected<std::string> decode_signature(const std::string& content, const std::string& origin);
 
 // Signs `message` with the Ed25519 private key in PEM file `key_file`; returns base64 text.
 Expected<std::string> sign_with_key_file(const std::filesystem::path& key_file, const std::string& message);

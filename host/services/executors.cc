@@ -108,13 +108,19 @@ void ExecutorPools::shutdown() {
 asio::io_context& io_context_of(ExecutorPools& pools) { return pools.impl().io; }
 
 std::function<void()> ScopedExecutor::wrap(std::function<void()> work) {
-  return [state = state_, w = std::move(work)] {
+  return [state = state_, owner = owner_, w = std::move(work)] {
     {
       std::lock_guard<std::mutex> lock(state->mutex);
       if (state->closed) return;
       ++state->running;
     }
-    run_guarded(w);
+    try {
+      w();
+    } catch (const std::exception& e) {
+      spdlog::error("task posted by {} threw and was dropped: {}", owner, e.what());
+    } catch (...) {
+      spdlog::error("task posted by {} threw a non-standard exception and was dropped", owner);
+    }
     std::lock_guard<std::mutex> lock(state->mutex);
     if (--state->running == 0) state->idle.notify_all();
   };

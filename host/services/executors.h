@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "novacron/sdk/executor.hpp"
 
@@ -38,7 +39,9 @@ class ExecutorPools {
 // never destroyed under its own tasks.
 class ScopedExecutor : public sdk::Executor {
  public:
-  explicit ScopedExecutor(sdk::Executor& base) : state_(std::make_shared<State>()), base_(base) {}
+  // `owner` names the plugin in logs when its work throws.
+  ScopedExecutor(sdk::Executor& base, std::string owner)
+      : state_(std::make_shared<State>()), base_(base), owner_(std::move(owner)) {}
   ~ScopedExecutor() override { close(); }
 
   void post(std::function<void()> work) override;
@@ -60,6 +63,7 @@ class ScopedExecutor : public sdk::Executor {
 
   std::shared_ptr<State> state_;
   sdk::Executor& base_;
+  std::string owner_;
 };
 
 }  // namespace novacron

@@ -2,7 +2,7 @@
 
 #include <cmath>
 #include <regex>
-#include <sstream>
+#include <fmt/format.h>
 
 namespace novacron {
 namespace {
@@ -43,10 +43,7 @@ std::string render_labels(const MetricLabels& labels, const std::string& extra =
 std::string format_value(double v) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  std::ostringstream os;
-  os.precision(17);
-  os << v;
-  return os.str();
+  return fmt::format("{}", v);  // shortest representation that round-trips
 }
 
 }  // namespace

@@ -31,8 +31,8 @@ PluginHostServices::PluginHostServices(const HostContext& ctx, std::string plugi
     : ctx_(ctx),
       plugin_id_(std::move(plugin_id)),
       config_json_(std::move(config_json)),
-      io_(std::make_unique<ScopedExecutor>(ctx.pools->io())),
-      blocking_(std::make_unique<ScopedExecutor>(ctx.pools->blocking())),
+      io_(std::make_unique<ScopedExecutor>(ctx.pools->io(), plugin_id_)),
+      blocking_(std::make_unique<ScopedExecutor>(ctx.pools->blocking(), plugin_id_)),
       logger_(spdlog::default_logger()->clone(plugin_id_)) {}
 
 PluginHostServices::~PluginHostServices() { close_executors(); }

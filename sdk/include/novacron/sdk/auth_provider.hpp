@@ -2,8 +2,8 @@
 //
 // The host tries the configured providers in order; the first one that answers
 // kAuthenticated or kRejected decides, kNotMine passes to the next. authenticate() runs on
-// an I/O thread: it must not block (no network calls, no disk I/O beyond the host's
-// key-value store, which is served from memory for reads).
+// an I/O thread: it must not block (no network calls, no disk I/O). Keep what you need
+// (token hashes, keys) in memory, loaded from the key-value store in start().
 //
 // Interface version 1 (SDK 1.0).
 #pragma once

@@ -1,0 +1,197 @@
+#include "tests/support/test_env.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace novacron::testing {
+
+fs::path bin_dir() { return NOVACRON_TEST_BIN_DIR; }
+fs::path inspect_helper() { return NOVACRON_TEST_INSPECT_HELPER; }
+fs::path test_plugin_dir() { return NOVACRON_TEST_PLUGIN_DIR; }
+fs::path bundled_plugin_dir() { return NOVACRON_TEST_BUNDLED_DIR; }
+fs::path source_dir() { return NOVACRON_TEST_SOURCE_DIR; }
+
+TempDir::TempDir() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string templ = std::string(tmp != nullptr ? tmp : "/tmp") + "/novacron-test-XXXXXX";
+  if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  ::chmod(templ.c_str(), 0755);
+  path_ = templ;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  // Tests make folders read-only or swap in symlinks; make sure everything can go.
+  for (auto it = fs::recursive_directory_iterator(path_, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (it->is_directory(ec) && !it->is_symlink(ec)) ::chmod(it->path().c_str(), 0755);
+  }
+  fs::remove_all(path_, ec);
+}
+
+fs::path fixture(const std::string& id, const std::string& version) { return test_plugin_dir() / id / version; }
+
+fs::path copy_fixture(const std::string& id, const fs::path& plugin_dir, const std::string& version) {
+  fs::path dest = plugin_dir / id / version;
+  fs::create_directories(dest);
+  ::chmod(plugin_dir.c_str(), 0755);
+  ::chmod((plugin_dir / id).c_str(), 0755);
+  ::chmod(dest.c_str(), 0755);
+  for (const auto& e : fs::directory_iterator(fixture(id, version))) {
+    fs::copy_file(e.path(), dest / e.path().filename(), fs::copy_options::overwrite_existing);
+    ::chmod((dest / e.path().filename()).c_str(), e.path().extension() == ".so" ? 0755 : 0644);
+  }
+  return dest;
+}
+
+void write_file(const fs::path& p, const std::string& content) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << content;
+}
+
+void replace_file(const fs::path& p, const std::string& content) {
+  struct stat st {};
+  ::stat(p.c_str(), &st);
+  fs::path tmp = p.string() + ".replacing";
+  write_file(tmp, content);
+  ::chmod(tmp.c_str(), st.st_mode & 07777);
+  fs::rename(tmp, p);
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Process::Process(const std::vector<std::string>& argv, const fs::path& log_dir) {
+  static int counter = 0;
+  std::string tag = std::to_string(::getpid()) + "-" + std::to_string(++counter);
+  out_ = log_dir / ("proc-" + tag + ".out");
+  err_ = log_dir / ("proc-" + tag + ".err");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  // The child must not inherit blocked signals from a test runner.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t empty;
+  sigemptyset(&empty);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  if (::posix_spawn(&pid_, argv[0].c_str(), &actions, &attr, args.data(), environ) != 0) pid_ = -1;
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+}
+
+Process::~Process() {
+  if (running()) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status_, 0);
+  }
+}
+
+bool Process::running() {
+  if (pid_ <= 0 || status_ != -1) return false;
+  int st = 0;
+  pid_t r = ::waitpid(pid_, &st, WNOHANG);
+  if (r == pid_) {
+    status_ = st;
+    return false;
+  }
+  return true;
+}
+
+bool Process::wait_for_output(const std::string& text, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (out().find(text) != std::string::npos) return true;
+    if (!running()) return out().find(text) != std::string::npos;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+int Process::wait(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (running() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (running()) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status_, 0);
+    return -1;
+  }
+  if (WIFEXITED(status_)) return WEXITSTATUS(status_);
+  if (WIFSIGNALED(status_)) return 128 + WTERMSIG(status_);
+  return -1;
+}
+
+int Process::stop(int sig, std::chrono::milliseconds timeout) {
+  if (running()) ::kill(pid_, sig);
+  return wait(timeout);
+}
+
+std::string Process::out() const { return read_file(out_); }
+std::string Process::err() const { return read_file(err_); }
+
+SubprocessResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+  SubprocessOptions options;
+  options.timeout = timeout;
+  options.output_limit = 16 << 20;
+  auto r = run_subprocess(argv, options);
+  if (!r) throw std::runtime_error(r.error().message);
+  return *r;
+}
+
+int ready_port(const std::string& out) {
+  std::smatch m;
+  if (std::regex_search(out, m, std::regex("listening on http://[^:]+:([0-9]+)"))) return std::stoi(m[1]);
+  return 0;
+}
+
+std::string http_get(int port, const std::string& target) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return "";
+  }
+  std::string req = "GET " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  (void)::write(fd, req.data(), req.size());
+  std::string resp;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) resp.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  std::smatch m;
+  if (!std::regex_search(resp, m, std::regex("^HTTP/1.1 ([0-9]+)"))) return "";
+  auto body = resp.find("\r\n\r\n");
+  return m[1].str() + " " + (body == std::string::npos ? "" : resp.substr(body + 4));
+}
+
+}  // namespace novacron::testing
