@@ -26,16 +26,17 @@ Expected<Sha256Digest> sha256_fd(int fd) {
   }
   // 256 KiB: large enough that syscalls do not dominate, small enough for the stack of
   // a blocking-pool thread when moved to the heap.
-  std::vector<unsigned char> buffer(256 * 1024);
+  constexpr size_t kBufferSize = 256 * 1024;
+  std::unique_ptr<unsigned char[]> buffer(new unsigned char[kBufferSize]);  // not zero-filled
   off_t offset = 0;
   for (;;) {
-    ssize_t n = ::pread(fd, buffer.data(), buffer.size(), offset);
+    ssize_t n = ::pread(fd, buffer.get(), kBufferSize, offset);
     if (n < 0) {
       if (errno == EINTR) continue;
       return make_error("io", std::string("read failed while hashing: ") + std::strerror(errno));
     }
     if (n == 0) break;
-    EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<size_t>(n));
+    EVP_DigestUpdate(ctx.get(), buffer.get(), static_cast<size_t>(n));
     offset += n;
   }
   Sha256Digest digest{};

@@ -115,6 +115,7 @@ int run_daemon(const DaemonOptions& options) {
   for (const auto& d : cfg.plugin_dirs) pm_options.plugin_dirs.push_back(d);
   pm_options.bundled_dir = cfg.bundled_plugin_dir.empty() ? default_bundled_plugin_dir() : cfg.bundled_plugin_dir;
   pm_options.staging_dir = cfg.data_dir / "tmp";
+  pm_options.guard_file = cfg.data_dir / "plugin-guard";
   pm_options.inspect_helper = options.inspect_helper.empty() ? default_inspect_helper() : options.inspect_helper;
   pm_options.trusted_keys = std::move(*keys);
   pm_options.require_signatures = cfg.require_signatures;

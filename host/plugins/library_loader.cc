@@ -16,10 +16,17 @@ std::mutex& load_mutex() {
   return m;
 }
 
+// Every library ever loaded, for the life of the process: never unloaded (see the header),
+// and reachable, so that leak checkers do not report them.
+std::vector<boost::dll::shared_library*>& loaded_libraries() {
+  static auto* libs = new std::vector<boost::dll::shared_library*>();
+  return *libs;
+}
+
 Expected<LoadedLibrary> load_path(const std::string& load_name, const std::string& display) {
   std::lock_guard<std::mutex> lock(load_mutex());
-  // Never deleted: see the header.
   auto* lib = new boost::dll::shared_library();
+  loaded_libraries().push_back(lib);
   boost::dll::fs::error_code ec;
   lib->load(load_name, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
   if (ec) {

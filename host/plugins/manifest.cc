@@ -1,20 +1,57 @@
 #include "host/plugins/manifest.h"
 
 #include <charconv>
-#include <regex>
 
 #include <nlohmann/json.hpp>
 
 namespace novacron {
 
+// Hand-written matchers instead of std::regex: they run several times per plugin load, and
+// std::regex costs microseconds per match.
+
+// ^[a-z0-9]+(\.[a-z0-9-]+)+$
 bool is_valid_plugin_id(std::string_view id) {
-  static const std::regex re("^[a-z0-9]+(\\.[a-z0-9-]+)+$");
-  return id.size() <= 128 && std::regex_match(id.begin(), id.end(), re);
+  if (id.empty() || id.size() > 128) return false;
+  auto lower_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  size_t segments = 0, seg_len = 0;
+  for (size_t i = 0; i < id.size(); ++i) {
+    char c = id[i];
+    if (c == '.') {
+      if (seg_len == 0) return false;
+      ++segments;
+      seg_len = 0;
+    } else if (lower_digit(c) || (c == '-' && segments > 0)) {
+      ++seg_len;
+    } else {
+      return false;
+    }
+  }
+  return seg_len > 0 && segments >= 1;
 }
 
+// ^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$
 bool is_valid_plugin_version(std::string_view version) {
-  static const std::regex re("^[0-9]+\\.[0-9]+\\.[0-9]+([-+][0-9A-Za-z.-]+)?$");
-  return version.size() <= 64 && std::regex_match(version.begin(), version.end(), re);
+  if (version.empty() || version.size() > 64) return false;
+  size_t i = 0;
+  for (int part = 0; part < 3; ++part) {
+    size_t start = i;
+    while (i < version.size() && version[i] >= '0' && version[i] <= '9') ++i;
+    if (i == start) return false;
+    if (part < 2) {
+      if (i >= version.size() || version[i] != '.') return false;
+      ++i;
+    }
+  }
+  if (i == version.size()) return true;
+  if (version[i] != '-' && version[i] != '+') return false;
+  if (++i == version.size()) return false;
+  for (; i < version.size(); ++i) {
+    char c = version[i];
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '.' || c == '-')) {
+      return false;
+    }
+  }
+  return true;
 }
 
 int compare_versions(std::string_view a, std::string_view b) {
@@ -103,8 +140,8 @@ Expected<PluginManifest> parse_manifest(std::string_view text, const std::string
     return make_error("manifest_invalid", origin + ": /library: \"" + m.library +
                                               "\" must be a file name ending in .so, without '/'");
   }
-  static const std::regex hex64("^[0-9a-f]{64}$");
-  if (!std::regex_match(m.sha256, hex64)) {
+  if (m.sha256.size() != 64 ||
+      m.sha256.find_first_not_of("0123456789abcdef") != std::string::npos) {
     return make_error("manifest_invalid", origin + ": /sha256: expected 64 lower-case hex digits");
   }
   if (auto keys = j.find("config_keys"); keys != j.end()) {

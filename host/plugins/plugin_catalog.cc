@@ -1,6 +1,6 @@
 #include "host/plugins/plugin_catalog.h"
 
-#include <unistd.h>
+#include <ctime>
 
 namespace novacron {
 namespace {
@@ -24,35 +24,64 @@ const char* plugin_state_name(PluginState s) {
   return "unknown";
 }
 
-Expected<std::optional<CatalogEntry>> PluginCatalog::find(const std::string& id, const std::string& version) {
-  return db_.with_lock([&]() -> Expected<std::optional<CatalogEntry>> {
-    auto stmt = db_.prepare(std::string("SELECT ") + kColumns + " FROM plugin_catalog WHERE id = ? AND version = ?");
+Expected<void> PluginCatalog::load_cache() {
+  if (cached_) return {};
+  auto loaded = db_.with_lock([&]() -> Expected<void> {
+    auto stmt = db_.prepare(std::string("SELECT ") + kColumns + " FROM plugin_catalog");
     if (!stmt) return tl::unexpected(stmt.error());
-    stmt->bind(1, id).bind(2, version);
-    auto row = stmt->step();
-    if (!row) return tl::unexpected(row.error());
-    if (!*row) return std::optional<CatalogEntry>();
-    return std::optional<CatalogEntry>(entry_from_row(*stmt));
-  });
-}
-
-Expected<std::vector<CatalogEntry>> PluginCatalog::list() {
-  return db_.with_lock([&]() -> Expected<std::vector<CatalogEntry>> {
-    auto stmt = db_.prepare(std::string("SELECT ") + kColumns + " FROM plugin_catalog ORDER BY id, version");
-    if (!stmt) return tl::unexpected(stmt.error());
-    std::vector<CatalogEntry> out;
     for (;;) {
       auto row = stmt->step();
       if (!row) return tl::unexpected(row.error());
       if (!*row) break;
-      out.push_back(entry_from_row(*stmt));
+      CatalogEntry e = entry_from_row(*stmt);
+      entries_[{e.id, e.version}] = e;
     }
-    return out;
+    auto st = db_.prepare("SELECT id, state, reason, updated_at FROM plugin_state");
+    if (!st) return tl::unexpected(st.error());
+    for (;;) {
+      auto row = st->step();
+      if (!row) return tl::unexpected(row.error());
+      if (!*row) break;
+      std::string s = st->text(1);
+      PluginStateRecord rec;
+      rec.state = s == "disabled" ? PluginState::kDisabled
+                  : s == "quarantined" ? PluginState::kQuarantined
+                                       : PluginState::kEnabled;
+      rec.reason = st->text(2);
+      rec.updated_at = st->integer(3);
+      states_[st->text(0)] = rec;
+    }
+    return {};
   });
+  if (!loaded) {
+    entries_.clear();
+    states_.clear();
+    return loaded;
+  }
+  cached_ = true;
+  return {};
+}
+
+Expected<std::optional<CatalogEntry>> PluginCatalog::find(const std::string& id, const std::string& version) {
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  if (auto r = load_cache(); !r) return tl::unexpected(r.error());
+  auto it = entries_.find({id, version});
+  if (it == entries_.end()) return std::optional<CatalogEntry>();
+  return std::optional<CatalogEntry>(it->second);
+}
+
+Expected<std::vector<CatalogEntry>> PluginCatalog::list() {
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  if (auto r = load_cache(); !r) return tl::unexpected(r.error());
+  std::vector<CatalogEntry> out;
+  for (const auto& [key, e] : entries_) out.push_back(e);
+  return out;
 }
 
 Expected<void> PluginCatalog::pin(const CatalogEntry& e) {
-  return db_.transaction([&]() -> Expected<void> {
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  if (auto r = load_cache(); !r) return r;
+  auto written = db_.transaction([&]() -> Expected<void> {
     auto exists = db_.prepare("SELECT dir FROM plugin_catalog WHERE id = ? AND version = ?");
     if (!exists) return tl::unexpected(exists.error());
     exists->bind(1, e.id).bind(2, e.version);
@@ -69,10 +98,14 @@ Expected<void> PluginCatalog::pin(const CatalogEntry& e) {
     stmt->bind(6, e.manifest_sha256).bind(7, e.kind).bind(8, e.source).bind(9, e.pinned_by);
     return stmt->run();
   });
+  if (written) entries_[{e.id, e.version}] = e;
+  return written;
 }
 
 Expected<void> PluginCatalog::repin(const CatalogEntry& e) {
-  return db_.with_lock([&]() -> Expected<void> {
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  if (auto r = load_cache(); !r) return r;
+  auto written = db_.with_lock([&]() -> Expected<void> {
     auto stmt = db_.prepare(
         "UPDATE plugin_catalog SET dir = ?, library = ?, sha256 = ?, manifest_sha256 = ?, kind = ?, "
         "pinned_by = ?, installed_at = strftime('%s','now') WHERE id = ? AND version = ? AND source = 'bundled'");
@@ -81,38 +114,34 @@ Expected<void> PluginCatalog::repin(const CatalogEntry& e) {
     stmt->bind(6, e.pinned_by).bind(7, e.id).bind(8, e.version);
     return stmt->run();
   });
+  if (written) entries_[{e.id, e.version}] = e;
+  return written;
 }
 
 Expected<void> PluginCatalog::remove(const std::string& id, const std::string& version) {
-  return db_.with_lock([&]() -> Expected<void> {
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  if (auto r = load_cache(); !r) return r;
+  auto written = db_.with_lock([&]() -> Expected<void> {
     auto stmt = db_.prepare("DELETE FROM plugin_catalog WHERE id = ? AND version = ?");
     if (!stmt) return tl::unexpected(stmt.error());
     stmt->bind(1, id).bind(2, version);
     return stmt->run();
   });
+  if (written) entries_.erase({id, version});
+  return written;
 }
 
 Expected<PluginStateRecord> PluginCatalog::state(const std::string& id) {
-  return db_.with_lock([&]() -> Expected<PluginStateRecord> {
-    auto stmt = db_.prepare("SELECT state, reason, updated_at FROM plugin_state WHERE id = ?");
-    if (!stmt) return tl::unexpected(stmt.error());
-    stmt->bind(1, id);
-    auto row = stmt->step();
-    if (!row) return tl::unexpected(row.error());
-    PluginStateRecord rec;
-    if (!*row) return rec;
-    std::string s = stmt->text(0);
-    rec.state = s == "disabled" ? PluginState::kDisabled
-                : s == "quarantined" ? PluginState::kQuarantined
-                                     : PluginState::kEnabled;
-    rec.reason = stmt->text(1);
-    rec.updated_at = stmt->integer(2);
-    return rec;
-  });
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  if (auto r = load_cache(); !r) return tl::unexpected(r.error());
+  auto it = states_.find(id);
+  return it == states_.end() ? PluginStateRecord{} : it->second;
 }
 
 Expected<void> PluginCatalog::set_state(const std::string& id, PluginState state, const std::string& reason) {
-  return db_.with_lock([&]() -> Expected<void> {
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  if (auto r = load_cache(); !r) return r;
+  auto written = db_.with_lock([&]() -> Expected<void> {
     auto stmt = db_.prepare(
         "INSERT INTO plugin_state(id, state, reason, updated_at) VALUES (?, ?, ?, strftime('%s','now')) "
         "ON CONFLICT(id) DO UPDATE SET state = excluded.state, reason = excluded.reason, "
@@ -121,34 +150,8 @@ Expected<void> PluginCatalog::set_state(const std::string& id, PluginState state
     stmt->bind(1, id).bind(2, plugin_state_name(state)).bind(3, reason);
     return stmt->run();
   });
-}
-
-Expected<void> PluginCatalog::guard_enter(const std::string& id, const std::string& version,
-                                          const std::string& phase) {
-  return db_.with_lock([&]() -> Expected<void> {
-    auto stmt = db_.prepare(
-        "INSERT OR REPLACE INTO boot_guard(slot, plugin_id, version, phase, pid, started_at) "
-        "VALUES (1, ?, ?, ?, ?, strftime('%s','now'))");
-    if (!stmt) return tl::unexpected(stmt.error());
-    stmt->bind(1, id).bind(2, version).bind(3, phase).bind(4, static_cast<std::int64_t>(::getpid()));
-    return stmt->run();
-  });
-}
-
-Expected<void> PluginCatalog::guard_clear() {
-  return db_.with_lock([&]() -> Expected<void> { return db_.exec("DELETE FROM boot_guard"); });
-}
-
-Expected<std::optional<BootGuardRecord>> PluginCatalog::guard_read() {
-  return db_.with_lock([&]() -> Expected<std::optional<BootGuardRecord>> {
-    auto stmt = db_.prepare("SELECT plugin_id, version, phase, pid, started_at FROM boot_guard WHERE slot = 1");
-    if (!stmt) return tl::unexpected(stmt.error());
-    auto row = stmt->step();
-    if (!row) return tl::unexpected(row.error());
-    if (!*row) return std::optional<BootGuardRecord>();
-    return std::optional<BootGuardRecord>(
-        BootGuardRecord{stmt->text(0), stmt->text(1), stmt->text(2), stmt->integer(3), stmt->integer(4)});
-  });
+  if (written) states_[id] = PluginStateRecord{state, reason, static_cast<std::int64_t>(std::time(nullptr))};
+  return written;
 }
 
 }  // namespace novacron

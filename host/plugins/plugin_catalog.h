@@ -1,9 +1,11 @@
 // The plugin catalog in the state store: which plugins are installed where, the SHA-256
 // pinned for each at install (re-checked before every load), the operator's enable/disable
-// choice, quarantines, and the crash-loop guard's marker.
+// choice and quarantines.
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,14 +36,9 @@ struct PluginStateRecord {
   std::int64_t updated_at = 0;
 };
 
-struct BootGuardRecord {
-  std::string plugin_id;
-  std::string version;
-  std::string phase;  // "load" | "init" | "start"
-  std::int64_t pid = 0;
-  std::int64_t started_at = 0;
-};
-
+// Reads are served from an in-memory copy loaded with one query per table on first use:
+// the data dir lock guarantees that this process is the only writer, and every write goes
+// through this object, which updates the copy after the database.
 class PluginCatalog {
  public:
   explicit PluginCatalog(Database& db) : db_(db) {}
@@ -58,15 +55,14 @@ class PluginCatalog {
   Expected<PluginStateRecord> state(const std::string& id);
   Expected<void> set_state(const std::string& id, PluginState state, const std::string& reason);
 
-  // Crash-loop guard: the marker is written to the WAL (it survives the process dying, not a
-  // power loss: synchronous=NORMAL) before the host runs a plugin's code during start-up, and
-  // cleared once that step returned.
-  Expected<void> guard_enter(const std::string& id, const std::string& version, const std::string& phase);
-  Expected<void> guard_clear();
-  Expected<std::optional<BootGuardRecord>> guard_read();
-
  private:
+  Expected<void> load_cache();  // with cache_mutex_ held
+
   Database& db_;
+  std::mutex cache_mutex_;
+  bool cached_ = false;
+  std::map<std::pair<std::string, std::string>, CatalogEntry> entries_;
+  std::map<std::string, PluginStateRecord> states_;
 };
 
 }  // namespace novacron

@@ -22,10 +22,23 @@ struct OpenedFile {
   struct stat st {};
 };
 
+struct OpenedDir {
+  UniqueFd fd;
+  std::filesystem::path path;
+};
+
 // Opens `relative` (e.g. "io.novacron.x/1.0.0/libx.so") beneath `plugin_dir`.
-// Errors: "path_outside_plugin_dir", "symlink", "bad_owner", "writable", "not_regular", "io".
+// Errors: "path_outside_plugin_dir", "symlink", "bad_owner", "writable", "not_regular",
+// "not_found", "io".
 Expected<OpenedFile> open_plugin_file(const std::filesystem::path& plugin_dir,
                                       const std::filesystem::path& relative);
+
+// Opens the folder `relative` (e.g. "io.novacron.x/1.0.0") beneath `plugin_dir` with the same
+// checks, so that the files in it can be opened with open_in_dir without walking again.
+Expected<OpenedDir> open_plugin_dir(const std::filesystem::path& plugin_dir, const std::filesystem::path& relative);
+
+// Opens the regular file `name` (no '/') inside an opened plugin folder, with the same checks.
+Expected<OpenedFile> open_in_dir(const OpenedDir& dir, const std::string& name);
 
 // Owner root or the current effective user, not group/world writable.
 Expected<void> check_owner_and_mode(const struct stat& st, const std::string& what);

@@ -46,17 +46,18 @@ namespace {
 // Clears the crash-loop marker when a step that ran plugin code returns, however it returns.
 class GuardScope {
  public:
-  explicit GuardScope(PluginCatalog& catalog) : catalog_(catalog) {}
+  explicit GuardScope(std::optional<BootGuard>& guard) : guard_(guard) {}
   Expected<void> enter(const std::string& id, const std::string& version, const std::string& phase) {
+    if (!guard_) return {};
     active_ = true;
-    return catalog_.guard_enter(id, version, phase);
+    return guard_->enter(id, version, phase);
   }
   ~GuardScope() {
-    if (active_) (void)catalog_.guard_clear();
+    if (active_) (void)guard_->clear();
   }
 
  private:
-  PluginCatalog& catalog_;
+  std::optional<BootGuard>& guard_;
   bool active_ = false;
 };
 
@@ -79,7 +80,15 @@ Error with_context(const std::string& id, const Error& e) {
 }  // namespace
 
 PluginManager::PluginManager(PluginManagerOptions options, PluginCatalog& catalog, HostContext context)
-    : options_(std::move(options)), catalog_(catalog), context_(context) {}
+    : options_(std::move(options)), catalog_(catalog), context_(context) {
+  if (options_.guard_file.empty()) options_.guard_file = options_.staging_dir.parent_path() / "plugin-guard";
+  auto guard = BootGuard::open(options_.guard_file);
+  if (guard) {
+    guard_.emplace(std::move(*guard));
+  } else {
+    spdlog::error("crash-loop guard disabled: {}", guard.error().message);
+  }
+}
 
 PluginManager::~PluginManager() { stop_all(); }
 
@@ -88,19 +97,25 @@ void PluginManager::publish(const std::string& type, const std::string& id, cons
 }
 
 Expected<std::optional<std::string>> PluginManager::recover_from_crash() {
-  auto marker = catalog_.guard_read();
+  if (!guard_) return std::optional<std::string>();
+  auto marker = guard_->read();
   if (!marker) return tl::unexpected(marker.error());
   if (!*marker) return std::optional<std::string>();
   // Any marker found here was left by a process that died: the data dir lock guarantees that
   // no other live process uses this catalog (pids are not compared: in a container every
   // start may be pid 1).
   const BootGuardRecord& m = **marker;
+  if (m.plugin_id.empty()) {
+    spdlog::warn("crash-loop marker {} is unreadable; ignoring it", options_.guard_file.string());
+    if (auto r = guard_->clear(); !r) return tl::unexpected(r.error());
+    return std::optional<std::string>();
+  }
   std::string reason = "novacrond (pid " + std::to_string(m.pid) + ") died while running the " + m.phase +
                        " step of " + m.plugin_id + " " + m.version +
                        "; quarantined to stop a crash loop. Fix or upgrade the plugin, then run "
                        "`novacron plugin enable " + m.plugin_id + " --data-dir DATA_DIR` while the host is stopped";
   if (auto r = catalog_.set_state(m.plugin_id, PluginState::kQuarantined, reason); !r) return tl::unexpected(r.error());
-  if (auto r = catalog_.guard_clear(); !r) return tl::unexpected(r.error());
+  if (auto r = guard_->clear(); !r) return tl::unexpected(r.error());
   spdlog::error("plugin quarantined id={} version={} phase={} reason=\"{}\"", m.plugin_id, m.version, m.phase, reason);
   publish("plugin.quarantined", m.plugin_id,
           json{{"id", m.plugin_id}, {"version", m.version}, {"phase", m.phase}, {"reason", reason}}.dump());
@@ -212,23 +227,26 @@ Expected<PluginStatus> PluginManager::load(const PluginLoadSpec& spec) {
   auto entry = ensure_pinned(*loc);
   if (!entry) return fail(entry.error());
 
+  // The version folder is opened once; its files are opened relative to it.
+  auto folder = open_plugin_dir(loc->root, loc->rel);
+  if (!folder) return fail(folder.error());
   // Manifest: unchanged since it was pinned, and describing this folder.
-  auto manifest_file = open_plugin_file(loc->root, loc->rel / "plugin.json");
+  auto manifest_file = open_in_dir(*folder, "plugin.json");
   if (!manifest_file) return fail(manifest_file.error());
   auto manifest_text = read_opened_file(*manifest_file, 256 * 1024);
   if (!manifest_text) return fail(manifest_text.error());
   if (to_hex(sha256_bytes(*manifest_text)) != entry->manifest_sha256) {
     return fail(Error{"manifest_changed", manifest_file->path.string() + " changed after it was installed"});
   }
-  auto manifest = parse_manifest(*manifest_text, manifest_file->path.string());
-  if (!manifest) return fail(manifest.error());
-  if (manifest->id != loc->id || manifest->version != loc->version || manifest->library != entry->library) {
-    return fail(Error{"manifest_mismatch", "manifest describes " + manifest->id + " " + manifest->version +
-                                               " but lies in folder " + loc->rel.string()});
+  // Same bytes as pinned, so its contents were checked at pin time; re-check cheaply that the
+  // pin describes this folder.
+  if (entry->id != loc->id || entry->version != loc->version) {
+    return fail(Error{"manifest_mismatch", "the pin describes " + entry->id + " " + entry->version +
+                                               " but the files lie in folder " + loc->rel.string()});
   }
 
   // Library: the same open file is checked, hashed and loaded.
-  auto lib = open_plugin_file(loc->root, loc->rel / entry->library);
+  auto lib = open_in_dir(*folder, entry->library);
   if (!lib) return fail(lib.error());
   auto digest = sha256_fd(lib->fd.get());
   if (!digest) return fail(digest.error());
@@ -238,7 +256,7 @@ Expected<PluginStatus> PluginManager::load(const PluginLoadSpec& spec) {
                                              "after it was installed (reinstall it as a new version)"});
   }
   if (!options_.trusted_keys.empty() || options_.require_signatures) {
-    auto sig_file = open_plugin_file(loc->root, loc->rel / (entry->library + ".sig"));
+    auto sig_file = open_in_dir(*folder, entry->library + ".sig");
     if (!sig_file) {
       if (sig_file.error().code != "not_found" || options_.require_signatures) {
         return fail(sig_file.error().code == "not_found"
@@ -261,10 +279,10 @@ Expected<PluginStatus> PluginManager::load(const PluginLoadSpec& spec) {
   if (!rec_ptr) rec_ptr = std::make_unique<Record>();
   Record& rec = *rec_ptr;
   rec.spec = spec;
-  rec.status = PluginStatus{spec.id, loc->version, manifest->kind, (loc->root / loc->rel).string(), "loading", "",
+  rec.status = PluginStatus{spec.id, loc->version, entry->kind, (loc->root / loc->rel).string(), "loading", "",
                             "", spec.required, 0, "", 0};
 
-  GuardScope guard(catalog_);
+  GuardScope guard(guard_);
   if (!rec.library || rec.library->version != loc->version) {
     if (rec.library) {
       return fail(Error{"restart_required", "version " + rec.library->version +
@@ -277,17 +295,21 @@ Expected<PluginStatus> PluginManager::load(const PluginLoadSpec& spec) {
     auto info = read_descriptor(loaded->descriptor);
     if (!info) return fail(info.error());
     if (auto c = check_compatibility(*info, sdk::current_toolchain()); !c) return fail(c.error());
-    if (info->id != manifest->id || info->version != manifest->version) {
+    if (info->id != entry->id || info->version != entry->version) {
       return fail(Error{"manifest_mismatch", "the library says " + info->id + " " + info->version +
-                                                 ", its manifest " + manifest->id + " " + manifest->version});
+                                                 ", its manifest " + entry->id + " " + entry->version});
     }
-    if (static_cast<std::uint32_t>(kind_from_name(manifest->kind)) != info->kind) {
+    if (static_cast<std::uint32_t>(kind_from_name(entry->kind)) != info->kind) {
       return fail(Error{"kind_mismatch", std::string("the library is a ") + kind_name(info->kind) +
-                                             " but its manifest declares kind " + manifest->kind});
+                                             " but its manifest declares kind " + entry->kind});
     }
     rec.library = *info;
   }
-  if (auto r = instantiate(rec, spec); !r) return fail(r.error());
+  auto t_verified = Clock::now();
+  auto enter_phase = [&](const char* phase) { return guard.enter(spec.id, loc->version, phase); };
+  if (auto r = instantiate(rec, spec, enter_phase); !r) return fail(r.error());
+  rec.status.verify_ms = std::chrono::duration<double, std::milli>(t_verified - t0).count();
+  rec.status.start_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_verified).count();
   rec.status.state = "running";
   rec.status.interface_version = rec.library->interface_version;
   rec.status.sdk_version = sdk_version_of(*rec.library);
@@ -309,12 +331,12 @@ Expected<PluginStatus> PluginManager::load(const PluginLoadSpec& spec) {
   return status;
 }
 
-Expected<void> PluginManager::instantiate(Record& rec, const PluginLoadSpec& spec) {
+Expected<void> PluginManager::instantiate(Record& rec, const PluginLoadSpec& spec,
+                                          const std::function<Expected<void>(const char*)>& enter_phase) {
   const DescriptorInfo& d = *rec.library;
-  GuardScope guard(catalog_);
   auto inst = std::make_unique<Instance>();
   inst->descriptor = d;
-  if (auto r = guard.enter(d.id, d.version, "init"); !r) return r;
+  if (auto r = enter_phase("init"); !r) return r;
   inst->raw = d.create();
   inst->base = inst->raw != nullptr ? as_plugin_instance(d.kind, inst->raw) : nullptr;
   if (inst->base == nullptr) return make_error("create_failed", "the plugin's create function returned nothing");
@@ -329,7 +351,7 @@ Expected<void> PluginManager::instantiate(Record& rec, const PluginLoadSpec& spe
     return make_error("init_failed", std::string("init failed (") + sdk::status_code_name(s.code()) + ")" + where +
                                          ": " + s.message());
   }
-  if (auto r = guard.enter(d.id, d.version, "start"); !r) return r;
+  if (auto r = enter_phase("start"); !r) return r;
   s = inst->base->start();
   if (!s) {
     inst->services->close_executors();

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "host/config/host_config.h"
+#include "host/plugins/boot_guard.h"
 #include "host/plugins/descriptor_check.h"
 #include "host/plugins/installer.h"
 #include "host/plugins/plugin_catalog.h"
@@ -31,6 +33,7 @@
 namespace novacron {
 
 struct PluginManagerOptions {
+  std::filesystem::path guard_file;                // crash-loop marker, DATA_DIR/plugin-guard
   std::vector<std::filesystem::path> plugin_dirs;  // search order; the first is the install target
   std::filesystem::path bundled_dir;               // plugins here are pinned on first sight
   std::filesystem::path staging_dir;               // DATA_DIR/tmp
@@ -51,7 +54,9 @@ struct PluginStatus {
   bool required = false;
   std::uint32_t interface_version = 0;
   std::string sdk_version;  // the plugin's, "1.0"
-  double load_ms = 0;       // verify + load + init + start
+  double load_ms = 0;       // all of it: verify + dlopen + init + start + bookkeeping
+  double verify_ms = 0;     // from locating the files to a checked descriptor (dlopen included)
+  double start_ms = 0;      // create + init + start
 };
 
 class PluginManager {
@@ -98,7 +103,9 @@ class PluginManager {
 
   Expected<Located> locate(const std::string& id, const std::optional<std::string>& version) const;
   Expected<CatalogEntry> ensure_pinned(const Located& loc);
-  Expected<void> instantiate(Record& rec, const PluginLoadSpec& spec);
+  // `enter_phase` records the crash-loop marker before each step that runs plugin code.
+  Expected<void> instantiate(Record& rec, const PluginLoadSpec& spec,
+                             const std::function<Expected<void>(const char* phase)>& enter_phase);
   void stop_instance(Record& rec);
   void record_failure(const PluginLoadSpec& spec, const Error& error, const std::string& state);
   void publish(const std::string& type, const std::string& id, const std::string& payload_json);
@@ -106,6 +113,7 @@ class PluginManager {
   PluginManagerOptions options_;
   PluginCatalog& catalog_;
   HostContext context_;
+  std::optional<BootGuard> guard_;  // absent when the marker file cannot be opened (logged)
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<Record>> records_;  // by id
   std::vector<std::string> start_order_;

@@ -1,7 +1,7 @@
 #include "host/services/metrics_registry.h"
 
 #include <cmath>
-#include <regex>
+#include <algorithm>
 #include <fmt/format.h>
 
 namespace novacron {
@@ -48,14 +48,21 @@ std::string format_value(double v) {
 
 }  // namespace
 
+namespace {
+bool is_alpha_(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+}  // namespace
+
+// ^[a-zA-Z_:][a-zA-Z0-9_:]*$ (Prometheus data model)
 bool MetricsRegistry::valid_metric_name(std::string_view name) {
-  static const std::regex re("^[a-zA-Z_:][a-zA-Z0-9_:]*$");
-  return !name.empty() && name.size() <= 200 && std::regex_match(name.begin(), name.end(), re);
+  if (name.empty() || name.size() > 200 || is_digit(name[0])) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) { return is_alpha_(c) || is_digit(c) || c == ':'; });
 }
 
+// ^[a-zA-Z_][a-zA-Z0-9_]*$, not starting with "__" (reserved)
 bool MetricsRegistry::valid_label_name(std::string_view name) {
-  static const std::regex re("^[a-zA-Z_][a-zA-Z0-9_]*$");
-  return !name.empty() && !name.starts_with("__") && std::regex_match(name.begin(), name.end(), re);
+  if (name.empty() || name.starts_with("__") || is_digit(name[0])) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) { return is_alpha_(c) || is_digit(c); });
 }
 
 MetricsRegistry::Family* MetricsRegistry::family(std::string_view name, std::string_view help, Type type,
@@ -116,8 +123,10 @@ std::string MetricsRegistry::render_prometheus() const {
     for (const auto& [labels, value] : f.values) {
       out += name + (labels.empty() ? "" : "{" + labels + "}") + " " + format_value(value) + "\n";
     }
-    for (const auto& [labels, h] : f.histograms) {
-      auto with = [&](const std::string& extra) {
+    for (const auto& entry : f.histograms) {
+      const std::string& labels = entry.first;
+      const Histogram& h = entry.second;
+      auto with = [&labels](const std::string& extra) {
         std::string l = labels;
         if (!extra.empty()) l += (l.empty() ? "" : ",") + extra;
         return l.empty() ? std::string() : "{" + l + "}";

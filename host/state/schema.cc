@@ -4,7 +4,7 @@ namespace novacron {
 
 const std::vector<Database::Migration>& host_schema_migrations() {
   static const std::vector<Database::Migration> kMigrations = {
-      // 1: plugin catalog, plugin state, plugin key-value store, crash-loop guard.
+      // 1: plugin catalog, plugin state, plugin key-value store.
       R"sql(
         CREATE TABLE plugin_catalog (
           id           TEXT NOT NULL,
@@ -32,15 +32,6 @@ const std::vector<Database::Migration>& host_schema_migrations() {
           updated_at INTEGER NOT NULL,
           PRIMARY KEY (namespace, key)
         ) WITHOUT ROWID;
-        -- At most one row: the plugin the host was loading or starting when it last wrote.
-        CREATE TABLE boot_guard (
-          slot       INTEGER PRIMARY KEY CHECK (slot = 1),
-          plugin_id  TEXT NOT NULL,
-          version    TEXT NOT NULL,
-          phase      TEXT NOT NULL,
-          pid        INTEGER NOT NULL,
-          started_at INTEGER NOT NULL
-        );
       )sql",
   };
   return kMigrations;

@@ -60,8 +60,9 @@ class PluginManagerTest : public ::testing::Test {
     fs::path dest = copy_fixture(id, dir_ / "plugins");
     fs::path lib = library_of(dest);
     if (tamper) tamper(lib);
+    std::string manifest = testing::read_file(dest / "plugin.json");
     CatalogEntry e{id, "1.0.0", dest.string(), lib.filename().string(), to_hex(*sha256_file(lib.string())),
-                   to_hex(sha256_bytes(testing::read_file(dest / "plugin.json"))), "scheduling_policy",
+                   to_hex(sha256_bytes(manifest)), parse_manifest(manifest, "plugin.json")->kind,
                    "installed", "", 0};
     EXPECT_TRUE(catalog_->pin(e).has_value());
     return dest;
@@ -455,9 +456,11 @@ TEST_F(PluginManagerTest, InstallRefusesIncompatiblePluginsBeforeCopying) {
 TEST_F(PluginManagerTest, CrashLoopMarkerQuarantinesThePlugin) {
   ASSERT_TRUE(manager().install(fixture(kGood)).has_value());
   // What a process that died in start() leaves behind (another pid than ours).
-  ASSERT_TRUE(db_->with_lock([&] {
-    return db_->exec("INSERT INTO boot_guard VALUES (1, 'io.novacron.test.good', '1.0.0', 'start', 999999, 0)");
-  }).has_value());
+  {
+    auto guard = BootGuard::open(dir_ / "plugin-guard");
+    ASSERT_TRUE(guard.has_value());
+    ASSERT_TRUE(guard->enter(kGood, "1.0.0", "start").has_value());
+  }
   auto q = manager().recover_from_crash();
   ASSERT_TRUE(q.has_value());
   EXPECT_EQ(q->value_or(""), kGood);
@@ -465,7 +468,7 @@ TEST_F(PluginManagerTest, CrashLoopMarkerQuarantinesThePlugin) {
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, "quarantined");
   EXPECT_NE(r.error().message.find("novacron plugin enable io.novacron.test.good"), std::string::npos);
-  EXPECT_FALSE(catalog_->guard_read()->has_value());
+  EXPECT_FALSE(BootGuard::open(dir_ / "plugin-guard")->read()->has_value());
   // Re-enabling lifts the quarantine.
   auto e = manager().enable(kGood);
   ASSERT_TRUE(e.has_value()) << e.error().message;
