@@ -8,7 +8,7 @@ PACKAGES=(
   libboost1.81-dev libboost-filesystem1.81-dev libboost-program-options1.81-dev
   nlohmann-json3-dev libsqlite3-dev libssl-dev libzstd-dev libxxhash-dev
   libspdlog-dev libfmt-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libexpected-dev libarchive-dev zstd clang-14 libclang-rt-14-dev curl
+  libexpected-dev libarchive-dev zstd clang-14 clang-tidy-14 libclang-rt-14-dev curl openssl
 )
 
 missing=()

@@ -4,6 +4,8 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <sys/stat.h>
 #include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
@@ -25,6 +27,116 @@ HttpResponse json_error(int status, const std::string& code, const std::string& 
   return HttpResponse{status, "application/json", nlohmann::json{{"error", err}}.dump()};
 }
 
+namespace {
+
+// Reads requests and writes responses on one connection; Stream is beast::tcp_stream or
+// beast::ssl_stream<beast::tcp_stream>.
+template <typename Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  Session(Stream stream, const HttpServerOptions& options, HttpServer::Handler& handler,
+          std::shared_ptr<void> keep_server_alive)
+      : stream_(std::move(stream)), options_(options), handler_(handler), server_(std::move(keep_server_alive)) {}
+
+  void start() {
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      read();
+    } else {
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(options_.idle_timeout_seconds));
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) {
+                                  spdlog::debug("TLS handshake failed: {}", ec.message());
+                                  return;
+                                }
+                                self->read();
+                              });
+    }
+  }
+
+ private:
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(options_.body_limit);
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(options_.idle_timeout_seconds));
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  HttpRequest to_request(http::request<http::string_body>& req) {
+    HttpRequest r;
+    r.method = std::string(req.method_string());
+    r.target = std::string(req.target());
+    for (const auto& f : req) {
+      std::string name(f.name_string());
+      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+      r.headers.emplace_back(std::move(name), std::string(f.value()));
+    }
+    r.body = std::move(req.body());
+    beast::error_code rec;
+    auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(rec);
+    if (!rec) r.remote_address = ep.address().to_string() + ":" + std::to_string(ep.port());
+    return r;
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::connection_reset ||
+        ec == asio::ssl::error::stream_truncated) {
+      return close();
+    }
+    HttpResponse out;
+    bool keep_alive = false;
+    if (ec == http::error::body_limit) {
+      out = json_error(413, "payload_too_large",
+                       "request body exceeds " + std::to_string(options_.body_limit) + " bytes");
+    } else if (ec) {
+      out = json_error(400, "bad_request", "malformed HTTP request: " + ec.message());
+    } else {
+      keep_alive = parser_->get().keep_alive();
+      HttpRequest r = to_request(parser_->get());
+      try {
+        out = handler_(r);
+      } catch (const std::exception& e) {
+        spdlog::error("request handler threw target={} error=\"{}\"", r.target, e.what());
+        out = json_error(500, "internal", "internal error");
+      }
+    }
+    response_ = {};
+    response_.version(11);
+    response_.result(static_cast<http::status>(out.status));
+    response_.set(http::field::server, "novacrond");
+    response_.set(http::field::content_type, out.content_type);
+    response_.keep_alive(keep_alive);
+    response_.body() = std::move(out.body);
+    response_.prepare_payload();
+    http::async_write(stream_, response_,
+                      [self = this->shared_from_this(), keep_alive](beast::error_code wec, std::size_t) {
+                        if (wec || !keep_alive) return self->close();
+                        self->read();
+                      });
+  }
+
+  void close() {
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    } else {
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {});
+    }
+  }
+
+  Stream stream_;
+  const HttpServerOptions& options_;
+  HttpServer::Handler& handler_;
+  std::shared_ptr<void> server_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> response_;
+};
+
+}  // namespace
+
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   Impl(asio::io_context& io, HttpServerOptions opts, Handler h)
       : io(io), options(std::move(opts)), handler(std::move(h)), acceptor(asio::make_strand(io)) {}
@@ -33,84 +145,47 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   HttpServerOptions options;
   Handler handler;
   tcp::acceptor acceptor;
+  std::optional<asio::ssl::context> tls;
 
   void accept() {
     acceptor.async_accept(asio::make_strand(io), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
       if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
-      if (!ec) std::make_shared<Session>(std::move(s), self)->read();
+      if (!ec) {
+        if (self->tls) {
+          std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+              beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(s)), *self->tls), self->options,
+              self->handler, self)
+              ->start();
+        } else {
+          std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(s)), self->options, self->handler,
+                                                       self)
+              ->start();
+        }
+      }
       self->accept();
     });
   }
 
-  struct Session : std::enable_shared_from_this<Session> {
-    Session(tcp::socket s, std::shared_ptr<Impl> server) : stream(std::move(s)), server(std::move(server)) {}
-    beast::tcp_stream stream;
-    std::shared_ptr<Impl> server;
-    beast::flat_buffer buffer;
-    std::optional<http::request_parser<http::string_body>> parser;
-    http::response<http::string_body> response;
-
-    void read() {
-      parser.emplace();
-      parser->body_limit(server->options.body_limit);
-      stream.expires_after(std::chrono::seconds(server->options.idle_timeout_seconds));
-      http::async_read(stream, buffer, *parser, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-        self->on_read(ec);
-      });
+  // TLS 1.2 or newer with the configured certificate chain and key.
+  Expected<void> setup_tls() {
+    if (options.tls_cert_file.empty()) return {};
+    struct stat st {};
+    if (::stat(options.tls_key_file.c_str(), &st) != 0) {
+      return make_error("tls_config", options.tls_key_file + ": cannot read the TLS key");
     }
-
-    void on_read(beast::error_code ec) {
-      if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::connection_reset) {
-        return close();
-      }
-      HttpResponse out;
-      bool keep_alive = false;
-      if (ec == http::error::body_limit) {
-        out = json_error(413, "payload_too_large", "request body exceeds " +
-                                                       std::to_string(server->options.body_limit) + " bytes");
-      } else if (ec) {
-        out = json_error(400, "bad_request", "malformed HTTP request: " + ec.message());
-      } else {
-        auto& req = parser->get();
-        keep_alive = req.keep_alive();
-        HttpRequest r;
-        r.method = std::string(req.method_string());
-        r.target = std::string(req.target());
-        for (const auto& f : req) {
-          std::string name(f.name_string());
-          std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-          r.headers.emplace_back(std::move(name), std::string(f.value()));
-        }
-        r.body = std::move(req.body());
-        beast::error_code rec;
-        auto ep = stream.socket().remote_endpoint(rec);
-        if (!rec) r.remote_address = ep.address().to_string() + ":" + std::to_string(ep.port());
-        try {
-          out = server->handler(r);
-        } catch (const std::exception& e) {
-          spdlog::error("request handler threw target={} error=\"{}\"", r.target, e.what());
-          out = json_error(500, "internal", "internal error");
-        }
-      }
-      response = {};
-      response.version(11);
-      response.result(static_cast<http::status>(out.status));
-      response.set(http::field::server, "novacrond");
-      response.set(http::field::content_type, out.content_type);
-      response.keep_alive(keep_alive);
-      response.body() = std::move(out.body);
-      response.prepare_payload();
-      http::async_write(stream, response, [self = shared_from_this(), keep_alive](beast::error_code wec, std::size_t) {
-        if (wec || !keep_alive) return self->close();
-        self->read();
-      });
+    if ((st.st_mode & 077) != 0) {
+      return make_error("tls_config", options.tls_key_file + " is readable by group or others; run chmod 600 on it");
     }
-
-    void close() {
-      beast::error_code ignored;
-      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    }
-  };
+    tls.emplace(asio::ssl::context::tls_server);
+    tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+    beast::error_code ec;
+    tls->use_certificate_chain_file(options.tls_cert_file, ec);
+    if (ec) return make_error("tls_config", options.tls_cert_file + ": not a usable PEM certificate chain");
+    tls->use_private_key_file(options.tls_key_file, asio::ssl::context::pem, ec);
+    if (ec) return make_error("tls_config", options.tls_key_file + ": not a usable PEM private key for the certificate");
+    return {};
+  }
 };
 
 HttpServer::HttpServer(ExecutorPools& pools, HttpServerOptions options, Handler handler)
@@ -119,6 +194,7 @@ HttpServer::HttpServer(ExecutorPools& pools, HttpServerOptions options, Handler 
 HttpServer::~HttpServer() { stop(); }
 
 Expected<std::uint16_t> HttpServer::start() {
+  if (auto r = impl_->setup_tls(); !r) return tl::unexpected(r.error());
   beast::error_code ec;
   auto address = asio::ip::make_address(impl_->options.address, ec);
   if (ec) return make_error("listen_failed", "invalid listen address \"" + impl_->options.address + "\"");

@@ -35,6 +35,8 @@ struct HttpServerOptions {
   std::uint16_t port = 0;             // 0 = any free port
   std::size_t body_limit = 1 << 20;   // bytes
   int idle_timeout_seconds = 30;
+  std::string tls_cert_file;  // PEM chain; TLS (1.2+) when set
+  std::string tls_key_file;   // PEM key, must not be readable by group or others
 };
 
 class HttpServer {

@@ -5,6 +5,7 @@
 #include "host/common/sha256.h"
 #include "host/config/host_config.h"
 #include "host/daemon/data_dir.h"
+#include "host/plugins/boot_guard.h"
 #include "host/plugins/installer.h"
 #include "host/plugins/package_check.h"
 #include "host/plugins/plugin_catalog.h"
@@ -266,6 +267,14 @@ void add_plugin_commands(CLI::App& app, Output& out, int& exit_code) {
         return;
       }
       PluginCatalog catalog(*host->db);
+      if (enable) {
+        // A crash marker left by a host that died on this plugin would quarantine it again
+        // at the next start: enabling it is the operator's answer to that crash.
+        if (auto guard = BootGuard::open(cfg->data_dir / "plugin-guard"); guard) {
+          auto marker = guard->read();
+          if (marker && *marker && (*marker)->plugin_id == *id) (void)guard->clear();
+        }
+      }
       auto r = catalog.set_state(*id, enable ? PluginState::kEnabled : PluginState::kDisabled,
                                  enable ? "" : "disabled by operator (novacron plugin disable)");
       if (!r) {

@@ -26,7 +26,7 @@ Expected<Sha256Digest> sha256_fd(int fd) {
   }
   // 256 KiB: large enough that syscalls do not dominate, small enough for the stack of
   // a blocking-pool thread when moved to the heap.
-  constexpr size_t kBufferSize = 256 * 1024;
+  constexpr size_t kBufferSize = size_t{256} << 10;
   std::unique_ptr<unsigned char[]> buffer(new unsigned char[kBufferSize]);  // not zero-filled
   off_t offset = 0;
   for (;;) {

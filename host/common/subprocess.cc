@@ -59,10 +59,12 @@ Expected<SubprocessResult> run_subprocess(const std::vector<std::string>& argv,
   posix_spawn_file_actions_adddup2(&actions, err_write.get(), 2);
 
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   std::vector<std::string> env_storage = child_environment();
   std::vector<char*> env;
+  env.reserve(env_storage.size() + 1);
   for (auto& e : env_storage) env.push_back(e.data());
   env.push_back(nullptr);
 

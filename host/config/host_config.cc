@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "host/common/identifiers.h"
+
 namespace novacron {
 namespace {
 
@@ -138,11 +140,6 @@ std::string position_of(const std::string& text, size_t byte) {
   return "line " + std::to_string(line) + ", column " + std::to_string(column);
 }
 
-const std::regex& plugin_id_pattern() {
-  static const std::regex re("^[a-z0-9]+(\\.[a-z0-9-]+)+$");
-  return re;
-}
-
 void parse_plugins(Checker& c, const json& root, const fs::path& base, HostConfig& cfg) {
   auto it = root.find("plugins");
   if (it == root.end()) return;
@@ -170,7 +167,7 @@ void parse_plugins(Checker& c, const json& root, const fs::path& base, HostConfi
     if (!c.object(entry, p, {"id", "version", "required", "config"})) continue;
     PluginLoadSpec spec;
     if (auto id = c.string(entry, p, "id", /*required=*/true)) {
-      if (!std::regex_match(*id, plugin_id_pattern())) {
+      if (!is_valid_plugin_id(*id)) {
         c.fail(p + "/id", "\"" + *id + "\" is not a reverse-DNS plugin id (e.g. io.novacron.policy.binpack)");
       } else if (!seen.insert(*id).second) {
         c.fail(p + "/id", "plugin \"" + *id + "\" is listed twice");
@@ -178,8 +175,7 @@ void parse_plugins(Checker& c, const json& root, const fs::path& base, HostConfi
       spec.id = *id;
     }
     if (auto v = c.string(entry, p, "version")) {
-      static const std::regex semver("^[0-9]+\\.[0-9]+\\.[0-9]+([-+][0-9A-Za-z.-]+)?$");
-      if (!std::regex_match(*v, semver)) c.fail(p + "/version", "\"" + *v + "\" is not MAJOR.MINOR.PATCH");
+      if (!is_valid_plugin_version(*v)) c.fail(p + "/version", "\"" + *v + "\" is not MAJOR.MINOR.PATCH");
       spec.version = *v;
     }
     spec.config_pointer = p + "/config";

@@ -134,6 +134,10 @@ int run_daemon(const DaemonOptions& options) {
   HttpServerOptions http_options;
   http_options.address = cfg.listen_address;
   http_options.port = cfg.listen_port;
+  if (cfg.tls) {
+    http_options.tls_cert_file = cfg.tls->cert.string();
+    http_options.tls_key_file = cfg.tls->key.string();
+  }
   HttpServer server(pools, http_options, [&](const HttpRequest& req) { return handle_request(req, cfg, plugins); });
   auto port = server.start();
   if (!port) {
@@ -144,8 +148,9 @@ int run_daemon(const DaemonOptions& options) {
   size_t running = plugins.running_count();
   metrics.gauge_set("novacron_plugins_running", "Plugins with a running instance", {}, static_cast<double>(running));
   // The one line operators and scripts look for; stdout, so it is easy to capture.
-  std::printf("novacrond ready: listening on http://%s:%u (node %s, %zu plugins running, data dir %s)\n",
-              cfg.listen_address.c_str(), static_cast<unsigned>(*port), cfg.node_name.c_str(), running,
+  std::printf("novacrond ready: listening on %s://%s:%u (node %s, %zu plugins running, data dir %s)\n",
+              cfg.tls ? "https" : "http", cfg.listen_address.c_str(), static_cast<unsigned>(*port),
+              cfg.node_name.c_str(), running,
               cfg.data_dir.c_str());
   std::fflush(stdout);
   spdlog::info("ready address={}:{} plugins_running={}", cfg.listen_address, *port, running);

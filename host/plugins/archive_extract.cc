@@ -44,7 +44,7 @@ Expected<void> extract_plugin_archive(const fs::path& archive_path, const fs::pa
   archive_read_support_filter_gzip(a.get());
   archive_read_support_filter_none(a.get());
   archive_read_support_format_tar(a.get());
-  if (archive_read_open_filename(a.get(), archive_path.c_str(), 64 * 1024) != ARCHIVE_OK) {
+  if (archive_read_open_filename(a.get(), archive_path.c_str(), size_t{64} << 10) != ARCHIVE_OK) {
     return make_error("archive_invalid", archive_path.string() + ": " + archive_error_string(a.get()));
   }
   std::uint64_t total = 0, entries = 0;

@@ -18,8 +18,8 @@ Expected<BootGuard> BootGuard::open(const std::filesystem::path& file) {
 }
 
 Expected<void> BootGuard::enter(const std::string& id, const std::string& version, const std::string& phase) {
-  // One line, written with a single pwrite after the truncate: a reader sees the old empty
-  // file or the whole line (a torn write only on a machine crash, read as "unknown").
+  // One fixed-size record written with a single pwrite: a reader sees the previous record or
+  // this one (a torn record only after a machine crash; it reads as unknown and is cleared).
   // The record is padded to a fixed size so that an overwrite needs no truncate.
   std::string line = "v1 " + id + " " + version + " " + phase + " " + std::to_string(::getpid()) + " " +
                      std::to_string(std::time(nullptr));

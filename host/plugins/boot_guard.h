@@ -1,7 +1,7 @@
 // The crash-loop guard's marker: a small file, DATA_DIR/plugin-guard, holding the plugin the
-// host is loading, initialising or starting. It is written before the host runs a plugin's
-// code during start-up and emptied when that step returns; if the process dies in between,
-// the next start finds it and quarantines the plugin.
+// host is loading, initialising or starting. It is written before each step that runs a
+// plugin's code (dlopen, init, start) and cleared once the plugin is running or refused; if
+// the process dies in between, the next start finds it and quarantines the plugin.
 //
 // A file rather than a state-store row: the marker only has to survive the process dying
 // (the page cache keeps it; power loss is not a crash loop), it is rewritten three times per

@@ -6,7 +6,8 @@
 
 #include <cerrno>
 #include <cstring>
-#include <random>
+#include <fstream>
+#include <iterator>
 
 #include "host/common/sha256.h"
 #include "host/common/unique_fd.h"
@@ -66,6 +67,11 @@ Expected<void> copy_file_synced(const fs::path& from, const fs::path& to, mode_t
   }
   if (::fsync(out.get()) != 0) return make_error("io", to.string() + ": " + std::strerror(errno));
   return {};
+}
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 void fsync_dir(const fs::path& dir) {
@@ -142,7 +148,10 @@ Expected<InstallResult> install_plugin(const fs::path& source, const InstallOpti
   if (fs::is_regular_file(fs::symlink_status(sig, ec))) {
     if (auto r = copy_file_synced(sig, staging->path() / (m.library + ".sig"), 0644); !r) return tl::unexpected(r.error());
   }
-  // Hash what was written, not what was read: the pin is of the installed file.
+  // Hash what was written, not what was read: the pins are of the installed files.
+  if (to_hex(sha256_bytes(read_all((staging->path() / "plugin.json").string()))) != report.manifest_sha256) {
+    return make_error("io", "plugin.json changed while it was being installed");
+  }
   auto installed_hash = sha256_file((staging->path() / m.library).string());
   if (!installed_hash) return tl::unexpected(installed_hash.error());
   if (to_hex(*installed_hash) != report.sha256) {

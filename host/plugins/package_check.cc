@@ -69,7 +69,7 @@ Expected<std::string> read_small(int fd, size_t limit) {
 void check_manifest(PackageReport& r, const fs::path& manifest_path, const PackageCheckOptions& opt) {
   auto fd = open_package_file(manifest_path, opt.check_owner_and_mode);
   if (!fd) return fail(r, "manifest", fd.error());
-  auto text = read_small(fd->get(), 256 * 1024);
+  auto text = read_small(fd->get(), kMaxManifestBytes);
   if (!text) return fail(r, "manifest", text.error());
   r.manifest_sha256 = to_hex(sha256_bytes(*text));
   auto m = parse_manifest(*text, manifest_path.string());

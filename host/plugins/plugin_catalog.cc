@@ -98,7 +98,11 @@ Expected<void> PluginCatalog::pin(const CatalogEntry& e) {
     stmt->bind(6, e.manifest_sha256).bind(7, e.kind).bind(8, e.source).bind(9, e.pinned_by);
     return stmt->run();
   });
-  if (written) entries_[{e.id, e.version}] = e;
+  if (written) {
+    CatalogEntry cached = e;
+    cached.installed_at = static_cast<std::int64_t>(std::time(nullptr));
+    entries_[{e.id, e.version}] = cached;
+  }
   return written;
 }
 

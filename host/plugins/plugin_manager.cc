@@ -52,9 +52,12 @@ class GuardScope {
     active_ = true;
     return guard_->enter(id, version, phase);
   }
-  ~GuardScope() {
+  // Clears now (before the manager's lock is released), or at destruction on early returns.
+  void clear() {
     if (active_) (void)guard_->clear();
+    active_ = false;
   }
+  ~GuardScope() { clear(); }
 
  private:
   std::optional<BootGuard>& guard_;
@@ -80,7 +83,7 @@ Error with_context(const std::string& id, const Error& e) {
 }  // namespace
 
 PluginManager::PluginManager(PluginManagerOptions options, PluginCatalog& catalog, HostContext context)
-    : options_(std::move(options)), catalog_(catalog), context_(context) {
+    : options_(std::move(options)), catalog_(catalog), context_(std::move(context)) {
   if (options_.guard_file.empty()) options_.guard_file = options_.staging_dir.parent_path() / "plugin-guard";
   auto guard = BootGuard::open(options_.guard_file);
   if (guard) {
@@ -233,17 +236,13 @@ Expected<PluginStatus> PluginManager::load(const PluginLoadSpec& spec) {
   // Manifest: unchanged since it was pinned, and describing this folder.
   auto manifest_file = open_in_dir(*folder, "plugin.json");
   if (!manifest_file) return fail(manifest_file.error());
-  auto manifest_text = read_opened_file(*manifest_file, 256 * 1024);
+  auto manifest_text = read_opened_file(*manifest_file, kMaxManifestBytes);
   if (!manifest_text) return fail(manifest_text.error());
   if (to_hex(sha256_bytes(*manifest_text)) != entry->manifest_sha256) {
     return fail(Error{"manifest_changed", manifest_file->path.string() + " changed after it was installed"});
   }
-  // Same bytes as pinned, so its contents were checked at pin time; re-check cheaply that the
-  // pin describes this folder.
-  if (entry->id != loc->id || entry->version != loc->version) {
-    return fail(Error{"manifest_mismatch", "the pin describes " + entry->id + " " + entry->version +
-                                               " but the files lie in folder " + loc->rel.string()});
-  }
+  // Same bytes as pinned: its contents (id and version equal to the folder's, library, kind)
+  // were checked when it was pinned, so it is not parsed again.
 
   // Library: the same open file is checked, hashed and loaded.
   auto lib = open_in_dir(*folder, entry->library);
@@ -318,6 +317,7 @@ Expected<PluginStatus> PluginManager::load(const PluginLoadSpec& spec) {
     start_order_.push_back(spec.id);
   }
   PluginStatus status = rec.status;
+  guard.clear();
   lock.unlock();
 
   spdlog::info("plugin loaded id={} version={} kind={} ms={:.1f}", status.id, status.version, status.kind,

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 
 #include "novacron/sdk/scheduling_policy.hpp"
 
@@ -19,6 +20,6 @@ inline double utilisation_after(const sdk::NodeCandidate& node, const sdk::Resou
   return total > 0 ? (cpu * cpu_weight + mem * memory_weight) / total : 0.0;
 }
 
-inline int percent(double fraction) { return static_cast<int>(std::clamp(fraction, 0.0, 9.99) * 100.0 + 0.5); }
+inline int percent(double fraction) { return static_cast<int>(std::lround(std::clamp(fraction, 0.0, 9.99) * 100.0)); }
 
 }  // namespace novacron::policies

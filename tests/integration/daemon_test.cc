@@ -2,6 +2,7 @@
 // refused start-ups, the crash-loop guard with a plugin that aborts, the data dir lock.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
 
@@ -106,6 +107,35 @@ TEST_F(DaemonTest, SecondDaemonOnTheSameDataDirIsRefused) {
   EXPECT_EQ(install.exit_code, 1);
   EXPECT_NE(install.err.find("stop novacrond first"), std::string::npos) << install.err;
   EXPECT_EQ(first->stop(SIGTERM), 0);
+}
+
+TEST_F(DaemonTest, ServesTlsWhenConfiguredAndRefusesAnExposedKey) {
+  // A self-signed certificate for 127.0.0.1, made with the openssl tool.
+  auto gen = run({"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                  "-nodes", "-keyout", (dir_ / "node.key").string(), "-out", (dir_ / "node.crt").string(),
+                  "-days", "2", "-subj", "/CN=it-node", "-addext", "subjectAltName=IP:127.0.0.1"});
+  ASSERT_EQ(gen.exit_code, 0) << gen.err;
+  ::chmod((dir_ / "node.key").c_str(), 0600);
+  fs::path cfg = dir_ / "tls.json";
+  write_file(cfg, R"({"data_dir": ")" + (dir_ / "data").string() + R"(", "listen": {"port": 0},
+    "tls": {"cert": "node.crt", "key": "node.key"}})");
+  auto d = start(cfg);
+  ASSERT_TRUE(d->wait_for_output("novacrond ready")) << d->err();
+  EXPECT_NE(d->out().find("listening on https://"), std::string::npos) << d->out();
+  int port = ready_port(d->out());
+  auto curl = run({"/usr/bin/curl", "-sS", "--cacert", (dir_ / "node.crt").string(),
+                   "https://127.0.0.1:" + std::to_string(port) + "/v1/health"});
+  EXPECT_EQ(curl.exit_code, 0) << curl.err;
+  EXPECT_NE(curl.out.find("\"status\":\"ok\""), std::string::npos) << curl.out;
+  // Plain HTTP on the TLS port gets no answer.
+  EXPECT_EQ(http_get(port, "/v1/health").substr(0, 4).find("200"), std::string::npos);
+  EXPECT_EQ(d->stop(SIGTERM), 0);
+
+  ::chmod((dir_ / "node.key").c_str(), 0644);
+  auto exposed = start(cfg);
+  EXPECT_EQ(exposed->wait(), 1);
+  EXPECT_NE(exposed->err().find("node.key is readable by group or others; run chmod 600"), std::string::npos)
+      << exposed->err();
 }
 
 TEST_F(DaemonTest, PluginAbortingInStartIsQuarantinedOnTheNextStart) {

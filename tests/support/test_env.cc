@@ -167,7 +167,7 @@ SubprocessResult run(const std::vector<std::string>& argv, std::chrono::millisec
 
 int ready_port(const std::string& out) {
   std::smatch m;
-  if (std::regex_search(out, m, std::regex("listening on http://[^:]+:([0-9]+)"))) return std::stoi(m[1]);
+  if (std::regex_search(out, m, std::regex("listening on https?://[^:]+:([0-9]+)"))) return std::stoi(m[1]);
   return 0;
 }
 

@@ -1,7 +1,10 @@
 // binpack-lite: the SDK's worked example of a scheduling policy.
 //   filter: rejects nodes where, after placement, less than `headroom_mib` of memory is free;
 //   score:  the less memory left free after placement, the higher the score (bin-packing).
+#include <cstdint>
+#include <span>
 #include <string>
+#include <string_view>
 
 #include "novacron/sdk/export.hpp"
 #include "novacron/sdk/json_config.hpp"

@@ -37,13 +37,13 @@
   using Interface = ImplClass::Interface;                                                    \
   void* create() noexcept {                                                                  \
     try {                                                                                    \
-      return static_cast<Interface*>(new ImplClass());                                       \
+      return static_cast<Interface*>(new ImplClass()); /* NOLINT(bugprone-macro-parentheses) */ \
     } catch (...) {                                                                          \
       return nullptr;                                                                        \
     }                                                                                        \
   }                                                                                          \
   void destroy(void* instance) noexcept {                                                    \
-    delete static_cast<ImplClass*>(static_cast<Interface*>(instance));                       \
+    delete static_cast<ImplClass*>(static_cast<Interface*>(instance)); /* NOLINT */          \
   }                                                                                          \
   const NovacronPluginDescriptor kDescriptor = {                                             \
       NOVACRON_PLUGIN_MAGIC,                                                                 \
