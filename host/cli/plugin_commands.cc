@@ -1,4 +1,5 @@
 #include <fstream>
+#include <functional>
 #include <memory>
 
 #include "host/cli/commands.h"
@@ -118,6 +119,79 @@ int offline_error(const Output& out, const Error& e) {
   return out.error(e.code, e.message);
 }
 
+// Resolves the host from --config/--data-dir, takes its data dir lock, opens its state and
+// runs `command`, which returns the exit code; errors on the way are printed.
+int with_offline_host(const HostLocation& loc, const Output& out,
+                      const std::function<int(const HostConfig&, OfflineHost&)>& command) {
+  auto cfg = resolve_host(loc);
+  if (!cfg) return out.error(cfg.error().code, cfg.error().message);
+  auto host = open_offline(cfg->data_dir);
+  if (!host) return offline_error(out, host.error());
+  return command(*cfg, *host);
+}
+
+int install(const Output& out, const HostConfig& cfg, OfflineHost& host, const std::string& path) {
+  auto keys = TrustedKeys::load(cfg.trusted_keys);
+  if (!keys) return out.error(keys.error().code, keys.error().message);
+  PluginCatalog catalog(*host.db);
+  InstallOptions options;
+  options.plugins_dir = cfg.data_dir / "plugins";
+  options.staging_dir = cfg.data_dir / "tmp";
+  options.checks.inspect_helper = default_inspect_helper();
+  options.checks.trusted_keys = &*keys;
+  options.checks.require_signature = cfg.require_signatures;
+  auto result = install_plugin(path, options, catalog);
+  if (!result) {
+    return out.error(result.error().code, result.error().message, "`novacron plugin validate PATH` shows every check");
+  }
+  const CatalogEntry& e = result->entry;
+  if (out.json) {
+    return out.emit_json(
+        {{"installed", {{"id", e.id}, {"version", e.version}, {"kind", e.kind}, {"dir", e.dir}, {"sha256", e.sha256}}}});
+  }
+  std::cout << "installed " << e.id << " " << e.version << " (" << e.kind << ") into " << e.dir << "\npinned sha256 "
+            << e.sha256 << "\n";
+  return 0;
+}
+
+int list(const Output& out, OfflineHost& host) {
+  PluginCatalog catalog(*host.db);
+  auto entries = catalog.list();
+  if (!entries) return out.error(entries.error().code, entries.error().message);
+
+  json arr = json::array();
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& e : *entries) {
+    auto st = catalog.state(e.id);
+    std::string state = st ? plugin_state_name(st->state) : "?";
+    std::string reason = st ? st->reason : "";
+    arr.push_back({{"id", e.id}, {"version", e.version}, {"kind", e.kind}, {"source", e.source},
+                   {"state", state}, {"reason", reason}, {"dir", e.dir}, {"sha256", e.sha256}});
+    rows.push_back({e.id, e.version, e.kind, e.source, state, e.sha256.substr(0, 12)});
+  }
+  if (out.json) return out.emit_json({{"plugins", arr}});
+  print_table({"ID", "VERSION", "KIND", "SOURCE", "STATE", "SHA256"}, rows);
+  return 0;
+}
+
+// enable also clears a crash marker naming the plugin: a marker left by a host that died on
+// it would quarantine it again at the next start, and enabling is the operator's answer.
+int set_enabled(const Output& out, const HostConfig& cfg, OfflineHost& host, const std::string& id, bool enable) {
+  PluginCatalog catalog(*host.db);
+  if (enable) {
+    if (auto guard = BootGuard::open(cfg.data_dir / "plugin-guard"); guard) {
+      auto marker = guard->read();
+      if (marker && *marker && (*marker)->plugin_id == id) (void)guard->clear();
+    }
+  }
+  auto r = catalog.set_state(id, enable ? PluginState::kEnabled : PluginState::kDisabled,
+                             enable ? "" : "disabled by operator (novacron plugin disable)");
+  if (!r) return out.error(r.error().code, r.error().message);
+  if (out.json) return out.emit_json({{"id", id}, {"state", enable ? "enabled" : "disabled"}});
+  std::cout << id << ": " << (enable ? "enabled" : "disabled") << "\n";
+  return 0;
+}
+
 }  // namespace
 
 void add_plugin_commands(CLI::App& app, Output& out, int& exit_code) {
@@ -165,43 +239,9 @@ void add_plugin_commands(CLI::App& app, Output& out, int& exit_code) {
     cmd->add_flag("--require-signature", loc->require_signature, "Refuse unsigned plugins");
     cmd->add_option("PATH", *path, "Plugin folder or .tar.zst package")->required();
     cmd->callback([&out, &exit_code, loc, path] {
-      auto cfg = resolve_host(*loc);
-      if (!cfg) {
-        exit_code = out.error(cfg.error().code, cfg.error().message);
-        return;
-      }
-      auto keys = TrustedKeys::load(cfg->trusted_keys);
-      if (!keys) {
-        exit_code = out.error(keys.error().code, keys.error().message);
-        return;
-      }
-      auto host = open_offline(cfg->data_dir);
-      if (!host) {
-        exit_code = offline_error(out, host.error());
-        return;
-      }
-      PluginCatalog catalog(*host->db);
-      InstallOptions options;
-      options.plugins_dir = cfg->data_dir / "plugins";
-      options.staging_dir = cfg->data_dir / "tmp";
-      options.checks.inspect_helper = default_inspect_helper();
-      options.checks.trusted_keys = &*keys;
-      options.checks.require_signature = cfg->require_signatures;
-      auto result = install_plugin(*path, options, catalog);
-      if (!result) {
-        exit_code = out.error(result.error().code, result.error().message,
-                              "`novacron plugin validate PATH` shows every check");
-        return;
-      }
-      const CatalogEntry& e = result->entry;
-      if (out.json) {
-        exit_code = out.emit_json({{"installed", {{"id", e.id}, {"version", e.version}, {"kind", e.kind},
-                                                  {"dir", e.dir}, {"sha256", e.sha256}}}});
-        return;
-      }
-      std::cout << "installed " << e.id << " " << e.version << " (" << e.kind << ") into " << e.dir
-                << "\npinned sha256 " << e.sha256 << "\n";
-      exit_code = 0;
+      exit_code = with_offline_host(*loc, out, [&](const HostConfig& cfg, OfflineHost& host) {
+        return install(out, cfg, host, *path);
+      });
     });
   }
 
@@ -211,38 +251,7 @@ void add_plugin_commands(CLI::App& app, Output& out, int& exit_code) {
     auto loc = std::make_shared<HostLocation>();
     add_host_location(cmd, *loc);
     cmd->callback([&out, &exit_code, loc] {
-      auto cfg = resolve_host(*loc);
-      if (!cfg) {
-        exit_code = out.error(cfg.error().code, cfg.error().message);
-        return;
-      }
-      auto host = open_offline(cfg->data_dir);
-      if (!host) {
-        exit_code = offline_error(out, host.error());
-        return;
-      }
-      PluginCatalog catalog(*host->db);
-      auto entries = catalog.list();
-      if (!entries) {
-        exit_code = out.error(entries.error().code, entries.error().message);
-        return;
-      }
-      json arr = json::array();
-      std::vector<std::vector<std::string>> rows;
-      for (const auto& e : *entries) {
-        auto st = catalog.state(e.id);
-        std::string state = st ? plugin_state_name(st->state) : "?";
-        std::string reason = st ? st->reason : "";
-        arr.push_back({{"id", e.id}, {"version", e.version}, {"kind", e.kind}, {"source", e.source},
-                       {"state", state}, {"reason", reason}, {"dir", e.dir}, {"sha256", e.sha256}});
-        rows.push_back({e.id, e.version, e.kind, e.source, state, e.sha256.substr(0, 12)});
-      }
-      if (out.json) {
-        exit_code = out.emit_json({{"plugins", arr}});
-        return;
-      }
-      print_table({"ID", "VERSION", "KIND", "SOURCE", "STATE", "SHA256"}, rows);
-      exit_code = 0;
+      exit_code = with_offline_host(*loc, out, [&](const HostConfig&, OfflineHost& host) { return list(out, host); });
     });
   }
 
@@ -256,37 +265,9 @@ void add_plugin_commands(CLI::App& app, Output& out, int& exit_code) {
     add_host_location(cmd, *loc);
     cmd->add_option("ID", *id, "Plugin id")->required();
     cmd->callback([&out, &exit_code, loc, id, enable] {
-      auto cfg = resolve_host(*loc);
-      if (!cfg) {
-        exit_code = out.error(cfg.error().code, cfg.error().message);
-        return;
-      }
-      auto host = open_offline(cfg->data_dir);
-      if (!host) {
-        exit_code = offline_error(out, host.error());
-        return;
-      }
-      PluginCatalog catalog(*host->db);
-      if (enable) {
-        // A crash marker left by a host that died on this plugin would quarantine it again
-        // at the next start: enabling it is the operator's answer to that crash.
-        if (auto guard = BootGuard::open(cfg->data_dir / "plugin-guard"); guard) {
-          auto marker = guard->read();
-          if (marker && *marker && (*marker)->plugin_id == *id) (void)guard->clear();
-        }
-      }
-      auto r = catalog.set_state(*id, enable ? PluginState::kEnabled : PluginState::kDisabled,
-                                 enable ? "" : "disabled by operator (novacron plugin disable)");
-      if (!r) {
-        exit_code = out.error(r.error().code, r.error().message);
-        return;
-      }
-      if (out.json) {
-        exit_code = out.emit_json({{"id", *id}, {"state", enable ? "enabled" : "disabled"}});
-        return;
-      }
-      std::cout << *id << ": " << (enable ? "enabled" : "disabled") << "\n";
-      exit_code = 0;
+      exit_code = with_offline_host(*loc, out, [&](const HostConfig& cfg, OfflineHost& host) {
+        return set_enabled(out, cfg, host, *id, enable);
+      });
     });
   }
 

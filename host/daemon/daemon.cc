@@ -23,12 +23,19 @@ namespace novacron {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-void block_shutdown_signals() {
+namespace {
+sigset_t shutdown_signals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGHUP);
+  return set;
+}
+}  // namespace
+
+void block_shutdown_signals() {
+  sigset_t set = shutdown_signals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
@@ -41,11 +48,7 @@ fs::path default_bundled_plugin_dir() {
 namespace {
 
 int wait_for_shutdown_signal() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGHUP);
+  sigset_t set = shutdown_signals();
   for (;;) {
     int sig = 0;
     if (sigwait(&set, &sig) != 0) continue;

@@ -482,24 +482,22 @@ size_t PluginManager::running_count() const {
   return n;
 }
 
-sdk::SchedulingPolicy* PluginManager::scheduling_policy(const std::string& id) const {
+void* PluginManager::running_instance(const std::string& id, std::uint32_t kind) const {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = records_.find(id);
-  if (it == records_.end() || !it->second->instance ||
-      it->second->instance->descriptor.kind != NOVACRON_KIND_SCHEDULING_POLICY) {
+  if (it == records_.end() || !it->second->instance || it->second->instance->descriptor.kind != kind) {
     return nullptr;
   }
-  return static_cast<sdk::SchedulingPolicy*>(it->second->instance->raw);
+  return it->second->instance->raw;
+}
+
+sdk::SchedulingPolicy* PluginManager::scheduling_policy(const std::string& id) const {
+  // create() returned the kind's interface pointer, so the cast restores exactly that type.
+  return static_cast<sdk::SchedulingPolicy*>(running_instance(id, NOVACRON_KIND_SCHEDULING_POLICY));
 }
 
 sdk::AuthProvider* PluginManager::auth_provider(const std::string& id) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = records_.find(id);
-  if (it == records_.end() || !it->second->instance ||
-      it->second->instance->descriptor.kind != NOVACRON_KIND_AUTH_PROVIDER) {
-    return nullptr;
-  }
-  return static_cast<sdk::AuthProvider*>(it->second->instance->raw);
+  return static_cast<sdk::AuthProvider*>(running_instance(id, NOVACRON_KIND_AUTH_PROVIDER));
 }
 
 }  // namespace novacron

@@ -109,6 +109,8 @@ class PluginManager {
   void stop_instance(Record& rec);
   void record_failure(const PluginLoadSpec& spec, const Error& error, const std::string& state);
   void publish(const std::string& type, const std::string& id, const std::string& payload_json);
+  // The running instance of `id` as create() returned it, if it is of `kind`; else null.
+  void* running_instance(const std::string& id, std::uint32_t kind) const;
 
   PluginManagerOptions options_;
   PluginCatalog& catalog_;
