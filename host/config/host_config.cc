@@ -197,12 +197,14 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
   json root;
   try {
     root = json::parse(text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers that overflow
     // nlohmann's message: "[json.exception.parse_error.101] parse error at line 3, column 15:
     // syntax error while parsing object key - invalid literal; last read: '{p'; expected ..."
     std::string what = e.what();
     if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
-    if (what.find("line ") == std::string::npos) what = position_of(text, e.byte) + ": " + what;
+    if (const auto* pe = dynamic_cast<const json::parse_error*>(&e); pe != nullptr && what.find("line ") == std::string::npos) {
+      what = position_of(text, pe->byte) + ": " + what;
+    }
     return make_error("config_invalid", "/: not valid JSON: " + what);
   }
 

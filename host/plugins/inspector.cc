@@ -92,16 +92,23 @@ Expected<InspectionReport> inspect_in_child(const fs::path& helper, const fs::pa
     return make_error("inspection_crashed", library.string() + ": the plugin " + describe_exit(*run) +
                                                 " while being inspected in a child process");
   }
-  json j = json::parse(run->out, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("ok")) {
+  // The report is the last line: plugin constructors may have printed before it. (The child
+  // contains crashes; it is not a boundary against a hostile plugin, which could print a
+  // report of its own. Trust comes from the install decision, the pin and the signature,
+  // and the host re-checks the descriptor in-process before using the plugin.)
+  std::string report_line = run->out;
+  while (!report_line.empty() && report_line.back() == '\n') report_line.pop_back();
+  if (auto nl = report_line.rfind('\n'); nl != std::string::npos) report_line = report_line.substr(nl + 1);
+  json j = json::parse(report_line, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("ok") || !j["ok"].is_boolean()) {
     return make_error("inspection_failed", library.string() + ": the inspection helper " + describe_exit(*run) +
                                                " without a report" +
                                                (run->err.empty() ? "" : ": " + run->err.substr(0, 300)));
   }
-  if (!j.value("ok", false)) {
-    return make_error(j.value("code", "inspection_failed"), j.value("message", "refused"));
-  }
   try {
+    if (!j["ok"].get<bool>()) {
+      return make_error(j.value("code", "inspection_failed"), j.value("message", "refused"));
+    }
     const json& d = j.at("descriptor");
     InspectionReport report;
     report.alias_symbols = j.at("alias_symbols").get<std::vector<std::string>>();

@@ -94,6 +94,13 @@ TEST(HostConfigTest, SyntaxErrorsGiveLineAndColumn) {
   EXPECT_NE(cfg.error().message.find("line 3"), std::string::npos) << cfg.error().message;
 }
 
+TEST(HostConfigTest, NumberOverflowIsAnErrorNotACrash) {
+  // Found by tests/fuzz/config_fuzz.cc: nlohmann throws out_of_range, not parse_error, here.
+  auto cfg = parse(R"({"listen": {"port": 22.22e1520566004}})");
+  ASSERT_FALSE(cfg.has_value());
+  EXPECT_NE(cfg.error().message.find("number overflow"), std::string::npos) << cfg.error().message;
+}
+
 TEST(HostConfigTest, UnreadableFileIsNamed) {
   auto cfg = load_host_config("/nonexistent/novacrond.json");
   ASSERT_FALSE(cfg.has_value());
