@@ -1,12 +1,12 @@
 #include "host/api/http_server.h"
 
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <sys/stat.h>
-#include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
 
@@ -43,14 +43,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       read();
     } else {
       beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(options_.idle_timeout_seconds));
-      stream_.async_handshake(asio::ssl::stream_base::server,
-                              [self = this->shared_from_this()](beast::error_code ec) {
-                                if (ec) {
-                                  spdlog::debug("TLS handshake failed: {}", ec.message());
-                                  return;
-                                }
-                                self->read();
-                              });
+      stream_.async_handshake(asio::ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+        if (ec) {
+          spdlog::debug("TLS handshake failed: {}", ec.message());
+          return;
+        }
+        self->read();
+      });
     }
   }
 
@@ -183,7 +182,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     tls->use_certificate_chain_file(options.tls_cert_file, ec);
     if (ec) return make_error("tls_config", options.tls_cert_file + ": not a usable PEM certificate chain");
     tls->use_private_key_file(options.tls_key_file, asio::ssl::context::pem, ec);
-    if (ec) return make_error("tls_config", options.tls_key_file + ": not a usable PEM private key for the certificate");
+    if (ec)
+      return make_error("tls_config", options.tls_key_file + ": not a usable PEM private key for the certificate");
     return {};
   }
 };

@@ -32,8 +32,8 @@ struct HttpResponse {
 
 struct HttpServerOptions {
   std::string address = "127.0.0.1";
-  std::uint16_t port = 0;             // 0 = any free port
-  std::size_t body_limit = 1 << 20;   // bytes
+  std::uint16_t port = 0;            // 0 = any free port
+  std::size_t body_limit = 1 << 20;  // bytes
   int idle_timeout_seconds = 30;
   std::string tls_cert_file;  // PEM chain; TLS (1.2+) when set
   std::string tls_key_file;   // PEM key, must not be readable by group or others

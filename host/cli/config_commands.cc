@@ -45,9 +45,8 @@ void add_config_commands(CLI::App& app, Output& out, int& exit_code) {
                                  {"plugins", plugins}});
       return;
     }
-    std::cout << *file << ": valid (node " << cfg->node_name << ", data dir " << cfg->data_dir.string()
-              << ", listen " << cfg->listen_address << ":" << cfg->listen_port << ", " << cfg->plugins.size()
-              << " plugins)\n";
+    std::cout << *file << ": valid (node " << cfg->node_name << ", data dir " << cfg->data_dir.string() << ", listen "
+              << cfg->listen_address << ":" << cfg->listen_port << ", " << cfg->plugins.size() << " plugins)\n";
     exit_code = 0;
   });
 }

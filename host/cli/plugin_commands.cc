@@ -20,9 +20,12 @@ namespace {
 
 const char* outcome_name(CheckVerdict::Outcome o) {
   switch (o) {
-    case CheckVerdict::Outcome::kPass: return "pass";
-    case CheckVerdict::Outcome::kFail: return "FAIL";
-    case CheckVerdict::Outcome::kSkip: return "skip";
+    case CheckVerdict::Outcome::kPass:
+      return "pass";
+    case CheckVerdict::Outcome::kFail:
+      return "FAIL";
+    case CheckVerdict::Outcome::kSkip:
+      return "skip";
   }
   return "?";
 }
@@ -38,9 +41,12 @@ json report_json(const PackageReport& r) {
               {"verdict", r.ok() ? "valid" : "invalid"},
               {"checks", checks}};
   if (r.manifest) {
-    out["manifest"] = {{"id", r.manifest->id},           {"version", r.manifest->version},
-                       {"kind", r.manifest->kind},       {"sdk_version", r.manifest->sdk_version},
-                       {"description", r.manifest->description}, {"license", r.manifest->license},
+    out["manifest"] = {{"id", r.manifest->id},
+                       {"version", r.manifest->version},
+                       {"kind", r.manifest->kind},
+                       {"sdk_version", r.manifest->sdk_version},
+                       {"description", r.manifest->description},
+                       {"license", r.manifest->license},
                        {"config_keys", json::parse(r.manifest->config_keys_json, nullptr, false)}};
   }
   if (!r.sha256.empty()) out["sha256"] = r.sha256;
@@ -147,7 +153,8 @@ int install(const Output& out, const HostConfig& cfg, OfflineHost& host, const s
   const CatalogEntry& e = result->entry;
   if (out.json) {
     return out.emit_json(
-        {{"installed", {{"id", e.id}, {"version", e.version}, {"kind", e.kind}, {"dir", e.dir}, {"sha256", e.sha256}}}});
+        {{"installed",
+          {{"id", e.id}, {"version", e.version}, {"kind", e.kind}, {"dir", e.dir}, {"sha256", e.sha256}}}});
   }
   std::cout << "installed " << e.id << " " << e.version << " (" << e.kind << ") into " << e.dir << "\npinned sha256 "
             << e.sha256 << "\n";
@@ -165,8 +172,14 @@ int list(const Output& out, OfflineHost& host) {
     auto st = catalog.state(e.id);
     std::string state = st ? plugin_state_name(st->state) : "?";
     std::string reason = st ? st->reason : "";
-    arr.push_back({{"id", e.id}, {"version", e.version}, {"kind", e.kind}, {"source", e.source},
-                   {"state", state}, {"reason", reason}, {"dir", e.dir}, {"sha256", e.sha256}});
+    arr.push_back({{"id", e.id},
+                   {"version", e.version},
+                   {"kind", e.kind},
+                   {"source", e.source},
+                   {"state", state},
+                   {"reason", reason},
+                   {"dir", e.dir},
+                   {"sha256", e.sha256}});
     rows.push_back({e.id, e.version, e.kind, e.source, state, e.sha256.substr(0, 12)});
   }
   if (out.json) return out.emit_json({{"plugins", arr}});
@@ -239,9 +252,8 @@ void add_plugin_commands(CLI::App& app, Output& out, int& exit_code) {
     cmd->add_flag("--require-signature", loc->require_signature, "Refuse unsigned plugins");
     cmd->add_option("PATH", *path, "Plugin folder or .tar.zst package")->required();
     cmd->callback([&out, &exit_code, loc, path] {
-      exit_code = with_offline_host(*loc, out, [&](const HostConfig& cfg, OfflineHost& host) {
-        return install(out, cfg, host, *path);
-      });
+      exit_code = with_offline_host(
+          *loc, out, [&](const HostConfig& cfg, OfflineHost& host) { return install(out, cfg, host, *path); });
     });
   }
 
@@ -257,9 +269,9 @@ void add_plugin_commands(CLI::App& app, Output& out, int& exit_code) {
 
   // enable / disable -------------------------------------------------------------------
   for (bool enable : {true, false}) {
-    auto* cmd = plugin->add_subcommand(enable ? "enable" : "disable",
-                                       enable ? "Enable a plugin (also lifts a quarantine) in a stopped host"
-                                              : "Disable a plugin in a stopped host");
+    auto* cmd = plugin->add_subcommand(
+        enable ? "enable" : "disable",
+        enable ? "Enable a plugin (also lifts a quarantine) in a stopped host" : "Disable a plugin in a stopped host");
     auto loc = std::make_shared<HostLocation>();
     auto id = std::make_shared<std::string>();
     add_host_location(cmd, *loc);
@@ -276,7 +288,8 @@ void add_plugin_commands(CLI::App& app, Output& out, int& exit_code) {
     auto* cmd = plugin->add_subcommand("sign", "Write lib<name>.so.sig for a plugin folder with an Ed25519 key");
     auto key = std::make_shared<std::string>();
     auto path = std::make_shared<std::string>();
-    cmd->add_option("--key", *key, "Ed25519 private key (PEM), e.g. from `openssl genpkey -algorithm ed25519`")->required();
+    cmd->add_option("--key", *key, "Ed25519 private key (PEM), e.g. from `openssl genpkey -algorithm ed25519`")
+        ->required();
     cmd->add_option("PATH", *path, "Plugin folder with plugin.json")->required();
     cmd->callback([&out, &exit_code, key, path] {
       std::ifstream in(fs::path(*path) / "plugin.json");

@@ -42,8 +42,7 @@ void drain(int fd, std::string& sink, size_t limit, bool& open) {
 
 }  // namespace
 
-Expected<SubprocessResult> run_subprocess(const std::vector<std::string>& argv,
-                                          const SubprocessOptions& options) {
+Expected<SubprocessResult> run_subprocess(const std::vector<std::string>& argv, const SubprocessOptions& options) {
   if (argv.empty()) return make_error("spawn", "no program given");
   int out_pipe[2];
   int err_pipe[2];
@@ -79,15 +78,13 @@ Expected<SubprocessResult> run_subprocess(const std::vector<std::string>& argv,
   bool out_open = true, err_open = true;
   auto deadline = std::chrono::steady_clock::now() + options.timeout;
   while (out_open || err_open) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       result.timed_out = true;
       ::kill(pid, SIGKILL);
       break;
     }
-    pollfd fds[2] = {{out_open ? out_read.get() : -1, POLLIN, 0},
-                     {err_open ? err_read.get() : -1, POLLIN, 0}};
+    pollfd fds[2] = {{out_open ? out_read.get() : -1, POLLIN, 0}, {err_open ? err_read.get() : -1, POLLIN, 0}};
     int n = ::poll(fds, 2, static_cast<int>(left.count()));
     if (n < 0 && errno != EINTR) break;
     if (n <= 0) continue;

@@ -48,8 +48,8 @@ class Checker {
     return true;
   }
 
-  std::optional<std::string> string(const json& obj, const std::string& path,
-                                    const std::string& key, bool required = false) {
+  std::optional<std::string> string(const json& obj, const std::string& path, const std::string& key,
+                                    bool required = false) {
     auto it = obj.find(key);
     if (it == obj.end()) {
       if (required) fail(path + "/" + key, "is required");
@@ -72,21 +72,20 @@ class Checker {
     return it->get<bool>();
   }
 
-  std::optional<std::int64_t> integer(const json& obj, const std::string& path,
-                                      const std::string& key, std::int64_t min, std::int64_t max) {
+  std::optional<std::int64_t> integer(const json& obj, const std::string& path, const std::string& key,
+                                      std::int64_t min, std::int64_t max) {
     auto it = obj.find(key);
     if (it == obj.end()) return std::nullopt;
-    if (!it->is_number_integer() || it->get<std::int64_t>() < min ||
-        it->get<std::int64_t>() > max) {
-      fail(path + "/" + key, "expected an integer from " + std::to_string(min) + " to " +
-                                 std::to_string(max) + ", got " + it->dump());
+    if (!it->is_number_integer() || it->get<std::int64_t>() < min || it->get<std::int64_t>() > max) {
+      fail(path + "/" + key,
+           "expected an integer from " + std::to_string(min) + " to " + std::to_string(max) + ", got " + it->dump());
       return std::nullopt;
     }
     return it->get<std::int64_t>();
   }
 
-  std::optional<std::string> choice(const json& obj, const std::string& path,
-                                    const std::string& key, const std::vector<std::string>& allowed) {
+  std::optional<std::string> choice(const json& obj, const std::string& path, const std::string& key,
+                                    const std::vector<std::string>& allowed) {
     auto s = string(obj, path, key);
     if (s && std::find(allowed.begin(), allowed.end(), *s) == allowed.end()) {
       std::string list;
@@ -97,8 +96,7 @@ class Checker {
     return s;
   }
 
-  std::vector<std::string> string_list(const json& obj, const std::string& path,
-                                       const std::string& key) {
+  std::vector<std::string> string_list(const json& obj, const std::string& path, const std::string& key) {
     std::vector<std::string> out;
     auto it = obj.find(key);
     if (it == obj.end()) return out;
@@ -144,8 +142,7 @@ void parse_plugins(Checker& c, const json& root, const fs::path& base, HostConfi
   auto it = root.find("plugins");
   if (it == root.end()) return;
   const std::string path = "/plugins";
-  if (!c.object(*it, path, {"dirs", "bundled_dir", "trusted_keys", "require_signatures", "load"}))
-    return;
+  if (!c.object(*it, path, {"dirs", "bundled_dir", "trusted_keys", "require_signatures", "load"})) return;
   for (const auto& d : c.string_list(*it, path, "dirs")) cfg.plugin_dirs.push_back(resolve(base, d));
   if (auto b = c.string(*it, path, "bundled_dir"); b && *b != "auto") cfg.bundled_plugin_dir = resolve(base, *b);
   for (const auto& k : c.string_list(*it, path, "trusted_keys")) cfg.trusted_keys.push_back(resolve(base, k));
@@ -202,7 +199,8 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
     // syntax error while parsing object key - invalid literal; last read: '{p'; expected ..."
     std::string what = e.what();
     if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
-    if (const auto* pe = dynamic_cast<const json::parse_error*>(&e); pe != nullptr && what.find("line ") == std::string::npos) {
+    if (const auto* pe = dynamic_cast<const json::parse_error*>(&e);
+        pe != nullptr && what.find("line ") == std::string::npos) {
       what = position_of(text, pe->byte) + ": " + what;
     }
     return make_error("config_invalid", "/: not valid JSON: " + what);

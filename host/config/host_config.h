@@ -27,7 +27,7 @@ struct TlsConfig {
 };
 
 struct HostConfig {
-  std::filesystem::path source;        // file the config came from ("" for a string)
+  std::filesystem::path source;  // file the config came from ("" for a string)
   std::string node_name;
   std::filesystem::path data_dir = "/var/lib/novacron";
   std::string listen_address = "127.0.0.1";
@@ -38,23 +38,21 @@ struct HostConfig {
   // plugins) is always searched first; the bundled dir (plugins shipped with the host,
   // pinned automatically on first sight) last.
   std::vector<std::filesystem::path> plugin_dirs;
-  std::filesystem::path bundled_plugin_dir;  // empty = <exe>/../lib/novacron/plugins
+  std::filesystem::path bundled_plugin_dir;         // empty = <exe>/../lib/novacron/plugins
   std::vector<std::filesystem::path> trusted_keys;  // Ed25519 public keys (PEM)
   bool require_signatures = false;
   std::vector<PluginLoadSpec> plugins;
 
-  std::string log_level = "info";       // trace|debug|info|warn|error
-  std::string log_format = "text";      // text|json
+  std::string log_level = "info";   // trace|debug|info|warn|error
+  std::string log_format = "text";  // text|json
   int io_threads = 2;
   int blocking_threads = 4;
-
 };
 
 // Parses and validates config text. Relative paths resolve against `base_dir`.
 // On error, Error::message lists every problem found, one per line, each as
 // "<json path>: <what is wrong>".
-Expected<HostConfig> parse_host_config(const std::string& text,
-                                       const std::filesystem::path& base_dir);
+Expected<HostConfig> parse_host_config(const std::string& text, const std::filesystem::path& base_dir);
 
 // Reads and parses a config file; the error names the file.
 Expected<HostConfig> load_host_config(const std::filesystem::path& file);

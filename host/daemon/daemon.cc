@@ -153,8 +153,7 @@ int run_daemon(const DaemonOptions& options) {
   // The one line operators and scripts look for; stdout, so it is easy to capture.
   std::printf("novacrond ready: listening on %s://%s:%u (node %s, %zu plugins running, data dir %s)\n",
               cfg.tls ? "https" : "http", cfg.listen_address.c_str(), static_cast<unsigned>(*port),
-              cfg.node_name.c_str(), running,
-              cfg.data_dir.c_str());
+              cfg.node_name.c_str(), running, cfg.data_dir.c_str());
   std::fflush(stdout);
   spdlog::info("ready address={}:{} plugins_running={}", cfg.listen_address, *port, running);
 

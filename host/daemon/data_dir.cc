@@ -42,8 +42,10 @@ Expected<DataDirLock> DataDirLock::acquire(const fs::path& data_dir) {
     ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
     std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
     while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
-    return make_error("data_dir_locked", data_dir.string() + " is in use by another novacrond or novacron "
-                                                             "process (pid " + holder + ")");
+    return make_error("data_dir_locked", data_dir.string() +
+                                             " is in use by another novacrond or novacron "
+                                             "process (pid " +
+                                             holder + ")");
   }
   std::string pid = std::to_string(::getpid()) + "\n";
   if (::ftruncate(fd.get(), 0) != 0 || ::pwrite(fd.get(), pid.data(), pid.size(), 0) < 0) {

@@ -37,8 +37,7 @@ Expected<fs::path> safe_relative_path(const char* raw) {
 
 }  // namespace
 
-Expected<void> extract_plugin_archive(const fs::path& archive_path, const fs::path& dest,
-                                      const ExtractLimits& limits) {
+Expected<void> extract_plugin_archive(const fs::path& archive_path, const fs::path& dest, const ExtractLimits& limits) {
   std::unique_ptr<archive, ArchiveDeleter> a(archive_read_new());
   archive_read_support_filter_zstd(a.get());
   archive_read_support_filter_gzip(a.get());
@@ -56,8 +55,8 @@ Expected<void> extract_plugin_archive(const fs::path& archive_path, const fs::pa
       return make_error("archive_invalid", archive_path.string() + ": " + archive_error_string(a.get()));
     }
     if (++entries > limits.max_entries) {
-      return make_error("archive_too_large", archive_path.string() + ": more than " +
-                                                 std::to_string(limits.max_entries) + " entries");
+      return make_error("archive_too_large",
+                        archive_path.string() + ": more than " + std::to_string(limits.max_entries) + " entries");
     }
     const char* name = archive_entry_pathname(entry);
     auto rel = safe_relative_path(name);
@@ -80,8 +79,8 @@ Expected<void> extract_plugin_archive(const fs::path& archive_path, const fs::pa
       continue;
     }
     if (type != AE_IFREG) {
-      return make_error("archive_unsafe", archive_path.string() + ": entry \"" + name +
-                                              "\" is not a regular file or folder");
+      return make_error("archive_unsafe",
+                        archive_path.string() + ": entry \"" + name + "\" is not a regular file or folder");
     }
     std::int64_t size = archive_entry_size(entry);
     if (size < 0 || total + static_cast<std::uint64_t>(size) > limits.max_total_bytes) {
@@ -106,7 +105,8 @@ Expected<void> extract_plugin_archive(const fs::path& archive_path, const fs::pa
     std::uint64_t written = 0;
     while ((rc = archive_read_data_block(a.get(), &buf, &len, &offset)) == ARCHIVE_OK) {
       if (static_cast<std::uint64_t>(offset) + len > static_cast<std::uint64_t>(size)) {
-        return make_error("archive_invalid", archive_path.string() + ": entry \"" + name + "\" is longer than its header says");
+        return make_error("archive_invalid",
+                          archive_path.string() + ": entry \"" + name + "\" is longer than its header says");
       }
       if (::pwrite(out.get(), buf, len, offset) != static_cast<ssize_t>(len)) {
         return make_error("io", target.string() + ": " + std::strerror(errno));

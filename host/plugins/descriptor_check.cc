@@ -23,9 +23,12 @@ bool copy_c_string(const char* s, std::string& out, size_t limit) {
 
 std::uint32_t host_interface_version(std::uint32_t kind) {
   switch (kind) {
-    case NOVACRON_KIND_AUTH_PROVIDER: return sdk::AuthProvider::kInterfaceVersion;
-    case NOVACRON_KIND_SCHEDULING_POLICY: return sdk::SchedulingPolicy::kInterfaceVersion;
-    default: return 0;
+    case NOVACRON_KIND_AUTH_PROVIDER:
+      return sdk::AuthProvider::kInterfaceVersion;
+    case NOVACRON_KIND_SCHEDULING_POLICY:
+      return sdk::SchedulingPolicy::kInterfaceVersion;
+    default:
+      return 0;
   }
 }
 
@@ -36,8 +39,8 @@ Expected<DescriptorInfo> read_descriptor(const NovacronPluginDescriptor* d) {
   }
   // Fields are only appended, so any descriptor at least as large as version 1's is readable.
   if (d->size < sizeof(NovacronPluginDescriptor)) {
-    return make_error("descriptor_invalid", "descriptor is " + std::to_string(d->size) +
-                                                " bytes, smaller than the SDK 1.0 descriptor");
+    return make_error("descriptor_invalid",
+                      "descriptor is " + std::to_string(d->size) + " bytes, smaller than the SDK 1.0 descriptor");
   }
   DescriptorInfo info;
   info.sdk_major = d->sdk_major;
@@ -66,25 +69,25 @@ std::string describe_toolchain(const NovacronToolchain& t) {
   std::string stdlib = t.stdlib == NOVACRON_STDLIB_LIBSTDCXX ? "libstdc++"
                        : t.stdlib == NOVACRON_STDLIB_LIBCXX  ? "libc++"
                                                              : "other stdlib";
-  std::string out = compiler + " " + std::to_string(t.compiler_major) + ", " + stdlib + " " +
-                    std::to_string(t.stdlib_release);
+  std::string out =
+      compiler + " " + std::to_string(t.compiler_major) + ", " + stdlib + " " + std::to_string(t.stdlib_release);
   if (t.stdlib == NOVACRON_STDLIB_LIBSTDCXX) out += t.cxx11_abi != 0 ? ", cxx11 abi" : ", old (pre-cxx11) abi";
   return out;
 }
 
 Expected<void> check_compatibility(const DescriptorInfo& info, const NovacronToolchain& host) {
   if (info.sdk_major != NOVACRON_SDK_VERSION_MAJOR) {
-    return make_error("sdk_major_mismatch",
-                      "built against SDK " + std::to_string(info.sdk_major) + "." + std::to_string(info.sdk_minor) +
-                          ", this host provides SDK " + NOVACRON_SDK_VERSION_STRING +
-                          "; majors must match (rebuild the plugin against SDK " +
-                          std::to_string(NOVACRON_SDK_VERSION_MAJOR) + ".x)");
+    return make_error("sdk_major_mismatch", "built against SDK " + std::to_string(info.sdk_major) + "." +
+                                                std::to_string(info.sdk_minor) + ", this host provides SDK " +
+                                                NOVACRON_SDK_VERSION_STRING +
+                                                "; majors must match (rebuild the plugin against SDK " +
+                                                std::to_string(NOVACRON_SDK_VERSION_MAJOR) + ".x)");
   }
   if (info.sdk_minor > NOVACRON_SDK_VERSION_MINOR) {
-    return make_error("sdk_minor_too_new",
-                      "built against SDK " + std::to_string(info.sdk_major) + "." + std::to_string(info.sdk_minor) +
-                          ", newer than this host's SDK " + NOVACRON_SDK_VERSION_STRING +
-                          " (upgrade the host, or build the plugin against an older SDK)");
+    return make_error("sdk_minor_too_new", "built against SDK " + std::to_string(info.sdk_major) + "." +
+                                               std::to_string(info.sdk_minor) + ", newer than this host's SDK " +
+                                               NOVACRON_SDK_VERSION_STRING +
+                                               " (upgrade the host, or build the plugin against an older SDK)");
   }
   // C++ types (std::string, std::function, vtables) cross the boundary: the standard
   // library and its ABI must match. The runtime libstdc++ is the host's, so a plugin built
@@ -93,8 +96,7 @@ Expected<void> check_compatibility(const DescriptorInfo& info, const NovacronToo
   if (t.stdlib != host.stdlib || (t.stdlib == NOVACRON_STDLIB_LIBSTDCXX && t.cxx11_abi != host.cxx11_abi) ||
       t.stdlib_release > host.stdlib_release) {
     return make_error("toolchain_incompatible", "built with " + describe_toolchain(t) +
-                                                    ", incompatible with this host's " +
-                                                    describe_toolchain(host) +
+                                                    ", incompatible with this host's " + describe_toolchain(host) +
                                                     " (the C++ standard library and its ABI must match)");
   }
   std::uint32_t host_version = host_interface_version(info.kind);

@@ -30,8 +30,7 @@ Expected<DescriptorInfo> read_descriptor(const NovacronPluginDescriptor* descrip
 // minor, a kind this host knows at an interface version >= 1, and a compatible toolchain.
 // Errors: "sdk_major_mismatch", "sdk_minor_too_new", "toolchain_incompatible",
 // "kind_unsupported".
-Expected<void> check_compatibility(const DescriptorInfo& info,
-                                   const NovacronToolchain& host_toolchain);
+Expected<void> check_compatibility(const DescriptorInfo& info, const NovacronToolchain& host_toolchain);
 
 // "gcc 12, libstdc++ 12, cxx11 abi" for messages.
 std::string describe_toolchain(const NovacronToolchain& t);

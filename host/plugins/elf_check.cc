@@ -31,13 +31,12 @@ constexpr std::uint64_t kMaxStrtabBytes = 64ull << 20;
 Error malformed(const std::string& what) { return Error{"elf_malformed", "malformed ELF file: " + what}; }
 
 // Reads exactly `size` bytes at `offset`, after checking both against the file size.
-Expected<void> read_at(int fd, std::uint64_t file_size, std::uint64_t offset, void* out,
-                       std::uint64_t size, const char* what) {
+Expected<void> read_at(int fd, std::uint64_t file_size, std::uint64_t offset, void* out, std::uint64_t size,
+                       const char* what) {
   if (offset > file_size || size > file_size - offset) {
-    return make_error("elf_truncated", std::string("ELF file is truncated: ") + what +
-                                           " at offset " + std::to_string(offset) + " (+" +
-                                           std::to_string(size) + " bytes) lies beyond its end (" +
-                                           std::to_string(file_size) + " bytes)");
+    return make_error("elf_truncated", std::string("ELF file is truncated: ") + what + " at offset " +
+                                           std::to_string(offset) + " (+" + std::to_string(size) +
+                                           " bytes) lies beyond its end (" + std::to_string(file_size) + " bytes)");
   }
   auto* p = static_cast<char*>(out);
   std::uint64_t done = 0;
@@ -69,26 +68,24 @@ Expected<ElfFacts> check_elf(int fd) {
   }
   if (eh.e_type != ET_DYN) return make_error("elf_malformed", "not a shared object (ELF type is not ET_DYN)");
   if (eh.e_machine != kHostMachine) {
-    return make_error("elf_wrong_machine", "built for ELF machine " + std::to_string(eh.e_machine) +
-                                               ", this host is " + std::to_string(kHostMachine));
+    return make_error("elf_wrong_machine", "built for ELF machine " + std::to_string(eh.e_machine) + ", this host is " +
+                                               std::to_string(kHostMachine));
   }
   // Program headers: what dlopen maps. Each loadable segment must lie inside the file.
   if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > kMaxSections) {
     return tl::unexpected(malformed("program header table is inconsistent"));
   }
   std::vector<Elf64_Phdr> segments(eh.e_phnum);
-  if (auto r = read_at(fd, facts.file_size, eh.e_phoff, segments.data(),
-                       std::uint64_t{eh.e_phnum} * sizeof(Elf64_Phdr), "program header table");
+  if (auto r = read_at(fd, facts.file_size, eh.e_phoff, segments.data(), std::uint64_t{eh.e_phnum} * sizeof(Elf64_Phdr),
+                       "program header table");
       !r) {
     return tl::unexpected(r.error());
   }
   for (const Elf64_Phdr& ph : segments) {
     if (ph.p_type != PT_LOAD && ph.p_type != PT_DYNAMIC) continue;
-    if (ph.p_offset > facts.file_size || ph.p_filesz > facts.file_size - ph.p_offset ||
-        ph.p_filesz > ph.p_memsz) {
-      return make_error("elf_truncated", "ELF segment at offset " + std::to_string(ph.p_offset) +
-                                             " (" + std::to_string(ph.p_filesz) +
-                                             " bytes) lies beyond the end of the file");
+    if (ph.p_offset > facts.file_size || ph.p_filesz > facts.file_size - ph.p_offset || ph.p_filesz > ph.p_memsz) {
+      return make_error("elf_truncated", "ELF segment at offset " + std::to_string(ph.p_offset) + " (" +
+                                             std::to_string(ph.p_filesz) + " bytes) lies beyond the end of the file");
     }
   }
 
@@ -100,8 +97,8 @@ Expected<ElfFacts> check_elf(int fd) {
   facts.section_count = eh.e_shnum;
 
   std::vector<Elf64_Shdr> sections(eh.e_shnum);
-  if (auto r = read_at(fd, facts.file_size, eh.e_shoff, sections.data(),
-                       std::uint64_t{eh.e_shnum} * sizeof(Elf64_Shdr), "section header table");
+  if (auto r = read_at(fd, facts.file_size, eh.e_shoff, sections.data(), std::uint64_t{eh.e_shnum} * sizeof(Elf64_Shdr),
+                       "section header table");
       !r) {
     return tl::unexpected(r.error());
   }
@@ -111,9 +108,9 @@ Expected<ElfFacts> check_elf(int fd) {
     if (s.sh_type == SHT_NOBITS || s.sh_type == SHT_NULL) continue;
     if (s.sh_offset > facts.file_size || s.sh_size > facts.file_size - s.sh_offset) {
       return make_error("elf_truncated", "ELF section " + std::to_string(i) + " (offset " +
-                                             std::to_string(s.sh_offset) + ", size " +
-                                             std::to_string(s.sh_size) + ") lies beyond the end of the file (" +
-                                             std::to_string(facts.file_size) + " bytes)");
+                                             std::to_string(s.sh_offset) + ", size " + std::to_string(s.sh_size) +
+                                             ") lies beyond the end of the file (" + std::to_string(facts.file_size) +
+                                             " bytes)");
     }
   }
 
@@ -144,10 +141,13 @@ Expected<ElfFacts> check_elf(int fd) {
     if (strtab.sh_size > kMaxStrtabBytes) return tl::unexpected(malformed("dynamic string table too large"));
     std::vector<Elf64_Sym> syms(s.sh_size / sizeof(Elf64_Sym));
     std::string strings(strtab.sh_size, '\0');
-    if (auto r = read_at(fd, facts.file_size, s.sh_offset, syms.data(), syms.size() * sizeof(Elf64_Sym), "dynamic symbols"); !r) {
+    if (auto r =
+            read_at(fd, facts.file_size, s.sh_offset, syms.data(), syms.size() * sizeof(Elf64_Sym), "dynamic symbols");
+        !r) {
       return tl::unexpected(r.error());
     }
-    if (auto r = read_at(fd, facts.file_size, strtab.sh_offset, strings.data(), strtab.sh_size, "dynamic strings"); !r) {
+    if (auto r = read_at(fd, facts.file_size, strtab.sh_offset, strings.data(), strtab.sh_size, "dynamic strings");
+        !r) {
       return tl::unexpected(r.error());
     }
     for (const Elf64_Sym& sym : syms) {
@@ -156,8 +156,7 @@ Expected<ElfFacts> check_elf(int fd) {
                       ELF64_ST_VISIBILITY(sym.st_other) == STV_DEFAULT;
       facts.has_entry_symbol = exported;
       if (exported && sym.st_shndx < sections.size()) {
-        facts.entry_in_alias_section =
-            name_at(sections[sym.st_shndx].sh_name, names) == NOVACRON_PLUGIN_ALIAS_SECTION;
+        facts.entry_in_alias_section = name_at(sections[sym.st_shndx].sh_name, names) == NOVACRON_PLUGIN_ALIAS_SECTION;
       }
     }
   }

@@ -30,10 +30,14 @@ void limit_child_resources() {
 #if !defined(__SANITIZE_ADDRESS__) && !defined(NOVACRON_UNDER_SANITIZER)
   // A crafted file may make a parser allocate absurd amounts: cap the address space.
   // (AddressSanitizer reserves terabytes of shadow memory, so not under it.)
-  struct rlimit as_limit {4ull << 30, 4ull << 30};
+  struct rlimit as_limit {
+    4ull << 30, 4ull << 30
+  };
   ::setrlimit(RLIMIT_AS, &as_limit);
 #endif
-  struct rlimit no_core {0, 0};
+  struct rlimit no_core {
+    0, 0
+  };
   ::setrlimit(RLIMIT_CORE, &no_core);
 }
 
@@ -85,8 +89,8 @@ Expected<InspectionReport> inspect_in_child(const fs::path& helper, const fs::pa
   options.timeout = timeout;
   auto run = run_subprocess({helper.string(), library.string()}, options);
   if (!run) {
-    return make_error("inspection_failed", "cannot start the inspection helper " + helper.string() + ": " +
-                                               run.error().message);
+    return make_error("inspection_failed",
+                      "cannot start the inspection helper " + helper.string() + ": " + run.error().message);
   }
   if (run->timed_out || run->term_signal != 0) {
     return make_error("inspection_crashed", library.string() + ": the plugin " + describe_exit(*run) +

@@ -17,7 +17,7 @@ namespace novacron {
 struct InspectionReport {
   DescriptorInfo descriptor;  // create/destroy are null: they belong to the child
   std::vector<std::string> alias_symbols;
-  std::string toolchain;      // human description
+  std::string toolchain;  // human description
 };
 
 // Path of the helper: $NOVACRON_INSPECT_HELPER, else <exe dir>/../libexec/novacron/
@@ -27,8 +27,7 @@ std::filesystem::path default_inspect_helper();
 // Runs the helper on `library`. A crash, hang (timeout) or refusal in the child is an Error;
 // the caller keeps running. Error codes are the child's (e.g. "sdk_major_mismatch") or
 // "inspection_crashed" / "inspection_failed".
-Expected<InspectionReport> inspect_in_child(const std::filesystem::path& helper,
-                                            const std::filesystem::path& library,
+Expected<InspectionReport> inspect_in_child(const std::filesystem::path& helper, const std::filesystem::path& library,
                                             std::chrono::milliseconds timeout = std::chrono::seconds(15));
 
 // The child's side: inspects `library` and prints one JSON object on stdout. Returns the

@@ -98,8 +98,7 @@ bool looks_like_archive(const fs::path& p) {
          s.ends_with(".tar");
 }
 
-Expected<InstallResult> install_plugin(const fs::path& source, const InstallOptions& options,
-                                       PluginCatalog& catalog) {
+Expected<InstallResult> install_plugin(const fs::path& source, const InstallOptions& options, PluginCatalog& catalog) {
   fs::path folder = source;
   std::optional<StagingDir> extracted;
   if (looks_like_archive(source)) {
@@ -109,8 +108,7 @@ Expected<InstallResult> install_plugin(const fs::path& source, const InstallOpti
     folder = package_root(staging->path());
     extracted.emplace(std::move(*staging));
   } else if (std::error_code ec; !fs::is_directory(fs::symlink_status(source, ec))) {
-    return make_error("invalid_package", source.string() +
-                                             " is neither a plugin folder nor a .tar.zst archive of one");
+    return make_error("invalid_package", source.string() + " is neither a plugin folder nor a .tar.zst archive of one");
   }
 
   PackageCheckOptions checks = options.checks;
@@ -140,13 +138,15 @@ Expected<InstallResult> install_plugin(const fs::path& source, const InstallOpti
   auto staging = StagingDir::create(options.staging_dir, "install-");
   if (!staging) return tl::unexpected(staging.error());
   ::chmod(staging->path().c_str(), 0755);
-  if (auto r = copy_file_synced(report.library, staging->path() / m.library, 0755); !r) return tl::unexpected(r.error());
+  if (auto r = copy_file_synced(report.library, staging->path() / m.library, 0755); !r)
+    return tl::unexpected(r.error());
   if (auto r = copy_file_synced(folder / "plugin.json", staging->path() / "plugin.json", 0644); !r) {
     return tl::unexpected(r.error());
   }
   fs::path sig = report.library.string() + ".sig";
   if (fs::is_regular_file(fs::symlink_status(sig, ec))) {
-    if (auto r = copy_file_synced(sig, staging->path() / (m.library + ".sig"), 0644); !r) return tl::unexpected(r.error());
+    if (auto r = copy_file_synced(sig, staging->path() / (m.library + ".sig"), 0644); !r)
+      return tl::unexpected(r.error());
   }
   // Hash what was written, not what was read: the pins are of the installed files.
   if (to_hex(sha256_bytes(read_all((staging->path() / "plugin.json").string()))) != report.manifest_sha256) {
@@ -168,8 +168,9 @@ Expected<InstallResult> install_plugin(const fs::path& source, const InstallOpti
   staging->release();
   fsync_dir(final_dir.parent_path());
 
-  CatalogEntry entry{m.id, m.version, final_dir.string(), m.library, report.sha256,
-                     report.manifest_sha256, m.kind, "installed", "", 0};
+  CatalogEntry entry{
+      m.id, m.version, final_dir.string(), m.library, report.sha256, report.manifest_sha256, m.kind, "installed",
+      "",   0};
   if (auto r = catalog.pin(entry); !r) {
     fs::remove_all(final_dir, ec);
     return tl::unexpected(r.error());

@@ -53,9 +53,7 @@ Expected<LoadedLibrary> load_verified_library(OpenedFile file) {
   return loaded;
 }
 
-Expected<LoadedLibrary> load_library_for_inspection(const std::string& path) {
-  return load_path(path, path);
-}
+Expected<LoadedLibrary> load_library_for_inspection(const std::string& path) { return load_path(path, path); }
 
 Expected<std::vector<std::string>> list_alias_symbols(const std::string& path) {
   try {

@@ -38,13 +38,20 @@ NovacronPluginKind kind_from_name(std::string_view name) {
 
 const char* kind_name(std::uint32_t kind) {
   switch (kind) {
-    case NOVACRON_KIND_AUTH_PROVIDER: return "auth_provider";
-    case NOVACRON_KIND_SCHEDULING_POLICY: return "scheduling_policy";
-    case NOVACRON_KIND_HYPERVISOR_DRIVER: return "hypervisor_driver";
-    case NOVACRON_KIND_MIGRATION_TRANSPORT: return "migration_transport";
-    case NOVACRON_KIND_STORAGE_BACKEND: return "storage_backend";
-    case NOVACRON_KIND_CLOUD_CONNECTOR: return "cloud_connector";
-    default: return "unknown";
+    case NOVACRON_KIND_AUTH_PROVIDER:
+      return "auth_provider";
+    case NOVACRON_KIND_SCHEDULING_POLICY:
+      return "scheduling_policy";
+    case NOVACRON_KIND_HYPERVISOR_DRIVER:
+      return "hypervisor_driver";
+    case NOVACRON_KIND_MIGRATION_TRANSPORT:
+      return "migration_transport";
+    case NOVACRON_KIND_STORAGE_BACKEND:
+      return "storage_backend";
+    case NOVACRON_KIND_CLOUD_CONNECTOR:
+      return "cloud_connector";
+    default:
+      return "unknown";
   }
 }
 
@@ -69,9 +76,12 @@ Expected<PluginManifest> parse_manifest(std::string_view text, const std::string
     out = it->get<std::string>();
     return {};
   };
-  for (auto [key, out, required] : {std::tuple{"id", &m.id, true}, {"version", &m.version, true},
-                                    {"kind", &m.kind, true}, {"sdk_version", &m.sdk_version, true},
-                                    {"library", &m.library, true}, {"sha256", &m.sha256, true},
+  for (auto [key, out, required] : {std::tuple{"id", &m.id, true},
+                                    {"version", &m.version, true},
+                                    {"kind", &m.kind, true},
+                                    {"sdk_version", &m.sdk_version, true},
+                                    {"library", &m.library, true},
+                                    {"sha256", &m.sha256, true},
                                     {"description", &m.description, false},
                                     {"license", &m.license, false}}) {
     if (auto r = field(key, *out, required); !r) return tl::unexpected(r.error());
@@ -88,11 +98,10 @@ Expected<PluginManifest> parse_manifest(std::string_view text, const std::string
   // The library is a plain file name next to the manifest: no paths, no hidden files.
   if (m.library.empty() || m.library.find('/') != std::string::npos || m.library.front() == '.' ||
       !m.library.ends_with(".so")) {
-    return make_error("manifest_invalid", origin + ": /library: \"" + m.library +
-                                              "\" must be a file name ending in .so, without '/'");
+    return make_error("manifest_invalid",
+                      origin + ": /library: \"" + m.library + "\" must be a file name ending in .so, without '/'");
   }
-  if (m.sha256.size() != 64 ||
-      m.sha256.find_first_not_of("0123456789abcdef") != std::string::npos) {
+  if (m.sha256.size() != 64 || m.sha256.find_first_not_of("0123456789abcdef") != std::string::npos) {
     return make_error("manifest_invalid", origin + ": /sha256: expected 64 lower-case hex digits");
   }
   if (auto keys = j.find("config_keys"); keys != j.end()) {

@@ -22,8 +22,8 @@ struct PluginManifest {
   std::string sdk_version;  // "1.0.0"
   std::string description;
   std::string license;
-  std::string library;      // file name next to plugin.json, e.g. "libbinpack.so"
-  std::string sha256;       // hex SHA-256 of the library as built
+  std::string library;  // file name next to plugin.json, e.g. "libbinpack.so"
+  std::string sha256;   // hex SHA-256 of the library as built
   std::string config_keys_json = "[]";
 };
 

@@ -76,8 +76,9 @@ void check_manifest(PackageReport& r, const fs::path& manifest_path, const Packa
   if (!m) return fail(r, "manifest", m.error());
   if (!r.folder.empty() && r.library.empty()) r.library = r.folder / m->library;
   if (r.library.filename() != m->library) {
-    return fail(r, "manifest", Error{"manifest_mismatch", "manifest names library " + m->library + ", not " +
-                                                               r.library.filename().string()});
+    return fail(
+        r, "manifest",
+        Error{"manifest_mismatch", "manifest names library " + m->library + ", not " + r.library.filename().string()});
   }
   pass(r, "manifest", m->id + " " + m->version + " (" + m->kind + "), SDK " + m->sdk_version);
   r.manifest = std::move(*m);
@@ -90,9 +91,10 @@ void check_descriptor(PackageReport& r, const PackageCheckOptions& opt) {
     return skip(r, "compatibility", "no descriptor");
   }
   const DescriptorInfo& d = report->descriptor;
-  pass(r, "descriptor", d.id + " " + d.version + ", " + kind_name(d.kind) + " interface v" +
-                            std::to_string(d.interface_version) + ", SDK " + std::to_string(d.sdk_major) + "." +
-                            std::to_string(d.sdk_minor) + ", built with " + report->toolchain);
+  pass(r, "descriptor",
+       d.id + " " + d.version + ", " + kind_name(d.kind) + " interface v" + std::to_string(d.interface_version) +
+           ", SDK " + std::to_string(d.sdk_major) + "." + std::to_string(d.sdk_minor) + ", built with " +
+           report->toolchain);
   r.inspection = std::move(*report);
   if (auto c = check_compatibility(d, sdk::current_toolchain()); !c) {
     fail(r, "compatibility", c.error());
@@ -107,8 +109,8 @@ void check_consistency(PackageReport& r) {
   const auto& d = r.inspection->descriptor;
   if (m.id != d.id || m.version != d.version) {
     return fail(r, "manifest matches descriptor",
-                Error{"manifest_mismatch", "manifest says " + m.id + " " + m.version + ", the library says " + d.id +
-                                               " " + d.version});
+                Error{"manifest_mismatch",
+                      "manifest says " + m.id + " " + m.version + ", the library says " + d.id + " " + d.version});
   }
   if (kind_from_name(m.kind) != static_cast<NovacronPluginKind>(d.kind)) {
     return fail(r, "manifest matches descriptor",
@@ -120,7 +122,8 @@ void check_consistency(PackageReport& r) {
 void check_signature(PackageReport& r, const PackageCheckOptions& opt) {
   if (opt.trusted_keys == nullptr || opt.trusted_keys->empty()) {
     if (opt.require_signature) {
-      return fail(r, "signature", Error{"signature_required", "signatures are required but no trusted key is configured"});
+      return fail(r, "signature",
+                  Error{"signature_required", "signatures are required but no trusted key is configured"});
     }
     return skip(r, "signature", "no trusted keys configured");
   }
@@ -128,14 +131,16 @@ void check_signature(PackageReport& r, const PackageCheckOptions& opt) {
   std::error_code ec;
   if (!fs::exists(fs::symlink_status(sig, ec))) {
     if (opt.require_signature) {
-      return fail(r, "signature", Error{"signature_missing", "signatures are required and " + sig.string() + " is missing"});
+      return fail(r, "signature",
+                  Error{"signature_missing", "signatures are required and " + sig.string() + " is missing"});
     }
     return skip(r, "signature", "unsigned (no " + sig.filename().string() + ")");
   }
   if (!r.manifest || r.sha256.empty()) return skip(r, "signature", "needs the manifest and the hash");
   auto bytes = read_signature_file(sig);
   if (!bytes) return fail(r, "signature", bytes.error());
-  auto signer = opt.trusted_keys->verify(plugin_signature_message(r.manifest->id, r.manifest->version, r.sha256), *bytes);
+  auto signer =
+      opt.trusted_keys->verify(plugin_signature_message(r.manifest->id, r.manifest->version, r.sha256), *bytes);
   if (!signer) return fail(r, "signature", signer.error());
   pass(r, "signature", "signed by trusted key " + *signer);
 }
@@ -181,7 +186,9 @@ PackageReport check_plugin_package(const fs::path& path, const PackageCheckOptio
     fail(r, "file", fd.error());
     return r;
   }
-  pass(r, "file", r.library.string() + (opt.check_owner_and_mode ? ": regular file, owner and mode acceptable" : ": regular file"));
+  pass(
+      r, "file",
+      r.library.string() + (opt.check_owner_and_mode ? ": regular file, owner and mode acceptable" : ": regular file"));
 
   auto digest = sha256_fd(fd->get());
   if (!digest) {
@@ -189,8 +196,9 @@ PackageReport check_plugin_package(const fs::path& path, const PackageCheckOptio
   } else {
     r.sha256 = to_hex(*digest);
     if (r.manifest && r.manifest->sha256 != r.sha256) {
-      fail(r, "sha256", Error{"sha256_mismatch", "library hashes to " + r.sha256 + ", the manifest pins " +
-                                                     r.manifest->sha256 + " (file changed after it was built?)"});
+      fail(r, "sha256",
+           Error{"sha256_mismatch", "library hashes to " + r.sha256 + ", the manifest pins " + r.manifest->sha256 +
+                                        " (file changed after it was built?)"});
     } else {
       pass(r, "sha256", r.sha256);
     }
@@ -201,8 +209,9 @@ PackageReport check_plugin_package(const fs::path& path, const PackageCheckOptio
     fail(r, "elf", elf.error());
     skip(r, "descriptor", "not a loadable plugin library");
   } else {
-    pass(r, "elf", "shared object for this machine, " + std::to_string(elf->section_count) +
-                       " sections, exports " NOVACRON_PLUGIN_ENTRY_SYMBOL);
+    pass(r, "elf",
+         "shared object for this machine, " + std::to_string(elf->section_count) +
+             " sections, exports " NOVACRON_PLUGIN_ENTRY_SYMBOL);
     check_descriptor(r, opt);
   }
   check_consistency(r);

@@ -16,7 +16,7 @@ namespace novacron {
 
 struct CheckVerdict {
   enum class Outcome { kPass, kFail, kSkip };
-  std::string name;    // "file", "manifest", "sha256", "elf", "descriptor", ...
+  std::string name;  // "file", "manifest", "sha256", "elf", "descriptor", ...
   Outcome outcome = Outcome::kSkip;
   std::string code;    // error code on failure
   std::string detail;  // what was found, or why it failed
@@ -27,8 +27,8 @@ struct PackageReport {
   std::filesystem::path library;  // the library checked
   std::optional<PluginManifest> manifest;
   std::optional<InspectionReport> inspection;
-  std::string sha256;             // of the library
-  std::string manifest_sha256;    // of plugin.json
+  std::string sha256;           // of the library
+  std::string manifest_sha256;  // of plugin.json
   std::vector<CheckVerdict> checks;
 
   bool ok() const;
@@ -39,8 +39,8 @@ struct PackageCheckOptions {
   std::filesystem::path inspect_helper;
   const TrustedKeys* trusted_keys = nullptr;  // signatures checked when set and not empty
   bool require_signature = false;
-  bool require_manifest = true;               // false: a bare .so may be validated alone
-  bool check_owner_and_mode = true;           // as the host would when loading it from here
+  bool require_manifest = true;      // false: a bare .so may be validated alone
+  bool check_owner_and_mode = true;  // as the host would when loading it from here
 };
 
 PackageReport check_plugin_package(const std::filesystem::path& path, const PackageCheckOptions& options);

@@ -17,9 +17,12 @@ CatalogEntry entry_from_row(const Statement& s) {
 
 const char* plugin_state_name(PluginState s) {
   switch (s) {
-    case PluginState::kEnabled: return "enabled";
-    case PluginState::kDisabled: return "disabled";
-    case PluginState::kQuarantined: return "quarantined";
+    case PluginState::kEnabled:
+      return "enabled";
+    case PluginState::kDisabled:
+      return "disabled";
+    case PluginState::kQuarantined:
+      return "quarantined";
   }
   return "unknown";
 }
@@ -44,7 +47,7 @@ Expected<void> PluginCatalog::load_cache() {
       if (!*row) break;
       std::string s = st->text(1);
       PluginStateRecord rec;
-      rec.state = s == "disabled" ? PluginState::kDisabled
+      rec.state = s == "disabled"      ? PluginState::kDisabled
                   : s == "quarantined" ? PluginState::kQuarantined
                                        : PluginState::kEnabled;
       rec.reason = st->text(2);
@@ -88,8 +91,8 @@ Expected<void> PluginCatalog::pin(const CatalogEntry& e) {
     auto row = exists->step();
     if (!row) return tl::unexpected(row.error());
     if (*row) {
-      return make_error("already_installed", e.id + " " + e.version + " is already installed in " +
-                                                 exists->text(0) + "; an upgrade needs a new version");
+      return make_error("already_installed", e.id + " " + e.version + " is already installed in " + exists->text(0) +
+                                                 "; an upgrade needs a new version");
     }
     auto stmt = db_.prepare(std::string("INSERT INTO plugin_catalog(") + kColumns +
                             ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, strftime('%s','now'), ?)");

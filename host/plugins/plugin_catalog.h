@@ -22,7 +22,7 @@ struct CatalogEntry {
   std::string sha256;   // pinned hash of the library
   std::string manifest_sha256;
   std::string kind;
-  std::string source;   // "installed" | "bundled"
+  std::string source;     // "installed" | "bundled"
   std::string pinned_by;  // bundled: build-id of the novacrond that pinned it
   std::int64_t installed_at = 0;
 };

@@ -12,15 +12,14 @@ namespace fs = std::filesystem;
 Expected<void> check_owner_and_mode(const struct stat& st, const std::string& what) {
   if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
     return make_error("bad_owner", what + " is owned by uid " + std::to_string(st.st_uid) +
-                                       ", not by root or the daemon's user (uid " +
-                                       std::to_string(::geteuid()) + ")");
+                                       ", not by root or the daemon's user (uid " + std::to_string(::geteuid()) + ")");
   }
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
     return make_error("writable", what + " is writable by " +
-                                      std::string((st.st_mode & S_IWOTH) != 0 ? "everyone" : "its group") +
-                                      " (mode " + mode + "); run chmod go-w on it");
+                                      std::string((st.st_mode & S_IWOTH) != 0 ? "everyone" : "its group") + " (mode " +
+                                      mode + "); run chmod go-w on it");
   }
   return {};
 }

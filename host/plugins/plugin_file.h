@@ -30,8 +30,7 @@ struct OpenedDir {
 // Opens `relative` (e.g. "io.novacron.x/1.0.0/libx.so") beneath `plugin_dir`.
 // Errors: "path_outside_plugin_dir", "symlink", "bad_owner", "writable", "not_regular",
 // "not_found", "io".
-Expected<OpenedFile> open_plugin_file(const std::filesystem::path& plugin_dir,
-                                      const std::filesystem::path& relative);
+Expected<OpenedFile> open_plugin_file(const std::filesystem::path& plugin_dir, const std::filesystem::path& relative);
 
 // Opens the folder `relative` (e.g. "io.novacron.x/1.0.0") beneath `plugin_dir` with the same
 // checks, so that the files in it can be opened with open_in_dir without walking again.

@@ -22,13 +22,13 @@ struct PluginManager::Located {
   fs::path root;  // the plugin dir
   std::string id;
   std::string version;
-  fs::path rel;   // <id>/<version>
+  fs::path rel;  // <id>/<version>
   bool bundled = false;
 };
 
 struct PluginManager::Instance {
   DescriptorInfo descriptor;
-  void* raw = nullptr;                       // as returned by create(): the kind's interface
+  void* raw = nullptr;  // as returned by create(): the kind's interface
   sdk::PluginInstance* base = nullptr;
   std::unique_ptr<PluginHostServices> services;
   bool started = false;
@@ -37,7 +37,7 @@ struct PluginManager::Instance {
 struct PluginManager::Record {
   PluginStatus status;
   PluginLoadSpec spec;
-  std::optional<DescriptorInfo> library;     // set once the library is loaded (never unloaded)
+  std::optional<DescriptorInfo> library;  // set once the library is loaded (never unloaded)
   std::unique_ptr<Instance> instance;
 };
 
@@ -66,9 +66,12 @@ class GuardScope {
 
 sdk::PluginInstance* as_plugin_instance(std::uint32_t kind, void* raw) {
   switch (kind) {
-    case NOVACRON_KIND_SCHEDULING_POLICY: return static_cast<sdk::SchedulingPolicy*>(raw);
-    case NOVACRON_KIND_AUTH_PROVIDER: return static_cast<sdk::AuthProvider*>(raw);
-    default: return nullptr;
+    case NOVACRON_KIND_SCHEDULING_POLICY:
+      return static_cast<sdk::SchedulingPolicy*>(raw);
+    case NOVACRON_KIND_AUTH_PROVIDER:
+      return static_cast<sdk::AuthProvider*>(raw);
+    default:
+      return nullptr;
   }
 }
 
@@ -76,9 +79,7 @@ std::string sdk_version_of(const DescriptorInfo& d) {
   return std::to_string(d.sdk_major) + "." + std::to_string(d.sdk_minor);
 }
 
-Error with_context(const std::string& id, const Error& e) {
-  return Error{e.code, "plugin " + id + ": " + e.message};
-}
+Error with_context(const std::string& id, const Error& e) { return Error{e.code, "plugin " + id + ": " + e.message}; }
 
 }  // namespace
 
@@ -113,10 +114,11 @@ Expected<std::optional<std::string>> PluginManager::recover_from_crash() {
     if (auto r = guard_->clear(); !r) return tl::unexpected(r.error());
     return std::optional<std::string>();
   }
-  std::string reason = "novacrond (pid " + std::to_string(m.pid) + ") died while running the " + m.phase +
-                       " step of " + m.plugin_id + " " + m.version +
+  std::string reason = "novacrond (pid " + std::to_string(m.pid) + ") died while running the " + m.phase + " step of " +
+                       m.plugin_id + " " + m.version +
                        "; quarantined to stop a crash loop. Fix or upgrade the plugin, then run "
-                       "`novacron plugin enable " + m.plugin_id + " --data-dir DATA_DIR` while the host is stopped";
+                       "`novacron plugin enable " +
+                       m.plugin_id + " --data-dir DATA_DIR` while the host is stopped";
   if (auto r = catalog_.set_state(m.plugin_id, PluginState::kQuarantined, reason); !r) return tl::unexpected(r.error());
   if (auto r = guard_->clear(); !r) return tl::unexpected(r.error());
   spdlog::error("plugin quarantined id={} version={} phase={} reason=\"{}\"", m.plugin_id, m.version, m.phase, reason);
@@ -149,9 +151,8 @@ Expected<PluginManager::Located> PluginManager::locate(const std::string& id,
     return make_error("not_found", "plugin " + id + (version ? " " + *version : std::string()) +
                                        " is not installed in any plugin dir (searched: " + searched + ")");
   }
-  std::sort(found.begin(), found.end(), [](const Located& a, const Located& b) {
-    return compare_versions(a.version, b.version) > 0;
-  });
+  std::sort(found.begin(), found.end(),
+            [](const Located& a, const Located& b) { return compare_versions(a.version, b.version) > 0; });
   const Located& best = found.front();
   for (size_t i = 1; i < found.size(); ++i) {
     if (found[i].version == best.version) {
@@ -171,9 +172,9 @@ Expected<CatalogEntry> PluginManager::ensure_pinned(const Located& loc) {
   // bundled dir (the same data dir used by an installed host after the build tree's), comes
   // with that host: pin anew. Under the same host build and dir, a changed bundled file is
   // refused like any other.
-  const bool host_upgraded = *pinned && (*pinned)->source == "bundled" && loc.bundled &&
-                             ((*pinned)->pinned_by != executable_build_id() || (*pinned)->pinned_by.empty() ||
-                              (*pinned)->dir != dir.string());
+  const bool host_upgraded =
+      *pinned && (*pinned)->source == "bundled" && loc.bundled &&
+      ((*pinned)->pinned_by != executable_build_id() || (*pinned)->pinned_by.empty() || (*pinned)->dir != dir.string());
   if (*pinned && !host_upgraded) {
     if ((*pinned)->dir != dir.string()) {
       return make_error("pin_location_mismatch", loc.id + " " + loc.version + " is pinned at " + (*pinned)->dir +
@@ -182,8 +183,9 @@ Expected<CatalogEntry> PluginManager::ensure_pinned(const Located& loc) {
     return **pinned;
   }
   if (!loc.bundled) {
-    return make_error("not_pinned", dir.string() + " has no pinned SHA-256 in the catalog; install it with "
-                                                   "`novacron plugin install` instead of copying it");
+    return make_error("not_pinned", dir.string() +
+                                        " has no pinned SHA-256 in the catalog; install it with "
+                                        "`novacron plugin install` instead of copying it");
   }
   // A bundled plugin seen for the first time: inspect it in a child, then pin it.
   PackageCheckOptions checks;
@@ -194,8 +196,16 @@ Expected<CatalogEntry> PluginManager::ensure_pinned(const Located& loc) {
   if (const CheckVerdict* f = report.first_failure(); f != nullptr) {
     return make_error(f->code, f->name + " check failed: " + f->detail);
   }
-  CatalogEntry entry{loc.id, loc.version, dir.string(), report.manifest->library, report.sha256,
-                     report.manifest_sha256, report.manifest->kind, "bundled", executable_build_id(), 0};
+  CatalogEntry entry{loc.id,
+                     loc.version,
+                     dir.string(),
+                     report.manifest->library,
+                     report.sha256,
+                     report.manifest_sha256,
+                     report.manifest->kind,
+                     "bundled",
+                     executable_build_id(),
+                     0};
   auto r = host_upgraded ? catalog_.repin(entry) : catalog_.pin(entry);
   if (!r) return tl::unexpected(r.error());
   spdlog::info("bundled plugin pinned id={} version={} sha256={}{}", loc.id, loc.version, report.sha256,
@@ -250,17 +260,19 @@ Expected<PluginStatus> PluginManager::load(const PluginLoadSpec& spec) {
   auto digest = sha256_fd(lib->fd.get());
   if (!digest) return fail(digest.error());
   if (to_hex(*digest) != entry->sha256) {
-    return fail(Error{"sha256_mismatch", lib->path.string() + " hashes to " + to_hex(*digest) +
-                                             " but " + entry->sha256 + " was pinned at install: the file changed "
+    return fail(Error{"sha256_mismatch", lib->path.string() + " hashes to " + to_hex(*digest) + " but " +
+                                             entry->sha256 +
+                                             " was pinned at install: the file changed "
                                              "after it was installed (reinstall it as a new version)"});
   }
   if (!options_.trusted_keys.empty() || options_.require_signatures) {
     auto sig_file = open_in_dir(*folder, entry->library + ".sig");
     if (!sig_file) {
       if (sig_file.error().code != "not_found" || options_.require_signatures) {
-        return fail(sig_file.error().code == "not_found"
-                        ? Error{"signature_missing", "signatures are required and " + entry->library + ".sig is missing"}
-                        : sig_file.error());
+        return fail(
+            sig_file.error().code == "not_found"
+                ? Error{"signature_missing", "signatures are required and " + entry->library + ".sig is missing"}
+                : sig_file.error());
       }
     } else {
       auto text = read_opened_file(*sig_file, 4096);
@@ -278,8 +290,8 @@ Expected<PluginStatus> PluginManager::load(const PluginLoadSpec& spec) {
   if (!rec_ptr) rec_ptr = std::make_unique<Record>();
   Record& rec = *rec_ptr;
   rec.spec = spec;
-  rec.status = PluginStatus{spec.id, loc->version, entry->kind, (loc->root / loc->rel).string(), "loading", "",
-                            "", spec.required, 0, "", 0};
+  rec.status = PluginStatus{
+      spec.id, loc->version, entry->kind, (loc->root / loc->rel).string(), "loading", "", "", spec.required, 0, "", 0};
 
   GuardScope guard(guard_);
   if (!rec.library || rec.library->version != loc->version) {
@@ -295,8 +307,8 @@ Expected<PluginStatus> PluginManager::load(const PluginLoadSpec& spec) {
     if (!info) return fail(info.error());
     if (auto c = check_compatibility(*info, sdk::current_toolchain()); !c) return fail(c.error());
     if (info->id != entry->id || info->version != entry->version) {
-      return fail(Error{"manifest_mismatch", "the library says " + info->id + " " + info->version +
-                                                 ", its manifest " + entry->id + " " + entry->version});
+      return fail(Error{"manifest_mismatch", "the library says " + info->id + " " + info->version + ", its manifest " +
+                                                 entry->id + " " + entry->version});
     }
     if (static_cast<std::uint32_t>(kind_from_name(entry->kind)) != info->kind) {
       return fail(Error{"kind_mismatch", std::string("the library is a ") + kind_name(info->kind) +
@@ -326,8 +338,9 @@ Expected<PluginStatus> PluginManager::load(const PluginLoadSpec& spec) {
     context_.metrics->histogram_observe("novacron_plugin_load_seconds", "Time to verify, load and start a plugin",
                                         {{"plugin", status.id}}, status.load_ms / 1000.0);
   }
-  publish("plugin.loaded", status.id,
-          json{{"id", status.id}, {"version", status.version}, {"kind", status.kind}, {"load_ms", status.load_ms}}.dump());
+  publish(
+      "plugin.loaded", status.id,
+      json{{"id", status.id}, {"version", status.version}, {"kind", status.kind}, {"load_ms", status.load_ms}}.dump());
   return status;
 }
 
@@ -356,7 +369,8 @@ Expected<void> PluginManager::instantiate(Record& rec, const PluginLoadSpec& spe
   if (!s) {
     inst->services->close_executors();
     d.destroy(inst->raw);
-    return make_error("start_failed", std::string("start failed (") + sdk::status_code_name(s.code()) + "): " + s.message());
+    return make_error("start_failed",
+                      std::string("start failed (") + sdk::status_code_name(s.code()) + "): " + s.message());
   }
   inst->started = true;
   rec.instance = std::move(inst);

@@ -4,8 +4,8 @@
 #include <openssl/pem.h>
 
 #include <cstdio>
-#include <optional>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 namespace novacron {
@@ -43,8 +43,7 @@ Expected<std::string> read_file(const std::filesystem::path& file, size_t limit)
 
 }  // namespace
 
-std::string plugin_signature_message(const std::string& id, const std::string& version,
-                                     const std::string& sha256_hex) {
+std::string plugin_signature_message(const std::string& id, const std::string& version, const std::string& sha256_hex) {
   return "novacron-plugin-signature-v1\n" + id + "\n" + version + "\n" + sha256_hex + "\n";
 }
 
@@ -68,8 +67,8 @@ Expected<TrustedKeys> TrustedKeys::load(const std::vector<std::filesystem::path>
 
 Expected<std::string> TrustedKeys::verify(const std::string& message, const std::string& signature) const {
   if (signature.size() != 64) {
-    return make_error("signature_invalid", "signature is " + std::to_string(signature.size()) +
-                                               " bytes, an Ed25519 signature has 64");
+    return make_error("signature_invalid",
+                      "signature is " + std::to_string(signature.size()) + " bytes, an Ed25519 signature has 64");
   }
   for (const Key& key : keys_) {
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
@@ -79,8 +78,8 @@ Expected<std::string> TrustedKeys::verify(const std::string& message, const std:
     EVP_MD_CTX_free(ctx);
     if (ok) return key.name;
   }
-  return make_error("signature_invalid", "signature does not verify against any of the " +
-                                             std::to_string(keys_.size()) + " trusted keys");
+  return make_error("signature_invalid",
+                    "signature does not verify against any of the " + std::to_string(keys_.size()) + " trusted keys");
 }
 
 Expected<std::string> decode_signature(const std::string& content, const std::string& origin) {

@@ -16,8 +16,7 @@
 
 namespace novacron {
 
-std::string plugin_signature_message(const std::string& id, const std::string& version,
-                                     const std::string& sha256_hex);
+std::string plugin_signature_message(const std::string& id, const std::string& version, const std::string& sha256_hex);
 
 class TrustedKeys {
  public:

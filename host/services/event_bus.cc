@@ -4,12 +4,11 @@
 
 namespace novacron {
 
-std::uint64_t EventBus::publish(std::string type, std::string object, std::string source,
-                                std::string payload_json) {
+std::uint64_t EventBus::publish(std::string type, std::string object, std::string source, std::string payload_json) {
   HostEvent ev;
-  ev.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-                   .count();
+  ev.time_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   ev.type = std::move(type);
   ev.object = std::move(object);
   ev.source = std::move(source);

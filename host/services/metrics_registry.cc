@@ -1,8 +1,8 @@
 #include "host/services/metrics_registry.h"
 
-#include <cmath>
-#include <algorithm>
 #include <fmt/format.h>
+#include <algorithm>
+#include <cmath>
 
 namespace novacron {
 namespace {
@@ -13,10 +13,14 @@ constexpr double kBuckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 std::string escape_label_value(std::string_view v) {
   std::string out;
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -24,9 +28,12 @@ std::string escape_label_value(std::string_view v) {
 std::string escape_help(std::string_view v) {
   std::string out;
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -97,8 +104,8 @@ bool MetricsRegistry::gauge_set(std::string_view name, std::string_view help, co
   return true;
 }
 
-bool MetricsRegistry::histogram_observe(std::string_view name, std::string_view help,
-                                        const MetricLabels& labels, double value) {
+bool MetricsRegistry::histogram_observe(std::string_view name, std::string_view help, const MetricLabels& labels,
+                                        double value) {
   if (!std::isfinite(value)) return false;
   std::lock_guard<std::mutex> lock(mutex_);
   Family* f = family(name, help, Type::kHistogram, labels);

@@ -37,7 +37,7 @@ class MetricsRegistry {
   struct Family {
     Type type;
     std::string help;
-    std::map<std::string, double> values;        // rendered label set -> value
+    std::map<std::string, double> values;         // rendered label set -> value
     std::map<std::string, Histogram> histograms;  // rendered label set -> histogram
   };
   Family* family(std::string_view name, std::string_view help, Type type, const MetricLabels& labels);

@@ -10,17 +10,21 @@ namespace novacron {
 namespace {
 
 sdk::Status to_status(const Error& e) {
-  return {e.code == "invalid_argument" ? sdk::StatusCode::kInvalidArgument : sdk::StatusCode::kUnavailable,
-          e.message};
+  return {e.code == "invalid_argument" ? sdk::StatusCode::kInvalidArgument : sdk::StatusCode::kUnavailable, e.message};
 }
 
 spdlog::level::level_enum to_spdlog(sdk::LogLevel level) {
   switch (level) {
-    case sdk::LogLevel::kTrace: return spdlog::level::trace;
-    case sdk::LogLevel::kDebug: return spdlog::level::debug;
-    case sdk::LogLevel::kInfo: return spdlog::level::info;
-    case sdk::LogLevel::kWarn: return spdlog::level::warn;
-    case sdk::LogLevel::kError: return spdlog::level::err;
+    case sdk::LogLevel::kTrace:
+      return spdlog::level::trace;
+    case sdk::LogLevel::kDebug:
+      return spdlog::level::debug;
+    case sdk::LogLevel::kInfo:
+      return spdlog::level::info;
+    case sdk::LogLevel::kWarn:
+      return spdlog::level::warn;
+    case sdk::LogLevel::kError:
+      return spdlog::level::err;
   }
   return spdlog::level::info;
 }
@@ -111,8 +115,8 @@ void PluginHostServices::gauge_set(std::string_view name, std::string_view help,
   if (!ctx_.metrics->gauge_set(metric_name(name), help, metric_labels(labels), value)) report_bad_metric(name);
 }
 
-void PluginHostServices::histogram_observe(std::string_view name, std::string_view help,
-                                           const sdk::Labels& labels, double value) {
+void PluginHostServices::histogram_observe(std::string_view name, std::string_view help, const sdk::Labels& labels,
+                                           double value) {
   if (!ctx_.metrics->histogram_observe(metric_name(name), help, metric_labels(labels), value)) {
     report_bad_metric(name);
   }

@@ -64,8 +64,8 @@ Expected<std::unique_ptr<Database>> Database::open(const std::filesystem::path& 
   ::close(fd);
 
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(file.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW, nullptr);
+  int rc = sqlite3_open_v2(file.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW,
+                           nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
     sqlite3_close(raw);
@@ -73,8 +73,7 @@ Expected<std::unique_ptr<Database>> Database::open(const std::filesystem::path& 
   }
   std::unique_ptr<Database> db(new Database(raw, file));
   sqlite3_busy_timeout(raw, 5000);
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
-                             "PRAGMA foreign_keys=ON"}) {
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON"}) {
     if (auto r = db->exec(pragma); !r) return tl::unexpected(r.error());
   }
   if (auto r = db->migrate(migrations); !r) {
@@ -140,9 +139,9 @@ Expected<void> Database::migrate(const std::vector<Migration>& migrations) {
   });
   if (!current) return tl::unexpected(current.error());
   if (*current > static_cast<int>(migrations.size())) {
-    return make_error("state_store_too_new",
-                      "schema version " + std::to_string(*current) + " is newer than this host supports (" +
-                          std::to_string(migrations.size()) + "); use a newer novacrond");
+    return make_error("state_store_too_new", "schema version " + std::to_string(*current) +
+                                                 " is newer than this host supports (" +
+                                                 std::to_string(migrations.size()) + "); use a newer novacrond");
   }
   for (int v = *current + 1; v <= static_cast<int>(migrations.size()); ++v) {
     auto r = transaction([&]() -> Expected<void> {
@@ -153,8 +152,8 @@ Expected<void> Database::migrate(const std::vector<Migration>& migrations) {
       return stmt->run();
     });
     if (!r) {
-      return make_error("state_store", "migration to schema version " + std::to_string(v) +
-                                           " failed: " + r.error().message);
+      return make_error("state_store",
+                        "migration to schema version " + std::to_string(v) + " failed: " + r.error().message);
     }
   }
   schema_version_ = static_cast<int>(migrations.size());

@@ -19,8 +19,8 @@ Expected<void> KvStore::put(std::string_view ns, std::string_view key, std::stri
     return make_error("invalid_argument", "key must be 1 to " + std::to_string(kMaxKeyBytes) + " bytes");
   }
   if (value.size() > kMaxValueBytes) {
-    return make_error("invalid_argument", "value of " + std::to_string(value.size()) +
-                                              " bytes exceeds the limit of " + std::to_string(kMaxValueBytes));
+    return make_error("invalid_argument", "value of " + std::to_string(value.size()) + " bytes exceeds the limit of " +
+                                              std::to_string(kMaxValueBytes));
   }
   return db_.with_lock([&]() -> Expected<void> {
     auto stmt = db_.prepare(

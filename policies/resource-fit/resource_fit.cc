@@ -66,8 +66,9 @@ class ResourceFit final : public novacron::sdk::SchedulingPolicyBase {
     }
     for (const FilterVerdict& v :
          {check("cpu", " vcpus", r.resources.vcpus, n.capacity.vcpus, cpu_ratio_, n.reserved.vcpus, n.allocated.vcpus),
-          check("memory", " MiB", static_cast<double>(r.resources.memory_mib), static_cast<double>(n.capacity.memory_mib),
-                memory_ratio_, static_cast<double>(n.reserved.memory_mib), static_cast<double>(n.allocated.memory_mib)),
+          check("memory", " MiB", static_cast<double>(r.resources.memory_mib),
+                static_cast<double>(n.capacity.memory_mib), memory_ratio_, static_cast<double>(n.reserved.memory_mib),
+                static_cast<double>(n.allocated.memory_mib)),
           check("disk", " GiB", static_cast<double>(r.resources.disk_gib), static_cast<double>(n.capacity.disk_gib),
                 disk_ratio_, static_cast<double>(n.reserved.disk_gib), static_cast<double>(n.allocated.disk_gib))}) {
       if (!v.pass) return v;

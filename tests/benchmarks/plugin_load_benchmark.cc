@@ -64,10 +64,16 @@ void BM_LoadVerifiedVsBareDlopen(benchmark::State& state) {
       bare_files.push_back(round_dir / "bare" / lib.filename());
       fs::copy_file(lib, bare_files.back());
       fs::path dest = testing::copy_fixture(bulky_id(i), round_dir / "plugins");
-      CatalogEntry e{bulky_id(i), "1.0.0", dest.string(), lib.filename().string(),
+      CatalogEntry e{bulky_id(i),
+                     "1.0.0",
+                     dest.string(),
+                     lib.filename().string(),
                      to_hex(*sha256_file((dest / lib.filename()).string())),
-                     to_hex(sha256_bytes(testing::read_file(dest / "plugin.json"))), "scheduling_policy",
-                     "installed", "", 0};
+                     to_hex(sha256_bytes(testing::read_file(dest / "plugin.json"))),
+                     "scheduling_policy",
+                     "installed",
+                     "",
+                     0};
       (void)catalog.pin(e);
       bytes += static_cast<std::int64_t>(fs::file_size(lib));
     }
@@ -78,7 +84,7 @@ void BM_LoadVerifiedVsBareDlopen(benchmark::State& state) {
     PluginManager manager(std::move(o), catalog, HostContext{"bench", &kv, &events, &metrics, &pools});
     state.ResumeTiming();
 
-  auto t0 = Clock::now();
+    auto t0 = Clock::now();
     for (const auto& f : bare_files) {
       void* h = ::dlopen(f.c_str(), RTLD_NOW | RTLD_LOCAL);
       if (h == nullptr) {
@@ -198,7 +204,13 @@ void BM_StartupToReady(benchmark::State& state) {
   state.counters["plugins"] = static_cast<double>(state.range(0));
   state.counters["ready_ms"] = total / static_cast<double>(state.iterations());
 }
-BENCHMARK(BM_StartupToReady)->Arg(0)->Arg(3)->Arg(kPlugins)->Iterations(10)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_StartupToReady)
+    ->Arg(0)
+    ->Arg(3)
+    ->Arg(kPlugins)
+    ->Iterations(10)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace novacron

@@ -38,8 +38,8 @@ TEST(CliTest, ValidateAcceptsAGoodPluginFolder) {
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   json report = json::parse(r.out);
   EXPECT_EQ(report["verdict"], "valid");
-  for (const char* check : {"manifest", "file", "sha256", "elf", "descriptor", "compatibility",
-                            "manifest matches descriptor"}) {
+  for (const char* check :
+       {"manifest", "file", "sha256", "elf", "descriptor", "compatibility", "manifest matches descriptor"}) {
     EXPECT_EQ(outcome(report, check), "pass") << check;
   }
   EXPECT_EQ(report["manifest"]["id"], "io.novacron.test.good");

@@ -20,20 +20,23 @@ class DaemonTest : public ::testing::Test {
     fs::path cfg = dir_ / "novacrond.json";
     write_file(cfg, R"({
       "node": {"name": "it-node"},
-      "data_dir": ")" + (dir_ / "data").string() + R"(",
+      "data_dir": ")" + (dir_ / "data").string() +
+                        R"(",
       "listen": {"address": "127.0.0.1", "port": 0},
       "plugins": {"load": [
-        {"id": "io.novacron.policy.resource-fit", "required": )" + bundled_required + R"(},
+        {"id": "io.novacron.policy.resource-fit", "required": )" +
+                        bundled_required + R"(},
         {"id": "io.novacron.policy.binpack"},
-        {"id": "io.novacron.policy.spread"})" + extra_load + R"(
+        {"id": "io.novacron.policy.spread"})" +
+                        extra_load + R"(
       ]}
     })");
     return cfg;
   }
 
   std::unique_ptr<Process> start(const fs::path& cfg) {
-    return std::make_unique<Process>(std::vector<std::string>{(bin_dir() / "novacrond").string(), "--config", cfg.string()},
-                                     dir_.path());
+    return std::make_unique<Process>(
+        std::vector<std::string>{(bin_dir() / "novacrond").string(), "--config", cfg.string()}, dir_.path());
   }
 
   SubprocessResult cli(std::vector<std::string> args) {
@@ -102,8 +105,8 @@ TEST_F(DaemonTest, SecondDaemonOnTheSameDataDirIsRefused) {
   EXPECT_EQ(second->wait(), 1);
   EXPECT_NE(second->err().find("is in use by another novacrond"), std::string::npos) << second->err();
   // Offline commands refuse too, with a hint.
-  auto install = cli({"plugin", "install", "--data-dir", (dir_ / "data").string(),
-                      fixture("io.novacron.test.good").string()});
+  auto install =
+      cli({"plugin", "install", "--data-dir", (dir_ / "data").string(), fixture("io.novacron.test.good").string()});
   EXPECT_EQ(install.exit_code, 1);
   EXPECT_NE(install.err.find("stop novacrond first"), std::string::npos) << install.err;
   EXPECT_EQ(first->stop(SIGTERM), 0);
@@ -111,9 +114,9 @@ TEST_F(DaemonTest, SecondDaemonOnTheSameDataDirIsRefused) {
 
 TEST_F(DaemonTest, ServesTlsWhenConfiguredAndRefusesAnExposedKey) {
   // A self-signed certificate for 127.0.0.1, made with the openssl tool.
-  auto gen = run({"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                  "-nodes", "-keyout", (dir_ / "node.key").string(), "-out", (dir_ / "node.crt").string(),
-                  "-days", "2", "-subj", "/CN=it-node", "-addext", "subjectAltName=IP:127.0.0.1"});
+  auto gen = run({"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                  "-keyout", (dir_ / "node.key").string(), "-out", (dir_ / "node.crt").string(), "-days", "2", "-subj",
+                  "/CN=it-node", "-addext", "subjectAltName=IP:127.0.0.1"});
   ASSERT_EQ(gen.exit_code, 0) << gen.err;
   ::chmod((dir_ / "node.key").c_str(), 0600);
   fs::path cfg = dir_ / "tls.json";
@@ -139,8 +142,8 @@ TEST_F(DaemonTest, ServesTlsWhenConfiguredAndRefusesAnExposedKey) {
 }
 
 TEST_F(DaemonTest, PluginAbortingInStartIsQuarantinedOnTheNextStart) {
-  auto install = cli({"plugin", "install", "--data-dir", (dir_ / "data").string(),
-                      fixture("io.novacron.test.start-aborts").string()});
+  auto install = cli(
+      {"plugin", "install", "--data-dir", (dir_ / "data").string(), fixture("io.novacron.test.start-aborts").string()});
   ASSERT_EQ(install.exit_code, 0) << install.err;
   fs::path cfg = write_config(R"(, {"id": "io.novacron.test.start-aborts"})");
 

@@ -14,11 +14,11 @@ namespace novacron::testing {
 namespace fs = std::filesystem;
 
 // Paths compiled in by CMake.
-fs::path bin_dir();            // novacrond, novacron
-fs::path inspect_helper();     // novacron-plugin-inspect
-fs::path test_plugin_dir();    // <id>/<version>/ of the fixtures
-fs::path bundled_plugin_dir(); // the host's bundled plugins
-fs::path source_dir();         // the repository
+fs::path bin_dir();             // novacrond, novacron
+fs::path inspect_helper();      // novacron-plugin-inspect
+fs::path test_plugin_dir();     // <id>/<version>/ of the fixtures
+fs::path bundled_plugin_dir();  // the host's bundled plugins
+fs::path source_dir();          // the repository
 
 // A fresh folder (0755) under $TMPDIR, removed with everything in it on destruction.
 class TempDir {
@@ -71,7 +71,8 @@ class Process {
 };
 
 // Runs a command to completion (no shell).
-SubprocessResult run(const std::vector<std::string>& argv, std::chrono::milliseconds timeout = std::chrono::seconds(60));
+SubprocessResult run(const std::vector<std::string>& argv,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 // Parses "listening on http://ADDR:PORT" from novacrond's ready line; 0 if absent.
 int ready_port(const std::string& out);

@@ -19,15 +19,12 @@ using novacron::sdk::PlacementRequest;
 using novacron::sdk::Status;
 
 std::int64_t free_after(const NodeCandidate& node, const PlacementRequest& request) {
-  return node.capacity.memory_mib - node.reserved.memory_mib - node.allocated.memory_mib -
-         request.resources.memory_mib;
+  return node.capacity.memory_mib - node.reserved.memory_mib - node.allocated.memory_mib - request.resources.memory_mib;
 }
 
 class BinpackLite final : public novacron::sdk::SchedulingPolicyBase {
  public:
-  std::uint32_t roles() const noexcept override {
-    return novacron::sdk::kPolicyFilters | novacron::sdk::kPolicyScores;
-  }
+  std::uint32_t roles() const noexcept override { return novacron::sdk::kPolicyFilters | novacron::sdk::kPolicyScores; }
 
  protected:
   Status on_init(std::string_view config_json) override {
@@ -39,8 +36,7 @@ class BinpackLite final : public novacron::sdk::SchedulingPolicyBase {
   }
 
   Status on_start() override {
-    host().log(novacron::sdk::LogLevel::kInfo, "binpack-lite ready",
-               {{"headroom_mib", std::to_string(headroom_mib_)}});
+    host().log(novacron::sdk::LogLevel::kInfo, "binpack-lite ready", {{"headroom_mib", std::to_string(headroom_mib_)}});
     return Status::ok();
   }
 
@@ -48,10 +44,9 @@ class BinpackLite final : public novacron::sdk::SchedulingPolicyBase {
                    std::span<FilterVerdict> out) override {
     for (size_t i = 0; i < nodes.size(); ++i) {
       std::int64_t left = free_after(nodes[i], request);
-      out[i] = left >= headroom_mib_
-                   ? FilterVerdict{true, ""}
-                   : FilterVerdict{false, std::to_string(left) + " MiB would be left, headroom is " +
-                                              std::to_string(headroom_mib_) + " MiB"};
+      out[i] = left >= headroom_mib_ ? FilterVerdict{true, ""}
+                                     : FilterVerdict{false, std::to_string(left) + " MiB would be left, headroom is " +
+                                                                std::to_string(headroom_mib_) + " MiB"};
     }
     return Status::ok();
   }

@@ -64,8 +64,8 @@ TEST(HostConfigTest, ErrorsNameTheJsonPath) {
   expect_error(R"({"plugins": {"load": [{"id": "io.novacron.a"}, {"id": "io.novacron.b", "required": "yes"}]}})",
                "/plugins/load/1/required", "expected true or false");
   expect_error(R"({"plugins": {"load": [{"id": "Not An Id"}]}})", "/plugins/load/0/id", "reverse-DNS");
-  expect_error(R"({"plugins": {"load": [{"id": "io.novacron.a"}, {"id": "io.novacron.a"}]}})",
-               "/plugins/load/1/id", "listed twice");
+  expect_error(R"({"plugins": {"load": [{"id": "io.novacron.a"}, {"id": "io.novacron.a"}]}})", "/plugins/load/1/id",
+               "listed twice");
   expect_error(R"({"plugins": {"load": [{"version": "1.0.0"}]}})", "/plugins/load/0/id", "is required");
   expect_error(R"({"plugins": {"load": [{"id": "io.novacron.a", "config": []}]}})", "/plugins/load/0/config",
                "expected an object");
@@ -75,10 +75,9 @@ TEST(HostConfigTest, ErrorsNameTheJsonPath) {
   expect_error(R"({"node": {"name": "bad name!"}})", "/node/name", "not a valid node name");
   expect_error(R"([1, 2])", "/", "expected an object");
   expect_error(R"({"listen": {"address": "localhost"}})", "/listen/address", "not an IPv4 or IPv6 address");
-  expect_error(R"({"plugins": {"require_signatures": true}})", "/plugins/require_signatures",
-               "trusted_keys is empty");
-  expect_error(R"({"plugins": {"load": [{"id": "io.novacron.a", "version": "latest"}]}})",
-               "/plugins/load/0/version", "not MAJOR.MINOR.PATCH");
+  expect_error(R"({"plugins": {"require_signatures": true}})", "/plugins/require_signatures", "trusted_keys is empty");
+  expect_error(R"({"plugins": {"load": [{"id": "io.novacron.a", "version": "latest"}]}})", "/plugins/load/0/version",
+               "not MAJOR.MINOR.PATCH");
 }
 
 TEST(HostConfigTest, EveryErrorIsReportedNotJustTheFirst) {

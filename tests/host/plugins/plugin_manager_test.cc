@@ -61,9 +61,16 @@ class PluginManagerTest : public ::testing::Test {
     fs::path lib = library_of(dest);
     if (tamper) tamper(lib);
     std::string manifest = testing::read_file(dest / "plugin.json");
-    CatalogEntry e{id, "1.0.0", dest.string(), lib.filename().string(), to_hex(*sha256_file(lib.string())),
-                   to_hex(sha256_bytes(manifest)), parse_manifest(manifest, "plugin.json")->kind,
-                   "installed", "", 0};
+    CatalogEntry e{id,
+                   "1.0.0",
+                   dest.string(),
+                   lib.filename().string(),
+                   to_hex(*sha256_file(lib.string())),
+                   to_hex(sha256_bytes(manifest)),
+                   parse_manifest(manifest, "plugin.json")->kind,
+                   "installed",
+                   "",
+                   0};
     EXPECT_TRUE(catalog_->pin(e).has_value());
     return dest;
   }
@@ -124,7 +131,8 @@ class PluginManagerTest : public ::testing::Test {
 TEST_F(PluginManagerTest, ValidPluginLoadsAndAnswers) {
   auto installed = manager().install(fixture(kGood));
   ASSERT_TRUE(installed.has_value()) << installed.error().message;
-  EXPECT_EQ(installed->entry.sha256, to_hex(*sha256_file((fs::path(installed->entry.dir) / installed->entry.library).string())));
+  EXPECT_EQ(installed->entry.sha256,
+            to_hex(*sha256_file((fs::path(installed->entry.dir) / installed->entry.library).string())));
 
   auto st = load(kGood, R"({"marker": "m-42"})");
   ASSERT_TRUE(st.has_value()) << st.error().message;
@@ -228,7 +236,8 @@ TEST_F(PluginManagerTest, MissingEntrySymbolIsRefused) {
 }
 
 TEST_F(PluginManagerTest, NonElfFileIsRefused) {
-  place_and_pin("io.novacron.test.no-entry", [](const fs::path& lib) { testing::write_file(lib, "#!/bin/sh\necho hi\n"); });
+  place_and_pin("io.novacron.test.no-entry",
+                [](const fs::path& lib) { testing::write_file(lib, "#!/bin/sh\necho hi\n"); });
   expect_refused("io.novacron.test.no-entry", "not_elf");
 }
 
@@ -515,7 +524,8 @@ class SignedPluginTest : public PluginManagerTest {
     require_signatures_ = true;
     package_ = dir_ / "package";
     fs::create_directories(package_);
-    for (const auto& e : fs::directory_iterator(fixture(kGood))) fs::copy_file(e.path(), package_ / e.path().filename());
+    for (const auto& e : fs::directory_iterator(fixture(kGood)))
+      fs::copy_file(e.path(), package_ / e.path().filename());
   }
   void sign_with(const fs::path& key) {
     auto m = parse_manifest(testing::read_file(package_ / "plugin.json"), "plugin.json");

@@ -33,7 +33,7 @@ TEST(MetricsRegistryTest, RendersPrometheusText) {
   EXPECT_TRUE(m.counter_add("novacron_x_total", "X things", {{"plugin", "a\"b"}}, 2));
   EXPECT_TRUE(m.counter_add("novacron_x_total", "X things", {{"plugin", "a\"b"}}, 1));
   EXPECT_FALSE(m.counter_add("novacron_x_total", "X", {}, -1));  // counters never go down
-  EXPECT_FALSE(m.gauge_set("novacron_x_total", "X", {}, 1));      // type is fixed by first use
+  EXPECT_FALSE(m.gauge_set("novacron_x_total", "X", {}, 1));     // type is fixed by first use
   EXPECT_FALSE(m.gauge_set("bad name", "X", {}, 1));
   EXPECT_FALSE(m.gauge_set("ok", "X", {{"__reserved", "v"}}, 1));
   EXPECT_TRUE(m.histogram_observe("novacron_lat_seconds", "Latency", {}, 0.02));

@@ -23,8 +23,8 @@ TEST(DatabaseTest, CreatesPrivateFileAndAppliesMigrationsOnce) {
   ASSERT_EQ(::stat((dir / "s.db").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   // Reopening with one more migration applies only that one.
-  auto db = Database::open(dir / "s.db", {"CREATE TABLE a (x INTEGER)", "ALTER TABLE a ADD COLUMN y TEXT",
-                                          "CREATE TABLE b (z INTEGER)"});
+  auto db = Database::open(
+      dir / "s.db", {"CREATE TABLE a (x INTEGER)", "ALTER TABLE a ADD COLUMN y TEXT", "CREATE TABLE b (z INTEGER)"});
   ASSERT_TRUE(db.has_value()) << db.error().message;
   EXPECT_EQ((*db)->schema_version(), 3);
   auto journal = (*db)->with_lock([&] {

@@ -71,13 +71,10 @@ class HostServices {
   // Names follow Prometheus conventions ("novacron_" is prefixed by the host unless the name
   // already starts with it). The host adds a `plugin` label. `help` is used the first time a
   // name is seen. A name keeps the type it was first used with.
-  virtual void counter_add(std::string_view name, std::string_view help, const Labels& labels,
-                           double delta) = 0;
-  virtual void gauge_set(std::string_view name, std::string_view help, const Labels& labels,
-                         double value) = 0;
+  virtual void counter_add(std::string_view name, std::string_view help, const Labels& labels, double delta) = 0;
+  virtual void gauge_set(std::string_view name, std::string_view help, const Labels& labels, double value) = 0;
   // Observes a value into a histogram with the host's default latency buckets (seconds).
-  virtual void histogram_observe(std::string_view name, std::string_view help,
-                                 const Labels& labels, double value) = 0;
+  virtual void histogram_observe(std::string_view name, std::string_view help, const Labels& labels, double value) = 0;
 
   // --- Executors -----------------------------------------------------------------------
   // For short, non-blocking work (network I/O completions, timers). Never block on it.

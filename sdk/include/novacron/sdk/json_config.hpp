@@ -14,10 +14,10 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <utility>
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -49,20 +49,19 @@ class ConfigReader {
     const nlohmann::json* v = find(key);
     if (v == nullptr) return fallback;
     if (!v->is_number() || v->get<double>() < min || v->get<double>() > max) {
-      fail(path(key), "expected a number between " + fmt_num(min) + " and " + fmt_num(max) +
-                          ", got " + v->dump());
+      fail(path(key), "expected a number between " + fmt_num(min) + " and " + fmt_num(max) + ", got " + v->dump());
       return fallback;
     }
     return v->get<double>();
   }
 
-  std::int64_t integer(const std::string& key, std::int64_t fallback,
-                       std::int64_t min = INT64_MIN, std::int64_t max = INT64_MAX) {
+  std::int64_t integer(const std::string& key, std::int64_t fallback, std::int64_t min = INT64_MIN,
+                       std::int64_t max = INT64_MAX) {
     const nlohmann::json* v = find(key);
     if (v == nullptr) return fallback;
     if (!v->is_number_integer() || v->get<std::int64_t>() < min || v->get<std::int64_t>() > max) {
-      fail(path(key), "expected an integer between " + std::to_string(min) + " and " +
-                          std::to_string(max) + ", got " + v->dump());
+      fail(path(key),
+           "expected an integer between " + std::to_string(min) + " and " + std::to_string(max) + ", got " + v->dump());
       return fallback;
     }
     return v->get<std::int64_t>();

@@ -39,7 +39,7 @@ struct NodeCandidate {
 
 // What is being placed.
 struct PlacementRequest {
-  std::string name;                       // VM name
+  std::string name;  // VM name
   std::string tenant;
   Resources resources;                    // requested
   std::string driver;                     // required driver, "" = any
@@ -94,13 +94,11 @@ class SchedulingPolicyBase : public PluginBase<SchedulingPolicy> {
   }
 
  protected:
-  virtual Status on_filter(const PlacementRequest& /*request*/,
-                           std::span<const NodeCandidate> /*nodes*/,
+  virtual Status on_filter(const PlacementRequest& /*request*/, std::span<const NodeCandidate> /*nodes*/,
                            std::span<FilterVerdict> /*out*/) {
     return {StatusCode::kUnimplemented, "this policy does not filter"};
   }
-  virtual Status on_score(const PlacementRequest& /*request*/,
-                          std::span<const NodeCandidate> /*nodes*/,
+  virtual Status on_score(const PlacementRequest& /*request*/, std::span<const NodeCandidate> /*nodes*/,
                           std::span<NodeScore> /*out*/) {
     return {StatusCode::kUnimplemented, "this policy does not score"};
   }
