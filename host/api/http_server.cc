@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
@@ -24,7 +25,7 @@ HttpResponse json_error(int status, const std::string& code, const std::string& 
                         const std::string& request_id) {
   nlohmann::json err = {{"code", code}, {"message", message}};
   if (!request_id.empty()) err["request_id"] = request_id;
-  return HttpResponse{status, "application/json", nlohmann::json{{"error", err}}.dump()};
+  return HttpResponse{status, "application/json", nlohmann::json{{"error", err}}.dump(), {}};
 }
 
 namespace {
@@ -83,28 +84,36 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         ec == asio::ssl::error::stream_truncated) {
       return close();
     }
-    HttpResponse out;
-    bool keep_alive = false;
     if (ec == http::error::body_limit) {
-      out = json_error(413, "payload_too_large",
-                       "request body exceeds " + std::to_string(options_.body_limit) + " bytes");
-    } else if (ec) {
-      out = json_error(400, "bad_request", "malformed HTTP request: " + ec.message());
-    } else {
-      keep_alive = parser_->get().keep_alive();
-      HttpRequest r = to_request(parser_->get());
-      try {
-        out = handler_(r);
-      } catch (const std::exception& e) {
-        spdlog::error("request handler threw target={} error=\"{}\"", r.target, e.what());
-        out = json_error(500, "internal", "internal error");
-      }
+      return write(json_error(413, "payload_too_large",
+                              "request body exceeds " + std::to_string(options_.body_limit) + " bytes"),
+                   false);
     }
+    if (ec) return write(json_error(400, "bad_request", "malformed HTTP request: " + ec.message()), false);
+    const bool keep_alive = parser_->get().keep_alive();
+    HttpRequest r = to_request(parser_->get());
+    // The responder may run on any thread; the write goes back onto this connection's strand.
+    auto self = this->shared_from_this();
+    auto respond = [self, keep_alive](HttpResponse out) {
+      auto executor = self->stream_.get_executor();
+      asio::dispatch(executor,
+                     [self, keep_alive, out = std::move(out)]() mutable { self->write(std::move(out), keep_alive); });
+    };
+    try {
+      handler_(std::move(r), std::move(respond));
+    } catch (const std::exception& e) {
+      spdlog::error("request handler threw error=\"{}\"", e.what());
+      write(json_error(500, "internal", "internal error"), false);
+    }
+  }
+
+  void write(HttpResponse out, bool keep_alive) {
     response_ = {};
     response_.version(11);
     response_.result(static_cast<http::status>(out.status));
     response_.set(http::field::server, "novacrond");
     response_.set(http::field::content_type, out.content_type);
+    for (const auto& [name, value] : out.headers) response_.set(name, value);
     response_.keep_alive(keep_alive);
     response_.body() = std::move(out.body);
     response_.prepare_payload();

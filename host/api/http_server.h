@@ -28,6 +28,7 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
 };
 
 struct HttpServerOptions {
@@ -41,7 +42,11 @@ struct HttpServerOptions {
 
 class HttpServer {
  public:
-  using Handler = std::function<HttpResponse(const HttpRequest&)>;
+  // Sends the response for one request; callable once, from any thread.
+  using Responder = std::function<void(HttpResponse)>;
+  // Called on an I/O thread for each request. It must not block: work that blocks goes to
+  // the blocking executor, which calls `respond` when done.
+  using Handler = std::function<void(HttpRequest, Responder)>;
 
   HttpServer(ExecutorPools& pools, HttpServerOptions options, Handler handler);
   ~HttpServer();

@@ -208,7 +208,7 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
 
   Checker c;
   HostConfig cfg;
-  if (!c.object(root, "", {"node", "data_dir", "listen", "tls", "plugins", "log", "threads"})) {
+  if (!c.object(root, "", {"node", "data_dir", "listen", "api", "tls", "plugins", "log", "threads"})) {
     return make_error("config_invalid", c.message());
   }
 
@@ -239,6 +239,12 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
       cfg.listen_address = *a;
     }
     if (auto p = c.integer(*listen, "/listen", "port", 0, 65535)) cfg.listen_port = static_cast<std::uint16_t>(*p);
+  }
+
+  if (auto api = root.find("api"); api != root.end() && c.object(*api, "/api", {"body_limit_bytes"})) {
+    if (auto n = c.integer(*api, "/api", "body_limit_bytes", 1024, std::int64_t{64} << 20)) {
+      cfg.api_body_limit = static_cast<std::size_t>(*n);
+    }
   }
 
   if (auto tls = root.find("tls"); tls != root.end() && c.object(*tls, "/tls", {"cert", "key"})) {

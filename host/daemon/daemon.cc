@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "host/api/http_server.h"
+#include "host/api/api_server.h"
 #include "host/daemon/data_dir.h"
 #include "host/daemon/logging.h"
 #include "host/plugins/inspector.h"
@@ -58,24 +58,6 @@ int wait_for_shutdown_signal() {
     }
     return sig;
   }
-}
-
-HttpResponse handle_request(const HttpRequest& req, const HostConfig& cfg, PluginManager& plugins) {
-  std::string path = req.target.substr(0, req.target.find('?'));
-  if (path == "/v1/health") {
-    if (req.method != "GET") return json_error(405, "method_not_allowed", "use GET on /v1/health");
-    size_t running = 0, failed = 0;
-    for (const auto& p : plugins.list()) {
-      running += p.state == "running" ? 1 : 0;
-      failed += p.state == "failed" || p.state == "quarantined" ? 1 : 0;
-    }
-    json body = {{"status", "ok"},
-                 {"node", cfg.node_name},
-                 {"sdk_version", NOVACRON_SDK_VERSION_STRING},
-                 {"plugins", {{"running", running}, {"not_running", failed}}}};
-    return HttpResponse{200, "application/json", body.dump()};
-  }
-  return json_error(404, "not_found", "no route for " + req.method + " " + path);
 }
 
 }  // namespace
@@ -134,14 +116,15 @@ int run_daemon(const DaemonOptions& options) {
     return 1;
   }
 
-  HttpServerOptions http_options;
-  http_options.address = cfg.listen_address;
-  http_options.port = cfg.listen_port;
-  if (cfg.tls) {
-    http_options.tls_cert_file = cfg.tls->cert.string();
-    http_options.tls_key_file = cfg.tls->key.string();
-  }
-  HttpServer server(pools, http_options, [&](const HttpRequest& req) { return handle_request(req, cfg, plugins); });
+  ApiContext api_context;
+  api_context.config = &cfg;
+  api_context.plugins = &plugins;
+  api_context.catalog = &catalog;
+  api_context.metrics = &metrics;
+  api_context.events = &events;
+  api_context.pools = &pools;
+  for (const auto& p : cfg.plugins) api_context.auth_providers.push_back(p.id);
+  ApiServer server(api_context);
   auto port = server.start();
   if (!port) {
     spdlog::critical("cannot start: {}", port.error().message);

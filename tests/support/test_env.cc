@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -169,6 +170,56 @@ int ready_port(const std::string& out) {
   std::smatch m;
   if (std::regex_search(out, m, std::regex("listening on https?://[^:]+:([0-9]+)"))) return std::stoi(m[1]);
   return 0;
+}
+
+HttpResult http_request(int port, const std::string& method, const std::string& target,
+                        const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body) {
+  HttpResult result;
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return result;
+  }
+  std::string req = method + " " + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n";
+  for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
+  bool has_length =
+      std::any_of(headers.begin(), headers.end(), [](const auto& h) { return h.first == "Content-Length"; });
+  if (!has_length && (!body.empty() || method == "POST"))
+    req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  req += "\r\n" + body;
+  for (size_t off = 0; off < req.size();) {
+    ssize_t n = ::send(fd, req.data() + off, req.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) break;  // the server may answer (413) and close before reading everything
+    off += static_cast<size_t>(n);
+  }
+  std::string resp;
+  char buf[8192];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) resp.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  std::smatch m;
+  if (!std::regex_search(resp, m, std::regex("^HTTP/1.1 ([0-9]+)"))) return result;
+  result.status = std::stoi(m[1]);
+  auto end = resp.find("\r\n\r\n");
+  std::istringstream head(resp.substr(0, end));
+  std::string line;
+  std::getline(head, line);
+  while (std::getline(head, line)) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = line.substr(0, colon);
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::string value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ')) value.erase(0, 1);
+    while (!value.empty() && (value.back() == '\r')) value.pop_back();
+    result.headers[name] = value;
+  }
+  result.body = end == std::string::npos ? "" : resp.substr(end + 4);
+  return result;
 }
 
 std::string http_get(int port, const std::string& target) {

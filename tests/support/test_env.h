@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -79,5 +80,15 @@ int ready_port(const std::string& out);
 
 // A minimal HTTP GET over loopback; returns "STATUS BODY" or "" on connection failure.
 std::string http_get(int port, const std::string& target);
+
+struct HttpResult {
+  int status = 0;                              // 0: no answer
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+};
+// One HTTP/1.1 request over loopback (Connection: close).
+HttpResult http_request(int port, const std::string& method, const std::string& target,
+                        const std::vector<std::pair<std::string, std::string>>& headers = {},
+                        const std::string& body = "");
 
 }  // namespace novacron::testing

@@ -1,0 +1,307 @@
+#include "host/api/api_server.h"
+
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <map>
+
+#include "host/api/pagination.h"
+#include "novacron/sdk/version.hpp"
+
+namespace novacron {
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string new_request_id() {
+  unsigned char raw[8];
+  RAND_bytes(raw, sizeof raw);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  for (unsigned char b : raw) {
+    id += kHex[b >> 4];
+    id += kHex[b & 0xf];
+  }
+  return id;
+}
+
+// A client-chosen request id is kept when it is short and plain, so that it can be logged.
+bool acceptable_request_id(const std::string& id) {
+  if (id.size() < 8 || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'; });
+}
+
+std::string header(const HttpRequest& r, const std::string& name) {
+  for (const auto& [k, v] : r.headers) {
+    if (k == name) return v;
+  }
+  return "";
+}
+
+}  // namespace
+
+HttpResponse api_json(int status, const json& body) {
+  return HttpResponse{status, "application/json", body.dump(), {}};
+}
+
+HttpResponse api_error(const RequestContext& ctx, int status, const std::string& code, const std::string& message) {
+  return json_error(status, code, message, ctx.request_id);
+}
+
+ApiServer::ApiServer(ApiContext context) : ctx_(std::move(context)) { add_routes(); }
+
+ApiServer::~ApiServer() { stop(); }
+
+Expected<std::uint16_t> ApiServer::start() {
+  HttpServerOptions options;
+  options.address = ctx_.config->listen_address;
+  options.port = ctx_.config->listen_port;
+  options.body_limit = ctx_.config->api_body_limit;
+  if (ctx_.config->tls) {
+    options.tls_cert_file = ctx_.config->tls->cert.string();
+    options.tls_key_file = ctx_.config->tls->key.string();
+  }
+  server_ = std::make_unique<HttpServer>(*ctx_.pools, options, [this](HttpRequest req, HttpServer::Responder respond) {
+    dispatch(std::move(req), std::move(respond));
+  });
+  return server_->start();
+}
+
+void ApiServer::stop() {
+  if (server_) server_->stop();
+  server_.reset();
+}
+
+std::optional<HttpResponse> ApiServer::authenticate(RequestContext& ctx, Access access) {
+  if (access == Access::kPublic) return std::nullopt;
+  sdk::AuthRequest req;
+  req.method = ctx.http.method;
+  req.target = ctx.http.target;
+  req.remote_address = ctx.http.remote_address;
+  req.headers = ctx.http.headers;
+  bool any_provider = false;
+  for (const auto& id : ctx_.auth_providers) {
+    sdk::AuthProvider* provider = ctx_.plugins->auth_provider(id);
+    if (provider == nullptr) continue;
+    any_provider = true;
+    sdk::AuthResult result = provider->authenticate(req);
+    if (result.outcome == sdk::AuthOutcome::kNotMine) continue;
+    if (result.outcome == sdk::AuthOutcome::kRejected) {
+      return api_error(ctx, 401, "unauthenticated", "credentials refused: " + result.reason);
+    }
+    ctx.principal = std::move(result.principal);
+    if (access == Access::kAdmin &&
+        std::find(ctx.principal.roles.begin(), ctx.principal.roles.end(), "admin") == ctx.principal.roles.end()) {
+      return api_error(
+          ctx, 403, "permission_denied",
+          ctx.principal.name + " may not " + ctx.http.method + " " + ctx.path + ": it needs the admin role");
+    }
+    return std::nullopt;
+  }
+  if (!any_provider) {
+    return api_error(ctx, 401, "unauthenticated",
+                     "no authentication provider is running on this host; load one (plugins.load), e.g. "
+                     "io.novacron.auth.token");
+  }
+  return api_error(ctx, 401, "unauthenticated",
+                   "no credentials: send \"Authorization: Bearer <token>\" (novacron uses NOVACRON_TOKEN)");
+}
+
+void ApiServer::dispatch(HttpRequest request, HttpServer::Responder respond) {
+  auto t0 = Clock::now();
+  auto ctx = std::make_shared<RequestContext>();
+  ctx->http = std::move(request);
+  std::string client_id = header(ctx->http, "x-request-id");
+  ctx->request_id = acceptable_request_id(client_id) ? client_id : new_request_id();
+  auto q = ctx->http.target.find('?');
+  ctx->path = ctx->http.target.substr(0, q);
+
+  Router::Match match = router_.match(ctx->http.method, ctx->path);
+  std::string route_label = match.route != nullptr ? match.route->pattern : "unmatched";
+
+  // Every response leaves through here: request id header, metrics, access log.
+  auto finish = [this, ctx, respond = std::move(respond), t0, route_label](HttpResponse out) {
+    out.headers.emplace_back("X-Request-Id", ctx->request_id);
+    double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    ctx_.metrics->counter_add(
+        "novacron_http_requests_total", "HTTP requests by route, method and status",
+        {{"route", route_label}, {"method", ctx->http.method}, {"status", std::to_string(out.status)}}, 1);
+    ctx_.metrics->histogram_observe("novacron_http_request_duration_seconds", "HTTP request latency by route",
+                                    {{"route", route_label}}, seconds);
+    auto level = out.status >= 500   ? spdlog::level::err
+                 : out.status >= 400 ? spdlog::level::info
+                                     : spdlog::level::debug;
+    spdlog::log(level, "request id={} method={} path={} status={} ms={:.2f} principal={}", ctx->request_id,
+                ctx->http.method, ctx->path, out.status, seconds * 1000,
+                ctx->principal.name.empty() ? "-" : ctx->principal.name);
+    respond(std::move(out));
+  };
+
+  if (q != std::string::npos && !parse_query(ctx->http.target.substr(q + 1), ctx->query)) {
+    return finish(api_error(*ctx, 400, "invalid_query", "the query string is not valid percent-encoding"));
+  }
+  if (match.route == nullptr) {
+    if (!match.allowed_methods.empty()) {
+      std::string allowed;
+      for (const auto& m : match.allowed_methods) allowed += (allowed.empty() ? "" : ", ") + m;
+      HttpResponse r = api_error(*ctx, 405, "method_not_allowed",
+                                 ctx->http.method + " is not allowed on " + ctx->path + "; use " + allowed);
+      r.headers.emplace_back("Allow", allowed);
+      return finish(std::move(r));
+    }
+    return finish(
+        api_error(*ctx, 404, "not_found",
+                  "no route for " + ctx->http.method + " " + ctx->path + " (GET /v1/openapi.json lists the routes)"));
+  }
+  if (auto refused = authenticate(*ctx, match.route->access)) return finish(std::move(*refused));
+  ctx->params = std::move(match.params);
+  match.route->handler(*ctx, [ctx, finish](HttpResponse out) { finish(std::move(out)); });
+}
+
+namespace {
+
+json plugin_json(const PluginStatus* status, const std::vector<CatalogEntry>& installed,
+                 const PluginStateRecord& state) {
+  json j;
+  if (status != nullptr) {
+    j = {{"id", status->id},
+         {"version", status->version},
+         {"kind", status->kind},
+         {"state", status->state},
+         {"message", status->message},
+         {"error_code", status->error_code},
+         {"required", status->required},
+         {"dir", status->dir},
+         {"sdk_version", status->sdk_version},
+         {"interface_version", status->interface_version},
+         {"load_ms", status->load_ms},
+         {"verify_ms", status->verify_ms},
+         {"start_ms", status->start_ms}};
+  } else {
+    j = {{"id", installed.front().id}, {"state", "installed"}, {"kind", installed.back().kind}};
+  }
+  j["catalog_state"] = plugin_state_name(state.state);
+  if (!state.reason.empty()) j["catalog_reason"] = state.reason;
+  json versions = json::array();
+  for (const auto& e : installed) {
+    versions.push_back({{"version", e.version}, {"source", e.source}, {"dir", e.dir}, {"sha256", e.sha256}});
+  }
+  j["installed"] = versions;
+  return j;
+}
+
+}  // namespace
+
+void ApiServer::add_routes() {
+  router_.add({"GET", "/v1/health", Access::kPublic, "Liveness and a summary of the host",
+               [this](RequestContext&, HttpServer::Responder respond) {
+                 size_t running = 0, not_running = 0;
+                 for (const auto& p : ctx_.plugins->list()) {
+                   running += p.state == "running" ? 1 : 0;
+                   not_running += p.state == "failed" || p.state == "quarantined" ? 1 : 0;
+                 }
+                 respond(api_json(200, {{"status", "ok"},
+                                        {"node", ctx_.config->node_name},
+                                        {"sdk_version", NOVACRON_SDK_VERSION_STRING},
+                                        {"plugins", {{"running", running}, {"not_running", not_running}}}}));
+               }});
+
+  router_.add({"GET", "/v1/openapi.json", Access::kRead, "This API's OpenAPI 3 document",
+               [this](RequestContext&, HttpServer::Responder respond) {
+                 respond(api_json(200, router_.openapi(NOVACRON_VERSION)));
+               }});
+
+  router_.add(
+      {"GET", "/metrics", Access::kRead, "Host and plugin metrics in the Prometheus text format",
+       [this](RequestContext&, HttpServer::Responder respond) {
+         respond(HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", ctx_.metrics->render_prometheus(), {}});
+       }});
+
+  router_.add(
+      {"GET",
+       "/v1/plugins",
+       Access::kRead,
+       "Installed and configured plugins, ordered by id",
+       [this](RequestContext& ctx, HttpServer::Responder respond) {
+         auto page = parse_page_request(ctx.query);
+         if (!page) return respond(api_error(ctx, 400, page.error().code, page.error().message));
+         auto installed = ctx_.catalog->list();
+         if (!installed) return respond(api_error(ctx, 503, "state_store", installed.error().message));
+         std::map<std::string, std::vector<CatalogEntry>> by_id;
+         for (auto& e : *installed) by_id[e.id].push_back(e);
+         std::map<std::string, PluginStatus> statuses;
+         for (auto& s : ctx_.plugins->list()) {
+           by_id[s.id];
+           statuses[s.id] = s;
+         }
+         json items = json::array();
+         std::string last;
+         bool more = false;
+         for (auto it = by_id.upper_bound(page->after); it != by_id.end(); ++it) {
+           if (items.size() == page->limit) {
+             more = true;
+             break;
+           }
+           auto st = statuses.find(it->first);
+           auto state = ctx_.catalog->state(it->first);
+           items.push_back(plugin_json(st == statuses.end() ? nullptr : &st->second, it->second,
+                                       state ? *state : PluginStateRecord{}));
+           last = it->first;
+         }
+         respond(api_json(200, {{"items", items}, {"next_cursor", more ? json(encode_cursor(last)) : json(nullptr)}}));
+       },
+       {},
+       /*paginated=*/true});
+
+  router_.add(
+      {"GET", "/v1/plugins/{id}", Access::kRead, "One plugin: runtime state and installed versions",
+       [this](RequestContext& ctx, HttpServer::Responder respond) {
+         const std::string& id = ctx.params["id"];
+         auto installed = ctx_.catalog->list();
+         if (!installed) return respond(api_error(ctx, 503, "state_store", installed.error().message));
+         std::vector<CatalogEntry> versions;
+         for (auto& e : *installed) {
+           if (e.id == id) versions.push_back(e);
+         }
+         auto status = ctx_.plugins->status(id);
+         if (!status && versions.empty()) {
+           return respond(api_error(ctx, 404, "not_found", "plugin " + id + " is neither installed nor configured"));
+         }
+         auto state = ctx_.catalog->state(id);
+         respond(
+             api_json(200, plugin_json(status ? &*status : nullptr, versions, state ? *state : PluginStateRecord{})));
+       }});
+
+  for (bool enable : {true, false}) {
+    router_.add({"POST", std::string("/v1/plugins/{id}/") + (enable ? "enable" : "disable"), Access::kAdmin,
+                 enable ? "Enable a plugin (lifts a quarantine) and start it" : "Stop a plugin and keep it disabled",
+                 [this, enable](RequestContext& ctx, HttpServer::Responder respond) {
+                   std::string id = ctx.params["id"];
+                   auto installed = ctx_.catalog->list();
+                   bool known = ctx_.plugins->status(id).has_value();
+                   if (installed) {
+                     for (auto& e : *installed) known |= e.id == id;
+                   }
+                   if (!known) return respond(api_error(ctx, 404, "not_found", "plugin " + id + " is not installed"));
+                   // Starting and stopping plugins runs their code and may block: not on an I/O thread.
+                   RequestContext copy = ctx;
+                   ctx_.pools->blocking().post([this, enable, id, copy, respond] {
+                     if (enable) {
+                       auto r = ctx_.plugins->enable(id);
+                       if (!r) return respond(api_error(copy, 409, r.error().code, r.error().message));
+                     } else {
+                       auto r = ctx_.plugins->disable(id, "disabled by " + copy.principal.name + " through the API");
+                       if (!r) return respond(api_error(copy, 503, r.error().code, r.error().message));
+                     }
+                     auto status = ctx_.plugins->status(id);
+                     respond(api_json(
+                         200, {{"id", id}, {"state", status ? status->state : (enable ? "enabled" : "disabled")}}));
+                   });
+                 }});
+  }
+}
+
+}  // namespace novacron

@@ -1,0 +1,58 @@
+// The host's REST API (/v1): request ids, authentication through the AuthProvider plugins,
+// access roles, JSON errors, pagination, metrics per route, and the routes themselves.
+// Conventions: docs/api.md.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "host/api/http_server.h"
+#include "host/api/router.h"
+#include "host/config/host_config.h"
+#include "host/plugins/plugin_manager.h"
+#include "host/services/event_bus.h"
+#include "host/services/executors.h"
+#include "host/services/metrics_registry.h"
+
+namespace novacron {
+
+struct ApiContext {
+  const HostConfig* config = nullptr;
+  PluginManager* plugins = nullptr;
+  PluginCatalog* catalog = nullptr;
+  MetricsRegistry* metrics = nullptr;
+  EventBus* events = nullptr;
+  ExecutorPools* pools = nullptr;
+  // AuthProvider plugin ids, tried in this order (the order of plugins.load).
+  std::vector<std::string> auth_providers;
+};
+
+class ApiServer {
+ public:
+  explicit ApiServer(ApiContext context);
+  ~ApiServer();
+
+  // Binds the listener from the config; returns the bound port.
+  Expected<std::uint16_t> start();
+  void stop();
+
+  const Router& router() const { return router_; }
+
+ private:
+  void add_routes();
+  void dispatch(HttpRequest request, HttpServer::Responder respond);
+  // Runs the providers; returns an error response when the request may not proceed.
+  std::optional<HttpResponse> authenticate(RequestContext& ctx, Access access);
+
+  ApiContext ctx_;
+  Router router_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+// {"error": {...}} with the request id, for handlers.
+HttpResponse api_error(const RequestContext& ctx, int status, const std::string& code, const std::string& message);
+HttpResponse api_json(int status, const nlohmann::json& body);
+
+}  // namespace novacron

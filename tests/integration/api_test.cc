@@ -1,0 +1,185 @@
+// The REST API of a real novacrond: authentication through an AuthProvider plugin (the test
+// provider fixture: "Test <name>" = reader, "Test admin:<name>" = admin), roles, JSON errors
+// with request ids, body limits, pagination, metrics, OpenAPI, plugin enable/disable.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "tests/support/test_env.h"
+
+namespace novacron {
+namespace {
+
+using namespace novacron::testing;  // NOLINT(google-build-using-namespace)
+using nlohmann::json;
+
+const std::vector<std::pair<std::string, std::string>> kReader = {{"Authorization", "Test alice"}};
+const std::vector<std::pair<std::string, std::string>> kAdmin = {{"Authorization", "Test admin:root"}};
+
+class ApiTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    auto cli = [](const std::string& fixture_id) {
+      auto r = run({(bin_dir() / "novacron").string(), "plugin", "install", "--data-dir", (*dir_ / "data").string(),
+                    fixture(fixture_id).string()});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+    };
+    cli("io.novacron.test.auth");
+    std::string extra;
+    for (int i = 1; i <= 20; ++i) {
+      cli("io.novacron.bench.bulky-" + std::to_string(i));
+      if (i <= 5) extra += R"(, {"id": "io.novacron.bench.bulky-)" + std::to_string(i) + R"("})";
+    }
+    fs::path cfg = *dir_ / "novacrond.json";
+    write_file(cfg, R"({"node": {"name": "api-node"}, "data_dir": ")" + (*dir_ / "data").string() + R"(",
+      "listen": {"port": 0}, "api": {"body_limit_bytes": 65536},
+      "plugins": {"load": [{"id": "io.novacron.test.auth", "required": true},
+        {"id": "io.novacron.policy.resource-fit"}, {"id": "io.novacron.policy.spread"})" +
+                        extra + "]}}");
+    daemon_ = new Process({(bin_dir() / "novacrond").string(), "--config", cfg.string()}, dir_->path());
+    ASSERT_TRUE(daemon_->wait_for_output("novacrond ready")) << daemon_->err();
+    port_ = ready_port(daemon_->out());
+  }
+  static void TearDownTestSuite() {
+    if (daemon_ != nullptr) EXPECT_EQ(daemon_->stop(SIGTERM), 0) << daemon_->err();
+    delete daemon_;
+    delete dir_;
+  }
+
+  static HttpResult call(const std::string& method, const std::string& target,
+                         const std::vector<std::pair<std::string, std::string>>& headers = kReader,
+                         const std::string& body = "") {
+    return http_request(port_, method, target, headers, body);
+  }
+  static void expect_error(const HttpResult& r, int status, const std::string& code) {
+    EXPECT_EQ(r.status, status) << r.body;
+    json j = json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << r.body;
+    EXPECT_EQ(j["error"]["code"], code) << r.body;
+    EXPECT_FALSE(j["error"]["message"].get<std::string>().empty());
+    EXPECT_EQ(j["error"]["request_id"], r.headers.at("x-request-id"));
+  }
+
+  static TempDir* dir_;
+  static Process* daemon_;
+  static int port_;
+};
+TempDir* ApiTest::dir_ = nullptr;
+Process* ApiTest::daemon_ = nullptr;
+int ApiTest::port_ = 0;
+
+TEST_F(ApiTest, HealthIsPublicEverythingElseNeedsCredentials) {
+  EXPECT_EQ(call("GET", "/v1/health", {}).status, 200);
+  auto none = call("GET", "/v1/plugins", {});
+  expect_error(none, 401, "unauthenticated");
+  EXPECT_NE(none.body.find("Authorization: Bearer"), std::string::npos) << none.body;
+  expect_error(call("GET", "/v1/plugins", {{"Authorization", "Test"}}), 401, "unauthenticated");
+  expect_error(call("GET", "/metrics", {}), 401, "unauthenticated");
+  expect_error(call("GET", "/v1/openapi.json", {}), 401, "unauthenticated");
+  EXPECT_EQ(call("GET", "/v1/plugins").status, 200);
+}
+
+TEST_F(ApiTest, ReadOnlyPrincipalsCannotMutate) {
+  auto r = call("POST", "/v1/plugins/io.novacron.policy.spread/disable");
+  expect_error(r, 403, "permission_denied");
+  EXPECT_NE(r.body.find("test:alice"), std::string::npos) << r.body;
+  EXPECT_EQ(json::parse(call("GET", "/v1/plugins/io.novacron.policy.spread").body)["state"], "running");
+}
+
+TEST_F(ApiTest, AdminDisablesAndEnablesAPlugin) {
+  auto off = call("POST", "/v1/plugins/io.novacron.policy.spread/disable", kAdmin);
+  ASSERT_EQ(off.status, 200) << off.body;
+  auto p = json::parse(call("GET", "/v1/plugins/io.novacron.policy.spread").body);
+  EXPECT_EQ(p["state"], "disabled");
+  EXPECT_EQ(p["catalog_state"], "disabled");
+  EXPECT_NE(p["catalog_reason"].get<std::string>().find("test:root"), std::string::npos);
+  auto on = call("POST", "/v1/plugins/io.novacron.policy.spread/enable", kAdmin);
+  ASSERT_EQ(on.status, 200) << on.body;
+  EXPECT_EQ(json::parse(on.body)["state"], "running");
+  expect_error(call("POST", "/v1/plugins/io.novacron.nope/enable", kAdmin), 404, "not_found");
+}
+
+TEST_F(ApiTest, ErrorsAreJsonWithTheRightStatus) {
+  expect_error(call("GET", "/v1/nothing-here"), 404, "not_found");
+  auto wrong = call("DELETE", "/v1/health");
+  expect_error(wrong, 405, "method_not_allowed");
+  EXPECT_EQ(wrong.headers["allow"], "GET");
+  expect_error(call("GET", "/v1/plugins?limit=0"), 400, "invalid_parameter");
+  expect_error(call("GET", "/v1/plugins?cursor=%%%"), 400, "invalid_query");
+  expect_error(call("GET", "/v1/plugins?cursor=bm90LWEtY3Vyc29y"), 400, "invalid_parameter");
+  expect_error(call("GET", "/v1/plugins/io.novacron.nope"), 404, "not_found");
+  auto big = call("POST", "/v1/plugins/io.novacron.policy.spread/enable",
+                  {{"Authorization", "Test admin:root"}, {"Content-Length", "10000000"}});
+  EXPECT_EQ(big.status, 413) << big.body;
+  // ... and the daemon keeps serving.
+  EXPECT_EQ(call("GET", "/v1/health", {}).status, 200);
+}
+
+TEST_F(ApiTest, RequestIdsAreEchoedOrMinted) {
+  auto mine =
+      call("GET", "/v1/plugins/io.novacron.nope", {{"Authorization", "Test alice"}, {"X-Request-Id", "req-12345678"}});
+  EXPECT_EQ(mine.headers["x-request-id"], "req-12345678");
+  EXPECT_EQ(json::parse(mine.body)["error"]["request_id"], "req-12345678");
+  auto minted = call("GET", "/v1/health", {{"X-Request-Id", "bad id with spaces"}});
+  EXPECT_EQ(minted.headers["x-request-id"].size(), 16u);
+}
+
+TEST_F(ApiTest, PaginationWalksEveryPluginOnceInOrder) {
+  std::vector<std::string> ids;
+  std::string cursor;
+  int pages = 0;
+  do {
+    auto r = call("GET", "/v1/plugins?limit=7" + (cursor.empty() ? "" : "&cursor=" + cursor));
+    ASSERT_EQ(r.status, 200) << r.body;
+    json page = json::parse(r.body);
+    EXPECT_LE(page["items"].size(), 7u);
+    for (const auto& item : page["items"]) ids.push_back(item["id"]);
+    cursor = page["next_cursor"].is_null() ? "" : page["next_cursor"].get<std::string>();
+    ASSERT_LT(++pages, 20);
+  } while (!cursor.empty());
+  std::set<std::string> unique(ids.begin(), ids.end());
+  EXPECT_EQ(unique.size(), ids.size()) << "duplicates across pages";
+  EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end()));
+  // 20 bulky + test auth + 3 bundled that are pinned (2 loaded + binpack not configured is absent).
+  EXPECT_GE(ids.size(), 23u);
+  for (int i = 1; i <= 20; ++i) EXPECT_TRUE(unique.count("io.novacron.bench.bulky-" + std::to_string(i))) << i;
+  json all = json::parse(call("GET", "/v1/plugins?limit=1000").body);
+  EXPECT_EQ(all["items"].size(), ids.size());
+  EXPECT_TRUE(all["next_cursor"].is_null());
+}
+
+TEST_F(ApiTest, MetricsCoverRequestsAndPlugins) {
+  call("GET", "/v1/plugins");
+  auto r = call("GET", "/metrics");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(r.body.find("novacron_http_requests_total{route=\"/v1/plugins\",method=\"GET\",status=\"200\"}"),
+            std::string::npos)
+      << r.body.substr(0, 2000);
+  EXPECT_NE(r.body.find("novacron_http_request_duration_seconds_bucket{route=\"/v1/plugins\""), std::string::npos);
+  EXPECT_NE(r.body.find("novacron_plugin_load_seconds_count{plugin=\"io.novacron.test.auth\"}"), std::string::npos);
+  EXPECT_NE(r.body.find("novacron_plugins_running"), std::string::npos);
+}
+
+TEST_F(ApiTest, OpenApiDescribesTheRoutes) {
+  auto r = call("GET", "/v1/openapi.json");
+  ASSERT_EQ(r.status, 200);
+  json doc = json::parse(r.body);
+  EXPECT_EQ(doc["openapi"], "3.0.3");
+  for (const auto& [path, method] :
+       std::vector<std::pair<std::string, std::string>>{{"/v1/health", "get"},
+                                                        {"/v1/plugins", "get"},
+                                                        {"/v1/plugins/{id}", "get"},
+                                                        {"/v1/plugins/{id}/enable", "post"},
+                                                        {"/v1/plugins/{id}/disable", "post"},
+                                                        {"/metrics", "get"}}) {
+    EXPECT_TRUE(doc["paths"].contains(path) && doc["paths"][path].contains(method)) << method << " " << path;
+  }
+  EXPECT_TRUE(doc["paths"]["/v1/health"]["get"]["security"].empty());
+}
+
+}  // namespace
+}  // namespace novacron
