@@ -44,7 +44,7 @@ std::string header(const HttpRequest& r, const std::string& name) {
 }  // namespace
 
 HttpResponse api_json(int status, const json& body) {
-  return HttpResponse{status, "application/json", body.dump(), {}};
+  return HttpResponse{status, "application/json", body.dump(-1, ' ', false, json::error_handler_t::replace), {}};
 }
 
 HttpResponse api_error(const RequestContext& ctx, int status, const std::string& code, const std::string& message) {
@@ -84,8 +84,8 @@ std::optional<HttpResponse> ApiServer::authenticate(RequestContext& ctx, Access 
   req.headers = ctx.http.headers;
   bool any_provider = false;
   for (const auto& id : ctx_.auth_providers) {
-    sdk::AuthProvider* provider = ctx_.plugins->auth_provider(id);
-    if (provider == nullptr) continue;
+    auto provider = ctx_.plugins->auth_provider(id);  // borrowed for this call only
+    if (!provider) continue;
     any_provider = true;
     sdk::AuthResult result = provider->authenticate(req);
     if (result.outcome == sdk::AuthOutcome::kNotMine) continue;
@@ -140,10 +140,16 @@ void ApiServer::dispatch(HttpRequest request, HttpServer::Responder respond) {
     respond(std::move(out));
   };
 
+  if (ctx->http.protocol_error_status != 0) {
+    return finish(api_error(*ctx, ctx->http.protocol_error_status, ctx->http.protocol_error_code,
+                            ctx->http.protocol_error_message));
+  }
   if (q != std::string::npos && !parse_query(ctx->http.target.substr(q + 1), ctx->query)) {
     return finish(api_error(*ctx, 400, "invalid_query", "the query string is not valid percent-encoding"));
   }
   if (match.route == nullptr) {
+    // Unknown routes answer only to authenticated callers: no route discovery for strangers.
+    if (auto refused = authenticate(*ctx, Access::kRead)) return finish(std::move(*refused));
     if (!match.allowed_methods.empty()) {
       std::string allowed;
       for (const auto& m : match.allowed_methods) allowed += (allowed.empty() ? "" : ", ") + m;
@@ -195,7 +201,137 @@ json plugin_json(const PluginStatus* status, const std::vector<CatalogEntry>& in
 
 }  // namespace
 
+BorrowedPlugin<sdk::AuthProvider> ApiServer::credential_manager() const {
+  for (const auto& id : ctx_.auth_providers) {
+    auto status = ctx_.plugins->status(id);
+    // Never call a method newer than the plugin's interface version.
+    if (!status || status->interface_version < 2) continue;
+    auto provider = ctx_.plugins->auth_provider(id);
+    if (provider && provider->manages_credentials()) return provider;
+  }
+  return {};
+}
+
+namespace {
+
+json credential_json(const sdk::CredentialInfo& c) {
+  return {{"id", c.id}, {"name", c.name}, {"roles", c.roles}, {"created_at", c.created_at}};
+}
+
+int status_for(sdk::StatusCode code) {
+  switch (code) {
+    case sdk::StatusCode::kInvalidArgument:
+      return 400;
+    case sdk::StatusCode::kNotFound:
+      return 404;
+    case sdk::StatusCode::kAlreadyExists:
+      return 409;
+    case sdk::StatusCode::kPermissionDenied:
+      return 403;
+    case sdk::StatusCode::kUnimplemented:
+      return 501;
+    default:
+      return 503;
+  }
+}
+
+}  // namespace
+
+void ApiServer::add_token_routes() {
+  const std::string no_manager = "no running auth provider issues tokens; load io.novacron.auth.token (plugins.load)";
+
+  router_.add(
+      {"POST", "/v1/tokens", Access::kAdmin,
+       "Create a token: body {\"name\": \"...\", \"role\": \"reader\"|\"admin\"}; the secret is returned once",
+       [this, no_manager](RequestContext& ctx, HttpServer::Responder respond) {
+         json body = json::parse(ctx.http.body, nullptr, false);
+         if (body.is_discarded() || !body.is_object()) {
+           return respond(api_error(ctx, 400, "invalid_json", "the body must be a JSON object"));
+         }
+         for (const auto& [key, value] : body.items()) {
+           if (key != "name" && key != "role") {
+             return respond(api_error(ctx, 400, "invalid_field", "/" + key + ": unknown field (known: name, role)"));
+           }
+         }
+         if (!body.contains("name") || !body["name"].is_string()) {
+           return respond(api_error(ctx, 400, "invalid_field", "/name: expected a string"));
+         }
+         std::string role = "reader";
+         if (body.contains("role")) {
+           if (!body["role"].is_string())
+             return respond(api_error(ctx, 400, "invalid_field", "/role: expected a string"));
+           role = body["role"].get<std::string>();
+         }
+         sdk::CredentialRequest request{body["name"].get<std::string>(), {role}};
+         RequestContext copy = ctx;
+         // The provider persists the token: blocking work, off the I/O thread.
+         ctx_.pools->blocking().post([this, request, copy, respond, no_manager] {
+           auto manager = credential_manager();
+           if (!manager) return respond(api_error(copy, 503, "unavailable", no_manager));
+           auto issued = manager->create_credential(request);
+           if (!issued) {
+             return respond(api_error(copy, status_for(issued.status().code()),
+                                      sdk::status_code_name(issued.status().code()), issued.status().message()));
+           }
+           ctx_.events->publish(
+               "token.created", "token/" + issued.value().info.id, "host",
+               json{{"id", issued.value().info.id}, {"name", issued.value().info.name}, {"by", copy.principal.name}}
+                   .dump());
+           json out = credential_json(issued.value().info);
+           out["token"] = issued.value().secret;
+           respond(api_json(201, out));
+         });
+       }});
+
+  router_.add(
+      {"GET",
+       "/v1/tokens",
+       Access::kAdmin,
+       "Tokens (without their secrets), ordered by id",
+       [this, no_manager](RequestContext& ctx, HttpServer::Responder respond) {
+         auto page = parse_page_request(ctx.query);
+         if (!page) return respond(api_error(ctx, 400, page.error().code, page.error().message));
+         auto manager = credential_manager();
+         if (!manager) return respond(api_error(ctx, 503, "unavailable", no_manager));
+         auto all = manager->list_credentials();
+         if (!all) return respond(api_error(ctx, 503, "unavailable", all.status().message()));
+         json items = json::array();
+         std::string last;
+         bool more = false;
+         for (const auto& c : all.value()) {
+           if (c.id <= page->after && !page->after.empty()) continue;
+           if (items.size() == page->limit) {
+             more = true;
+             break;
+           }
+           items.push_back(credential_json(c));
+           last = c.id;
+         }
+         respond(api_json(200, {{"items", items}, {"next_cursor", more ? json(encode_cursor(last)) : json(nullptr)}}));
+       },
+       {},
+       /*paginated=*/true});
+
+  router_.add({"DELETE", "/v1/tokens/{id}", Access::kAdmin, "Revoke a token; it stops working at once",
+               [this, no_manager](RequestContext& ctx, HttpServer::Responder respond) {
+                 RequestContext copy = ctx;
+                 ctx_.pools->blocking().post([this, copy, respond, no_manager] {
+                   auto manager = credential_manager();
+                   if (!manager) return respond(api_error(copy, 503, "unavailable", no_manager));
+                   const std::string& id = copy.params.at("id");
+                   sdk::Status s = manager->revoke_credential(id);
+                   if (!s)
+                     return respond(
+                         api_error(copy, status_for(s.code()), sdk::status_code_name(s.code()), s.message()));
+                   ctx_.events->publish("token.revoked", "token/" + id, "host",
+                                        json{{"id", id}, {"by", copy.principal.name}}.dump());
+                   respond(api_json(200, {{"id", id}, {"revoked", true}}));
+                 });
+               }});
+}
+
 void ApiServer::add_routes() {
+  add_token_routes();
   router_.add({"GET", "/v1/health", Access::kPublic, "Liveness and a summary of the host",
                [this](RequestContext&, HttpServer::Responder respond) {
                  size_t running = 0, not_running = 0;
@@ -281,17 +417,24 @@ void ApiServer::add_routes() {
                  [this, enable](RequestContext& ctx, HttpServer::Responder respond) {
                    std::string id = ctx.params["id"];
                    auto installed = ctx_.catalog->list();
+                   if (!installed) return respond(api_error(ctx, 503, "state_store", installed.error().message));
                    bool known = ctx_.plugins->status(id).has_value();
-                   if (installed) {
-                     for (auto& e : *installed) known |= e.id == id;
-                   }
+                   for (auto& e : *installed) known |= e.id == id;
                    if (!known) return respond(api_error(ctx, 404, "not_found", "plugin " + id + " is not installed"));
+                   if (!enable && ctx_.plugins->auth_provider(id) && ctx_.plugins->running_auth_providers() == 1) {
+                     return respond(api_error(ctx, 409, "last_auth_provider",
+                                              "disabling " + id +
+                                                  " would leave no auth provider running and lock every "
+                                                  "client out of the API; load another one first"));
+                   }
                    // Starting and stopping plugins runs their code and may block: not on an I/O thread.
                    RequestContext copy = ctx;
                    ctx_.pools->blocking().post([this, enable, id, copy, respond] {
                      if (enable) {
                        auto r = ctx_.plugins->enable(id);
-                       if (!r) return respond(api_error(copy, 409, r.error().code, r.error().message));
+                       if (!r)
+                         return respond(api_error(copy, r.error().code == "state_store" ? 503 : 409, r.error().code,
+                                                  r.error().message));
                      } else {
                        auto r = ctx_.plugins->disable(id, "disabled by " + copy.principal.name + " through the API");
                        if (!r) return respond(api_error(copy, 503, r.error().code, r.error().message));

@@ -45,6 +45,9 @@ class ApiServer {
   void dispatch(HttpRequest request, HttpServer::Responder respond);
   // Runs the providers; returns an error response when the request may not proceed.
   std::optional<HttpResponse> authenticate(RequestContext& ctx, Access access);
+  void add_token_routes();
+  // The first running auth provider that issues credentials (interface version >= 2).
+  BorrowedPlugin<sdk::AuthProvider> credential_manager() const;
 
   ApiContext ctx_;
   Router router_;

@@ -25,7 +25,11 @@ HttpResponse json_error(int status, const std::string& code, const std::string& 
                         const std::string& request_id) {
   nlohmann::json err = {{"code", code}, {"message", message}};
   if (!request_id.empty()) err["request_id"] = request_id;
-  return HttpResponse{status, "application/json", nlohmann::json{{"error", err}}.dump(), {}};
+  // Messages may quote client input that is not UTF-8: replace, never throw.
+  return HttpResponse{status,
+                      "application/json",
+                      nlohmann::json{{"error", err}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                      {}};
 }
 
 namespace {
@@ -84,14 +88,25 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         ec == asio::ssl::error::stream_truncated) {
       return close();
     }
+    HttpRequest r;
+    bool keep_alive = false;
     if (ec == http::error::body_limit) {
-      return write(json_error(413, "payload_too_large",
-                              "request body exceeds " + std::to_string(options_.body_limit) + " bytes"),
-                   false);
+      r.protocol_error_status = 413;
+      r.protocol_error_code = "payload_too_large";
+      r.protocol_error_message = "request body exceeds " + std::to_string(options_.body_limit) + " bytes";
+    } else if (ec) {
+      r.protocol_error_status = 400;
+      r.protocol_error_code = "bad_request";
+      r.protocol_error_message = "malformed HTTP request: " + ec.message();
+    } else {
+      keep_alive = parser_->get().keep_alive();
+      r = to_request(parser_->get());
     }
-    if (ec) return write(json_error(400, "bad_request", "malformed HTTP request: " + ec.message()), false);
-    const bool keep_alive = parser_->get().keep_alive();
-    HttpRequest r = to_request(parser_->get());
+    if (r.protocol_error_status != 0) {
+      const auto& head = parser_->get();
+      r.method = std::string(head.method_string());
+      r.target = std::string(head.target());
+    }
     // The responder may run on any thread; the write goes back onto this connection's strand.
     auto self = this->shared_from_this();
     auto respond = [self, keep_alive](HttpResponse out) {

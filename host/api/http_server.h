@@ -22,6 +22,11 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
   std::string remote_address;
+  // Set when the request could not be read (malformed, too large): the handler answers with
+  // this status and code, so that such answers get request ids, metrics and logs too.
+  int protocol_error_status = 0;
+  std::string protocol_error_code;
+  std::string protocol_error_message;
 };
 
 struct HttpResponse {

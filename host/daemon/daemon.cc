@@ -93,7 +93,7 @@ int run_daemon(const DaemonOptions& options) {
   EventBus events;
   MetricsRegistry metrics;
   ExecutorPools pools(cfg.io_threads, cfg.blocking_threads);
-  HostContext context{cfg.node_name, &kv, &events, &metrics, &pools};
+  HostContext context{cfg.node_name, cfg.data_dir.string(), &kv, &events, &metrics, &pools};
 
   PluginManagerOptions pm_options;
   pm_options.plugin_dirs.push_back(cfg.data_dir / "plugins");

@@ -28,6 +28,8 @@ struct PluginManager::Located {
 
 struct PluginManager::Instance {
   DescriptorInfo descriptor;
+  // Shared by calls into the instance (BorrowedPlugin), exclusive while it is stopped.
+  std::shared_ptr<std::shared_mutex> in_use = std::make_shared<std::shared_mutex>();
   void* raw = nullptr;  // as returned by create(): the kind's interface
   sdk::PluginInstance* base = nullptr;
   std::unique_ptr<PluginHostServices> services;
@@ -38,7 +40,7 @@ struct PluginManager::Record {
   PluginStatus status;
   PluginLoadSpec spec;
   std::optional<DescriptorInfo> library;  // set once the library is loaded (never unloaded)
-  std::unique_ptr<Instance> instance;
+  std::shared_ptr<Instance> instance;
 };
 
 namespace {
@@ -214,14 +216,27 @@ Expected<CatalogEntry> PluginManager::ensure_pinned(const Located& loc) {
 }
 
 Expected<PluginStatus> PluginManager::load(const PluginLoadSpec& spec) {
+  std::lock_guard<std::mutex> lifecycle(lifecycle_mutex_);
+  return load_locked(spec);
+}
+
+// Runs with lifecycle_mutex_ held (loads are serialised); mutex_ is taken only for short
+// reads and writes of records_, so that lookups on I/O threads never wait for a load.
+Expected<PluginStatus> PluginManager::load_locked(const PluginLoadSpec& spec) {
   auto t0 = Clock::now();
-  std::unique_lock<std::mutex> lock(mutex_);
-  if (auto it = records_.find(spec.id); it != records_.end() && it->second->instance) {
-    Error e{"duplicate_id", "plugin " + spec.id + " is already loaded (version " + it->second->status.version +
-                                " from " + it->second->status.dir + ")"};
-    spdlog::warn("plugin not loaded id={} code={} reason=\"{}\"", spec.id, e.code, e.message);
-    publish("plugin.failed", spec.id, json{{"id", spec.id}, {"code", e.code}, {"message", e.message}}.dump());
-    return tl::unexpected(e);
+  std::optional<DescriptorInfo> previous_library;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (auto it = records_.find(spec.id); it != records_.end()) {
+      if (it->second->instance) {
+        Error e{"duplicate_id", "plugin " + spec.id + " is already loaded (version " + it->second->status.version +
+                                    " from " + it->second->status.dir + ")"};
+        spdlog::warn("plugin not loaded id={} code={} reason=\"{}\"", spec.id, e.code, e.message);
+        publish("plugin.failed", spec.id, json{{"id", spec.id}, {"code", e.code}, {"message", e.message}}.dump());
+        return tl::unexpected(e);
+      }
+      previous_library = it->second->library;
+    }
   }
   auto fail = [&](const Error& e, const std::string& state = "failed") -> Expected<PluginStatus> {
     record_failure(spec, e, state);
@@ -286,17 +301,14 @@ Expected<PluginStatus> PluginManager::load(const PluginLoadSpec& spec) {
   auto elf = check_plugin_elf(lib->fd.get());
   if (!elf) return fail(elf.error());
 
-  auto& rec_ptr = records_[spec.id];
-  if (!rec_ptr) rec_ptr = std::make_unique<Record>();
-  Record& rec = *rec_ptr;
-  rec.spec = spec;
-  rec.status = PluginStatus{
+  PluginStatus status{
       spec.id, loc->version, entry->kind, (loc->root / loc->rel).string(), "loading", "", "", spec.required, 0, "", 0};
+  std::optional<DescriptorInfo> library = previous_library;
 
   GuardScope guard(guard_);
-  if (!rec.library || rec.library->version != loc->version) {
-    if (rec.library) {
-      return fail(Error{"restart_required", "version " + rec.library->version +
+  if (!library || library->version != loc->version) {
+    if (library) {
+      return fail(Error{"restart_required", "version " + library->version +
                                                 " of this plugin is loaded in this process; a different version "
                                                 "loads after a restart"});
     }
@@ -314,23 +326,37 @@ Expected<PluginStatus> PluginManager::load(const PluginLoadSpec& spec) {
       return fail(Error{"kind_mismatch", std::string("the library is a ") + kind_name(info->kind) +
                                              " but its manifest declares kind " + entry->kind});
     }
-    rec.library = *info;
+    library = *info;
+    // The library stays loaded from here on, whatever happens to the instance.
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& rec_ptr = records_[spec.id];
+    if (!rec_ptr) rec_ptr = std::make_unique<Record>();
+    rec_ptr->library = library;
   }
   auto t_verified = Clock::now();
   auto enter_phase = [&](const char* phase) { return guard.enter(spec.id, loc->version, phase); };
-  if (auto r = instantiate(rec, spec, enter_phase); !r) return fail(r.error());
-  rec.status.verify_ms = std::chrono::duration<double, std::milli>(t_verified - t0).count();
-  rec.status.start_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_verified).count();
-  rec.status.state = "running";
-  rec.status.interface_version = rec.library->interface_version;
-  rec.status.sdk_version = sdk_version_of(*rec.library);
-  rec.status.load_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-  if (std::find(start_order_.begin(), start_order_.end(), spec.id) == start_order_.end()) {
-    start_order_.push_back(spec.id);
+  auto instance = instantiate(*library, spec, enter_phase);
+  if (!instance) return fail(instance.error());
+  status.verify_ms = std::chrono::duration<double, std::milli>(t_verified - t0).count();
+  status.start_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_verified).count();
+  status.state = "running";
+  status.interface_version = library->interface_version;
+  status.sdk_version = sdk_version_of(*library);
+  status.load_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& rec_ptr = records_[spec.id];
+    if (!rec_ptr) rec_ptr = std::make_unique<Record>();
+    rec_ptr->spec = spec;
+    rec_ptr->library = library;
+    rec_ptr->instance = std::move(*instance);
+    rec_ptr->status = status;
+    if (std::find(start_order_.begin(), start_order_.end(), spec.id) == start_order_.end()) {
+      start_order_.push_back(spec.id);
+    }
   }
-  PluginStatus status = rec.status;
   guard.clear();
-  lock.unlock();
+  update_running_gauge();
 
   spdlog::info("plugin loaded id={} version={} kind={} ms={:.1f}", status.id, status.version, status.kind,
                status.load_ms);
@@ -344,12 +370,12 @@ Expected<PluginStatus> PluginManager::load(const PluginLoadSpec& spec) {
   return status;
 }
 
-Expected<void> PluginManager::instantiate(Record& rec, const PluginLoadSpec& spec,
-                                          const std::function<Expected<void>(const char*)>& enter_phase) {
-  const DescriptorInfo& d = *rec.library;
-  auto inst = std::make_unique<Instance>();
+Expected<std::shared_ptr<PluginManager::Instance>> PluginManager::instantiate(
+    const DescriptorInfo& d, const PluginLoadSpec& spec,
+    const std::function<Expected<void>(const char*)>& enter_phase) {
+  auto inst = std::make_shared<Instance>();
   inst->descriptor = d;
-  if (auto r = enter_phase("init"); !r) return r;
+  if (auto r = enter_phase("init"); !r) return tl::unexpected(r.error());
   inst->raw = d.create();
   inst->base = inst->raw != nullptr ? as_plugin_instance(d.kind, inst->raw) : nullptr;
   if (inst->base == nullptr) return make_error("create_failed", "the plugin's create function returned nothing");
@@ -364,7 +390,7 @@ Expected<void> PluginManager::instantiate(Record& rec, const PluginLoadSpec& spe
     return make_error("init_failed", std::string("init failed (") + sdk::status_code_name(s.code()) + ")" + where +
                                          ": " + s.message());
   }
-  if (auto r = enter_phase("start"); !r) return r;
+  if (auto r = enter_phase("start"); !r) return tl::unexpected(r.error());
   s = inst->base->start();
   if (!s) {
     inst->services->close_executors();
@@ -373,21 +399,23 @@ Expected<void> PluginManager::instantiate(Record& rec, const PluginLoadSpec& spe
                       std::string("start failed (") + sdk::status_code_name(s.code()) + "): " + s.message());
   }
   inst->started = true;
-  rec.instance = std::move(inst);
-  return {};
+  return inst;
 }
 
 void PluginManager::record_failure(const PluginLoadSpec& spec, const Error& error, const std::string& state) {
-  auto& rec_ptr = records_[spec.id];
-  if (!rec_ptr) rec_ptr = std::make_unique<Record>();
-  Record& rec = *rec_ptr;
-  rec.spec = spec;
-  rec.status.id = spec.id;
-  rec.status.required = spec.required;
-  if (rec.status.version.empty() && spec.version) rec.status.version = *spec.version;
-  rec.status.state = state;
-  rec.status.message = error.message;
-  rec.status.error_code = error.code;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& rec_ptr = records_[spec.id];
+    if (!rec_ptr) rec_ptr = std::make_unique<Record>();
+    Record& rec = *rec_ptr;
+    rec.spec = spec;
+    rec.status.id = spec.id;
+    rec.status.required = spec.required;
+    if (rec.status.version.empty() && spec.version) rec.status.version = *spec.version;
+    rec.status.state = state;
+    rec.status.message = error.message;
+    rec.status.error_code = error.code;
+  }
   auto level = state == "failed" ? spdlog::level::err : spdlog::level::warn;
   spdlog::log(level, "plugin not loaded id={} state={} code={} reason=\"{}\"", spec.id, state, error.code,
               error.message);
@@ -409,50 +437,84 @@ Expected<void> PluginManager::start_all(const std::vector<PluginLoadSpec>& specs
   return {};
 }
 
-void PluginManager::stop_instance(Record& rec) {
-  if (!rec.instance) return;
-  Instance& inst = *rec.instance;
-  if (inst.started) inst.base->stop();
-  inst.services->close_executors();
-  inst.descriptor.destroy(inst.raw);
-  rec.instance.reset();
-  spdlog::info("plugin stopped id={} version={}", rec.status.id, rec.status.version);
+void PluginManager::stop_instance(const std::shared_ptr<Instance>& inst, const std::string& id) {
+  if (!inst) return;
+  // Waits until calls that borrowed the instance (BorrowedPlugin) have returned; the
+  // instance was already taken out of records_, so no new call can borrow it.
+  std::unique_lock<std::shared_mutex> exclusive(*inst->in_use);
+  if (inst->started) inst->base->stop();
+  inst->services->close_executors();
+  inst->descriptor.destroy(inst->raw);
+  inst->raw = nullptr;
+  inst->base = nullptr;
+  spdlog::info("plugin stopped id={} version={}", id, inst->descriptor.version);
+}
+
+std::shared_ptr<PluginManager::Instance> PluginManager::take_instance(const std::string& id, const std::string& state,
+                                                                      const std::string& message) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = records_.find(id);
+  if (it == records_.end()) return nullptr;
+  it->second->status.state = state;
+  if (!message.empty()) it->second->status.message = message;
+  return std::move(it->second->instance);
 }
 
 void PluginManager::stop_all() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  for (auto it = start_order_.rbegin(); it != start_order_.rend(); ++it) {
-    auto rec = records_.find(*it);
-    if (rec == records_.end() || !rec->second->instance) continue;
-    stop_instance(*rec->second);
-    rec->second->status.state = "stopped";
+  std::lock_guard<std::mutex> lifecycle(lifecycle_mutex_);
+  std::vector<std::string> order;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    order.assign(start_order_.rbegin(), start_order_.rend());
   }
+  for (const auto& id : order) {
+    auto inst = take_instance(id, "stopped", "");
+    stop_instance(inst, id);
+  }
+  update_running_gauge();
 }
 
 Expected<void> PluginManager::disable(const std::string& id, const std::string& reason) {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::mutex> lifecycle(lifecycle_mutex_);
     if (auto r = catalog_.set_state(id, PluginState::kDisabled, reason); !r) return r;
-    if (auto it = records_.find(id); it != records_.end()) {
-      stop_instance(*it->second);
-      it->second->status.state = "disabled";
-      it->second->status.message = reason;
-    }
+    stop_instance(take_instance(id, "disabled", reason), id);
   }
+  update_running_gauge();
   publish("plugin.disabled", id, json{{"id", id}, {"reason", reason}}.dump());
   return {};
 }
 
 Expected<PluginStatus> PluginManager::enable(const std::string& id) {
+  std::lock_guard<std::mutex> lifecycle(lifecycle_mutex_);
   PluginLoadSpec spec;
   spec.id = id;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (auto r = catalog_.set_state(id, PluginState::kEnabled, ""); !r) return tl::unexpected(r.error());
-    if (auto it = records_.find(id); it != records_.end()) spec = it->second->spec;
+    if (auto it = records_.find(id); it != records_.end()) {
+      if (it->second->instance) return it->second->status;  // already running: nothing to do
+      spec = it->second->spec;
+    }
   }
+  if (auto r = catalog_.set_state(id, PluginState::kEnabled, ""); !r) return tl::unexpected(r.error());
   publish("plugin.enabled", id, json{{"id", id}}.dump());
-  return load(spec);
+  return load_locked(spec);
+}
+
+size_t PluginManager::running_auth_providers() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  size_t n = 0;
+  for (const auto& [id, rec] : records_) {
+    n += rec->instance && rec->instance->descriptor.kind == NOVACRON_KIND_AUTH_PROVIDER ? 1 : 0;
+  }
+  return n;
+}
+
+void PluginManager::update_running_gauge() {
+  if (context_.metrics != nullptr) {
+    context_.metrics->gauge_set("novacron_plugins_running", "Plugins with a running instance", {},
+                                static_cast<double>(running_count()));
+  }
 }
 
 Expected<InstallResult> PluginManager::install(const fs::path& source) {
@@ -496,22 +558,22 @@ size_t PluginManager::running_count() const {
   return n;
 }
 
-void* PluginManager::running_instance(const std::string& id, std::uint32_t kind) const {
+template <typename T>
+BorrowedPlugin<T> PluginManager::borrow(const std::string& id, std::uint32_t kind) const {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = records_.find(id);
-  if (it == records_.end() || !it->second->instance || it->second->instance->descriptor.kind != kind) {
-    return nullptr;
-  }
-  return it->second->instance->raw;
-}
-
-sdk::SchedulingPolicy* PluginManager::scheduling_policy(const std::string& id) const {
+  if (it == records_.end() || !it->second->instance || it->second->instance->descriptor.kind != kind) return {};
+  const auto& inst = it->second->instance;
   // create() returned the kind's interface pointer, so the cast restores exactly that type.
-  return static_cast<sdk::SchedulingPolicy*>(running_instance(id, NOVACRON_KIND_SCHEDULING_POLICY));
+  return BorrowedPlugin<T>(inst->in_use, static_cast<T*>(inst->raw));
 }
 
-sdk::AuthProvider* PluginManager::auth_provider(const std::string& id) const {
-  return static_cast<sdk::AuthProvider*>(running_instance(id, NOVACRON_KIND_AUTH_PROVIDER));
+BorrowedPlugin<sdk::SchedulingPolicy> PluginManager::scheduling_policy(const std::string& id) const {
+  return borrow<sdk::SchedulingPolicy>(id, NOVACRON_KIND_SCHEDULING_POLICY);
+}
+
+BorrowedPlugin<sdk::AuthProvider> PluginManager::auth_provider(const std::string& id) const {
+  return borrow<sdk::AuthProvider>(id, NOVACRON_KIND_AUTH_PROVIDER);
 }
 
 }  // namespace novacron

@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,24 @@ struct PluginStatus {
   double start_ms = 0;      // create + init + start
 };
 
+// A running plugin instance lent to a caller: while it exists, the instance is not stopped
+// or destroyed (disable waits for it). Hold it only for the duration of a call.
+template <typename T>
+class BorrowedPlugin {
+ public:
+  BorrowedPlugin() = default;
+  BorrowedPlugin(std::shared_ptr<std::shared_mutex> in_use, T* plugin)
+      : in_use_(std::move(in_use)), lock_(*in_use_), plugin_(plugin) {}
+  T* operator->() const { return plugin_; }
+  T* get() const { return plugin_; }
+  explicit operator bool() const { return plugin_ != nullptr; }
+
+ private:
+  std::shared_ptr<std::shared_mutex> in_use_;
+  std::shared_lock<std::shared_mutex> lock_;
+  T* plugin_ = nullptr;
+};
+
 class PluginManager {
  public:
   PluginManager(PluginManagerOptions options, PluginCatalog& catalog, HostContext context);
@@ -92,9 +111,10 @@ class PluginManager {
   std::optional<PluginStatus> status(const std::string& id) const;
   size_t running_count() const;
 
-  // Typed access for the host's subsystems; null when not running or of another kind.
-  sdk::SchedulingPolicy* scheduling_policy(const std::string& id) const;
-  sdk::AuthProvider* auth_provider(const std::string& id) const;
+  // Typed access for the host's subsystems; empty when not running or of another kind.
+  BorrowedPlugin<sdk::SchedulingPolicy> scheduling_policy(const std::string& id) const;
+  BorrowedPlugin<sdk::AuthProvider> auth_provider(const std::string& id) const;
+  size_t running_auth_providers() const;
 
  private:
   struct Located;
@@ -103,19 +123,26 @@ class PluginManager {
 
   Expected<Located> locate(const std::string& id, const std::optional<std::string>& version) const;
   Expected<CatalogEntry> ensure_pinned(const Located& loc);
+  Expected<PluginStatus> load_locked(const PluginLoadSpec& spec);  // lifecycle_mutex_ held
   // `enter_phase` records the crash-loop marker before each step that runs plugin code.
-  Expected<void> instantiate(Record& rec, const PluginLoadSpec& spec,
-                             const std::function<Expected<void>(const char* phase)>& enter_phase);
-  void stop_instance(Record& rec);
+  Expected<std::shared_ptr<Instance>> instantiate(const DescriptorInfo& descriptor, const PluginLoadSpec& spec,
+                                                  const std::function<Expected<void>(const char* phase)>& enter_phase);
+  // Takes the instance out of records_ (no new borrower can find it) and sets the state.
+  std::shared_ptr<Instance> take_instance(const std::string& id, const std::string& state, const std::string& message);
+  void stop_instance(const std::shared_ptr<Instance>& instance, const std::string& id);
+  void update_running_gauge();
+  template <typename T>
+  BorrowedPlugin<T> borrow(const std::string& id, std::uint32_t kind) const;
   void record_failure(const PluginLoadSpec& spec, const Error& error, const std::string& state);
   void publish(const std::string& type, const std::string& id, const std::string& payload_json);
-  // The running instance of `id` as create() returned it, if it is of `kind`; else null.
-  void* running_instance(const std::string& id, std::uint32_t kind) const;
 
   PluginManagerOptions options_;
   PluginCatalog& catalog_;
   HostContext context_;
   std::optional<BootGuard> guard_;  // absent when the marker file cannot be opened (logged)
+  // Serialises loads, enables, disables and stops (long: they run plugin code).
+  std::mutex lifecycle_mutex_;
+  // Guards records_ and start_order_; held only briefly, so lookups never wait for a load.
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<Record>> records_;  // by id
   std::vector<std::string> start_order_;

@@ -20,6 +20,7 @@ namespace novacron {
 
 struct HostContext {
   std::string node_name;
+  std::string data_dir;
   KvStore* kv = nullptr;
   EventBus* events = nullptr;
   MetricsRegistry* metrics = nullptr;
@@ -46,6 +47,7 @@ class PluginHostServices : public sdk::HostServices {
                          double value) override;
   sdk::Executor& io_executor() override { return *io_; }
   sdk::Executor& blocking_executor() override { return *blocking_; }
+  std::string data_dir() const override { return ctx_.data_dir; }
 
   // Drops work posted from now on and waits for running work (plugin stop).
   void close_executors();

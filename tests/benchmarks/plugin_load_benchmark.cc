@@ -81,7 +81,8 @@ void BM_LoadVerifiedVsBareDlopen(benchmark::State& state) {
     o.plugin_dirs = {round_dir / "plugins"};
     o.staging_dir = round_dir / "tmp";
     o.inspect_helper = testing::inspect_helper();
-    PluginManager manager(std::move(o), catalog, HostContext{"bench", &kv, &events, &metrics, &pools});
+    PluginManager manager(std::move(o), catalog,
+                          HostContext{"bench", round_dir.string(), &kv, &events, &metrics, &pools});
     state.ResumeTiming();
 
     auto t0 = Clock::now();

@@ -48,8 +48,9 @@ class PluginManagerTest : public ::testing::Test {
       o.inspect_helper = testing::inspect_helper();
       o.trusted_keys = keys_;
       o.require_signatures = require_signatures_;
-      manager_ = std::make_unique<PluginManager>(std::move(o), *catalog_,
-                                                 HostContext{"node-test", kv_.get(), &events_, &metrics_, &pools_});
+      manager_ = std::make_unique<PluginManager>(
+          std::move(o), *catalog_,
+          HostContext{"node-test", dir_.path().string(), kv_.get(), &events_, &metrics_, &pools_});
     }
     return *manager_;
   }
@@ -98,7 +99,7 @@ class PluginManagerTest : public ::testing::Test {
       auto r = load(kGood);
       ASSERT_TRUE(r.has_value()) << r.error().message;
     }
-    EXPECT_NE(manager().scheduling_policy(kGood), nullptr);
+    EXPECT_TRUE(manager().scheduling_policy(kGood));
   }
 
   void expect_refused(const std::string& id, const std::string& code, const std::string& message_part = "") {
@@ -140,8 +141,8 @@ TEST_F(PluginManagerTest, ValidPluginLoadsAndAnswers) {
   EXPECT_EQ(st->version, "1.0.0");
   EXPECT_EQ(st->kind, "scheduling_policy");
 
-  sdk::SchedulingPolicy* policy = manager().scheduling_policy(kGood);
-  ASSERT_NE(policy, nullptr);
+  auto policy = manager().scheduling_policy(kGood);
+  ASSERT_TRUE(policy);
   EXPECT_EQ(policy->roles(), sdk::kPolicyFilters | sdk::kPolicyScores);
   std::vector<sdk::NodeCandidate> nodes(2);
   nodes[0].name = "node-a";
@@ -184,9 +185,9 @@ TEST_F(PluginManagerTest, ValidPluginLoadsAndAnswers) {
 TEST_F(PluginManagerTest, AuthProviderKindLoadsAndAuthenticates) {
   ASSERT_TRUE(manager().install(fixture("io.novacron.test.auth")).has_value());
   ASSERT_TRUE(load("io.novacron.test.auth").has_value());
-  sdk::AuthProvider* auth = manager().auth_provider("io.novacron.test.auth");
-  ASSERT_NE(auth, nullptr);
-  EXPECT_EQ(manager().scheduling_policy("io.novacron.test.auth"), nullptr);  // wrong kind: no cast
+  auto auth = manager().auth_provider("io.novacron.test.auth");
+  ASSERT_TRUE(auth);
+  EXPECT_FALSE(manager().scheduling_policy("io.novacron.test.auth"));  // wrong kind: no cast
   sdk::AuthRequest req;
   req.headers = {{"authorization", "Test alice"}};
   sdk::AuthResult r = auth->authenticate(req);
@@ -339,7 +340,7 @@ TEST_F(PluginManagerTest, LoadingAnIdTwiceIsRefused) {
   auto again = load(kGood);
   ASSERT_FALSE(again.has_value());
   EXPECT_EQ(again.error().code, "duplicate_id");
-  EXPECT_NE(manager().scheduling_policy(kGood), nullptr);  // the first instance is untouched
+  EXPECT_TRUE(manager().scheduling_policy(kGood));  // the first instance is untouched
 }
 
 TEST_F(PluginManagerTest, ReinstallOverLoadedVersionIsRefused) {
@@ -488,7 +489,7 @@ TEST_F(PluginManagerTest, DisableStopsTheInstanceAndEnableStartsANewOne) {
   ASSERT_TRUE(manager().install(fixture(kGood)).has_value());
   ASSERT_TRUE(load(kGood).has_value());
   ASSERT_TRUE(manager().disable(kGood).has_value());
-  EXPECT_EQ(manager().scheduling_policy(kGood), nullptr);
+  EXPECT_FALSE(manager().scheduling_policy(kGood));
   EXPECT_EQ(manager().status(kGood)->state, "disabled");
   EXPECT_EQ(catalog_->state(kGood)->state, PluginState::kDisabled);
   // Disabled survives a restart of the manager.
@@ -499,7 +500,7 @@ TEST_F(PluginManagerTest, DisableStopsTheInstanceAndEnableStartsANewOne) {
   EXPECT_EQ(r.error().code, "disabled");
   auto e = manager().enable(kGood);
   ASSERT_TRUE(e.has_value()) << e.error().message;
-  EXPECT_NE(manager().scheduling_policy(kGood), nullptr);
+  EXPECT_TRUE(manager().scheduling_policy(kGood));
 }
 
 // Ed25519 key pair written as PEM files.

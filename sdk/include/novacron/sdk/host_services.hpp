@@ -82,6 +82,12 @@ class HostServices {
   // For work that blocks (library calls, disk I/O, subprocesses). Bounded; do not park
   // threads on it forever.
   virtual Executor& blocking_executor() = 0;
+
+  // --- Since SDK 1.1 (call only when host_sdk_minor() >= 1) -----------------------------
+  // The host's data dir (absolute). Files a plugin writes there belong to the operator's
+  // host, e.g. the token plugin's DATA_DIR/admin.token; keep private state in the
+  // key-value store instead.
+  virtual std::string data_dir() const = 0;
 };
 
 }  // namespace novacron::sdk
