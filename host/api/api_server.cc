@@ -1,7 +1,11 @@
 #include "host/api/api_server.h"
 
 #include <openssl/rand.h>
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
+#include <cerrno>
+#include <cstring>
 
 #include <chrono>
 #include <map>
@@ -60,6 +64,10 @@ Expected<std::uint16_t> ApiServer::start() {
   options.address = ctx_.config->listen_address;
   options.port = ctx_.config->listen_port;
   options.body_limit = ctx_.config->api_body_limit;
+  options.body_limit_for = [body = ctx_.config->api_body_limit, upload = ctx_.config->api_upload_limit](
+                               const std::string& method, const std::string& target) {
+    return method == "POST" && target.substr(0, target.find('?')) == "/v1/plugins" ? upload : body;
+  };
   if (ctx_.config->tls) {
     options.tls_cert_file = ctx_.config->tls->cert.string();
     options.tls_key_file = ctx_.config->tls->key.string();
@@ -283,55 +291,121 @@ void ApiServer::add_token_routes() {
          });
        }});
 
-  router_.add(
-      {"GET",
-       "/v1/tokens",
-       Access::kAdmin,
-       "Tokens (without their secrets), ordered by id",
-       [this, no_manager](RequestContext& ctx, HttpServer::Responder respond) {
-         auto page = parse_page_request(ctx.query);
-         if (!page) return respond(api_error(ctx, 400, page.error().code, page.error().message));
-         auto manager = credential_manager();
-         if (!manager) return respond(api_error(ctx, 503, "unavailable", no_manager));
-         auto all = manager->list_credentials();
-         if (!all) return respond(api_error(ctx, 503, "unavailable", all.status().message()));
-         json items = json::array();
-         std::string last;
-         bool more = false;
-         for (const auto& c : all.value()) {
-           if (c.id <= page->after && !page->after.empty()) continue;
-           if (items.size() == page->limit) {
-             more = true;
-             break;
-           }
-           items.push_back(credential_json(c));
-           last = c.id;
-         }
-         respond(api_json(200, {{"items", items}, {"next_cursor", more ? json(encode_cursor(last)) : json(nullptr)}}));
-       },
-       {},
-       /*paginated=*/true});
-
-  router_.add({"DELETE", "/v1/tokens/{id}", Access::kAdmin, "Revoke a token; it stops working at once",
+  router_.add({"GET",
+               "/v1/tokens",
+               Access::kAdmin,
+               "Tokens (without their secrets), ordered by id",
                [this, no_manager](RequestContext& ctx, HttpServer::Responder respond) {
+                 auto page = parse_page_request(ctx.query);
+                 if (!page) return respond(api_error(ctx, 400, page.error().code, page.error().message));
                  RequestContext copy = ctx;
-                 ctx_.pools->blocking().post([this, copy, respond, no_manager] {
+                 PageRequest wanted = *page;
+                 // Off the I/O thread: a provider may read its store to list credentials.
+                 ctx_.pools->blocking().post([this, copy, wanted, respond, no_manager] {
                    auto manager = credential_manager();
                    if (!manager) return respond(api_error(copy, 503, "unavailable", no_manager));
-                   const std::string& id = copy.params.at("id");
-                   sdk::Status s = manager->revoke_credential(id);
-                   if (!s)
-                     return respond(
-                         api_error(copy, status_for(s.code()), sdk::status_code_name(s.code()), s.message()));
-                   ctx_.events->publish("token.revoked", "token/" + id, "host",
-                                        json{{"id", id}, {"by", copy.principal.name}}.dump());
-                   respond(api_json(200, {{"id", id}, {"revoked", true}}));
+                   auto all = manager->list_credentials();
+                   if (!all) return respond(api_error(copy, 503, "unavailable", all.status().message()));
+                   json items = json::array();
+                   std::string last;
+                   bool more = false;
+                   for (const auto& c : all.value()) {
+                     if (!wanted.after.empty() && c.id <= wanted.after) continue;
+                     if (items.size() == wanted.limit) {
+                       more = true;
+                       break;
+                     }
+                     items.push_back(credential_json(c));
+                     last = c.id;
+                   }
+                   respond(api_json(
+                       200, {{"items", items}, {"next_cursor", more ? json(encode_cursor(last)) : json(nullptr)}}));
+                 });
+               },
+               {},
+               /*paginated=*/true});
+
+  router_.add(
+      {"DELETE", "/v1/tokens/{id}", Access::kAdmin, "Revoke a token; it stops working at once",
+       [this, no_manager](RequestContext& ctx, HttpServer::Responder respond) {
+         RequestContext copy = ctx;
+         ctx_.pools->blocking().post([this, copy, respond, no_manager] {
+           auto manager = credential_manager();
+           if (!manager) return respond(api_error(copy, 503, "unavailable", no_manager));
+           const std::string& id = copy.params.at("id");
+           sdk::Status s = manager->revoke_credential(id);
+           if (!s) return respond(api_error(copy, status_for(s.code()), sdk::status_code_name(s.code()), s.message()));
+           ctx_.events->publish(
+               "token.revoked", "token/" + id, "host",
+               json{{"id", id}, {"by", copy.principal.name}}.dump(-1, ' ', false, json::error_handler_t::replace));
+           respond(api_json(200, {{"id", id}, {"revoked", true}}));
+         });
+       }});
+}
+
+void ApiServer::add_plugin_package_routes() {
+  router_.add(
+      {"POST", "/v1/plugins", Access::kAdmin,
+       "Install a plugin package: the body is a .tar.zst of a plugin folder (its own size limit, "
+       "api.upload_limit_bytes); the same checks as an offline install",
+       [this](RequestContext& ctx, HttpServer::Responder respond) {
+         if (ctx.http.body.empty()) {
+           return respond(api_error(ctx, 400, "invalid_package", "the body must be a .tar.zst plugin package"));
+         }
+         RequestContext copy = ctx;
+         ctx_.pools->blocking().post([this, copy = std::move(copy), respond]() mutable {
+           // The archive goes to a private file under DATA_DIR/tmp for the installer.
+           std::string path = (ctx_.config->data_dir / "tmp" / "upload-XXXXXX.tar.zst").string();
+           int fd = ::mkstemps(path.data(), 8);
+           if (fd < 0)
+             return respond(
+                 api_error(copy, 503, "io", std::string("cannot store the upload: ") + std::strerror(errno)));
+           bool written =
+               ::write(fd, copy.http.body.data(), copy.http.body.size()) == static_cast<ssize_t>(copy.http.body.size());
+           ::close(fd);
+           copy.http.body.clear();
+           if (!written) {
+             ::unlink(path.c_str());
+             return respond(api_error(copy, 503, "io", "cannot store the upload"));
+           }
+           auto installed = ctx_.plugins->install(path);
+           ::unlink(path.c_str());
+           if (!installed) {
+             const std::string& code = installed.error().code;
+             int status = code == "already_installed" || code == "plugin_loaded" ? 409
+                          : code == "io" || code == "state_store"                ? 503
+                                                                                 : 400;
+             return respond(api_error(copy, status, code, installed.error().message));
+           }
+           const CatalogEntry& e = installed->entry;
+           ctx_.events->publish("plugin.installed", "plugin/" + e.id, "host",
+                                json{{"id", e.id}, {"version", e.version}, {"by", copy.principal.name}}.dump(
+                                    -1, ' ', false, json::error_handler_t::replace));
+           respond(api_json(
+               201, {{"id", e.id}, {"version", e.version}, {"kind", e.kind}, {"dir", e.dir}, {"sha256", e.sha256}}));
+         });
+       }});
+
+  router_.add({"DELETE", "/v1/plugins/{id}/{version}", Access::kAdmin,
+               "Remove an installed plugin version (refused while it runs, and for bundled plugins)",
+               [this](RequestContext& ctx, HttpServer::Responder respond) {
+                 RequestContext copy = ctx;
+                 ctx_.pools->blocking().post([this, copy, respond] {
+                   auto r = ctx_.plugins->remove(copy.params.at("id"), copy.params.at("version"));
+                   if (!r) {
+                     const std::string& code = r.error().code;
+                     int status = code == "not_found" ? 404 : code == "plugin_loaded" || code == "bundled" ? 409 : 503;
+                     return respond(api_error(copy, status, code, r.error().message));
+                   }
+                   respond(api_json(
+                       200, {{"id", copy.params.at("id")}, {"version", copy.params.at("version")}, {"removed", true}}));
                  });
                }});
 }
 
 void ApiServer::add_routes() {
   add_token_routes();
+  add_plugin_package_routes();
   router_.add({"GET", "/v1/health", Access::kPublic, "Liveness and a summary of the host",
                [this](RequestContext&, HttpServer::Responder respond) {
                  size_t running = 0, not_running = 0;
@@ -421,12 +495,6 @@ void ApiServer::add_routes() {
                    bool known = ctx_.plugins->status(id).has_value();
                    for (auto& e : *installed) known |= e.id == id;
                    if (!known) return respond(api_error(ctx, 404, "not_found", "plugin " + id + " is not installed"));
-                   if (!enable && ctx_.plugins->auth_provider(id) && ctx_.plugins->running_auth_providers() == 1) {
-                     return respond(api_error(ctx, 409, "last_auth_provider",
-                                              "disabling " + id +
-                                                  " would leave no auth provider running and lock every "
-                                                  "client out of the API; load another one first"));
-                   }
                    // Starting and stopping plugins runs their code and may block: not on an I/O thread.
                    RequestContext copy = ctx;
                    ctx_.pools->blocking().post([this, enable, id, copy, respond] {
@@ -436,8 +504,12 @@ void ApiServer::add_routes() {
                          return respond(api_error(copy, r.error().code == "state_store" ? 503 : 409, r.error().code,
                                                   r.error().message));
                      } else {
-                       auto r = ctx_.plugins->disable(id, "disabled by " + copy.principal.name + " through the API");
-                       if (!r) return respond(api_error(copy, 503, r.error().code, r.error().message));
+                       auto r = ctx_.plugins->disable(id, "disabled by " + copy.principal.name + " through the API",
+                                                      &ctx_.auth_providers);
+                       if (!r) {
+                         int status = r.error().code == "last_auth_provider" ? 409 : 503;
+                         return respond(api_error(copy, status, r.error().code, r.error().message));
+                       }
                      }
                      auto status = ctx_.plugins->status(id);
                      respond(api_json(

@@ -46,6 +46,7 @@ class ApiServer {
   // Runs the providers; returns an error response when the request may not proceed.
   std::optional<HttpResponse> authenticate(RequestContext& ctx, Access access);
   void add_token_routes();
+  void add_plugin_package_routes();
   // The first running auth provider that issues credentials (interface version >= 2).
   BorrowedPlugin<sdk::AuthProvider> credential_manager() const;
 

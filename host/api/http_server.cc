@@ -59,12 +59,34 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
  private:
+  // The header first, then the body with the limit that applies to this route (uploads
+  // have a larger one than ordinary JSON bodies).
   void read() {
     parser_.emplace();
-    parser_->body_limit(options_.body_limit);
+    // Beast checks Content-Length against the limit while it parses the header, before the
+    // route is known: no limit for the header, then the route's limit (checked here for a
+    // declared length, by Beast for chunked bodies).
+    parser_->body_limit(boost::none);
     beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(options_.idle_timeout_seconds));
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    http::async_read_header(
+        stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+          if (ec) return self->on_read(ec);
+          const auto& head = self->parser_->get();
+          std::size_t limit =
+              self->options_.body_limit_for
+                  ? self->options_.body_limit_for(std::string(head.method_string()), std::string(head.target()))
+                  : self->options_.body_limit;
+          if (auto length = self->parser_->content_length(); length && *length > limit) {
+            return self->on_read(http::error::body_limit);
+          }
+          self->parser_->body_limit(limit);
+          if (self->parser_->is_done()) return self->on_read({});
+          // Large bodies (uploads) get more time than the idle timeout.
+          beast::get_lowest_layer(self->stream_)
+              .expires_after(std::chrono::seconds(self->options_.body_timeout_seconds));
+          http::async_read(self->stream_, self->buffer_, *self->parser_,
+                           [self](beast::error_code ec2, std::size_t) { self->on_read(ec2); });
+        });
   }
 
   HttpRequest to_request(http::request<http::string_body>& req) {
@@ -93,7 +115,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (ec == http::error::body_limit) {
       r.protocol_error_status = 413;
       r.protocol_error_code = "payload_too_large";
-      r.protocol_error_message = "request body exceeds " + std::to_string(options_.body_limit) + " bytes";
+      const auto& head = parser_->get();
+      std::size_t limit = options_.body_limit_for
+                              ? options_.body_limit_for(std::string(head.method_string()), std::string(head.target()))
+                              : options_.body_limit;
+      r.protocol_error_message = "request body exceeds the limit of " + std::to_string(limit) + " bytes for this route";
     } else if (ec) {
       r.protocol_error_status = 400;
       r.protocol_error_code = "bad_request";

@@ -41,6 +41,9 @@ struct HttpServerOptions {
   std::uint16_t port = 0;            // 0 = any free port
   std::size_t body_limit = 1 << 20;  // bytes
   int idle_timeout_seconds = 30;
+  int body_timeout_seconds = 300;  // reading one request body
+  // Per-request body limit from the method and target (e.g. uploads); body_limit otherwise.
+  std::function<std::size_t(const std::string& method, const std::string& target)> body_limit_for;
   std::string tls_cert_file;  // PEM chain; TLS (1.2+) when set
   std::string tls_key_file;   // PEM key, must not be readable by group or others
 };

@@ -52,12 +52,15 @@ Expected<UniqueFd> walk_nofollow(int root_fd, std::string_view client_path, cons
   for (size_t i = 0; i < parts.size(); ++i) {
     bool last = i + 1 == parts.size();
     int f = last ? (flags | O_NOFOLLOW | O_CLOEXEC) : (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    // A symlink is refused before opening: with O_PATH, O_NOFOLLOW would open the link itself.
+    struct stat st {};
+    if (::fstatat(dir.get(), parts[i].c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) {
+      return tl::unexpected(errno_error(ELOOP, client_path, root));
+    }
     UniqueFd next(::openat(dir.get(), parts[i].c_str(), f, mode));
-    if (!next.valid()) {
-      int err = errno == ENOTDIR ? ELOOP : errno;  // O_DIRECTORY|O_NOFOLLOW on a symlink
-      struct stat st {};
-      if (::fstatat(dir.get(), parts[i].c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode)) err = ELOOP;
-      return tl::unexpected(errno_error(err, client_path, root));
+    if (!next.valid()) return tl::unexpected(errno_error(errno, client_path, root));
+    if (::fstat(next.get(), &st) == 0 && S_ISLNK(st.st_mode)) {  // swapped in after the check
+      return tl::unexpected(errno_error(ELOOP, client_path, root));
     }
     dir = std::move(next);
   }
@@ -96,7 +99,9 @@ Expected<UniqueFd> open_beneath(const fs::path& root, std::string_view client_pa
   std::string path(client_path);
   long fd = ::syscall(SYS_openat2, root_fd.get(), path.c_str(), &how, sizeof how);
   if (fd >= 0) return UniqueFd(static_cast<int>(fd));
-  if (errno == ENOSYS) return walk_nofollow(root_fd.get(), client_path, root, options.flags, options.mode);
+  // ENOSYS: kernel before 5.6; EPERM: seccomp profiles that deny openat2.
+  if (errno == ENOSYS || errno == EPERM)
+    return walk_nofollow(root_fd.get(), client_path, root, options.flags, options.mode);
   if (errno == EAGAIN) {  // a concurrent rename raced the lookup: once more
     fd = ::syscall(SYS_openat2, root_fd.get(), path.c_str(), &how, sizeof how);
     if (fd >= 0) return UniqueFd(static_cast<int>(fd));

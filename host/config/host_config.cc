@@ -241,7 +241,11 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
     if (auto p = c.integer(*listen, "/listen", "port", 0, 65535)) cfg.listen_port = static_cast<std::uint16_t>(*p);
   }
 
-  if (auto api = root.find("api"); api != root.end() && c.object(*api, "/api", {"body_limit_bytes"})) {
+  if (auto api = root.find("api");
+      api != root.end() && c.object(*api, "/api", {"body_limit_bytes", "upload_limit_bytes"})) {
+    if (auto n = c.integer(*api, "/api", "upload_limit_bytes", 1024, std::int64_t{4} << 30)) {
+      cfg.api_upload_limit = static_cast<std::size_t>(*n);
+    }
     if (auto n = c.integer(*api, "/api", "body_limit_bytes", 1024, std::int64_t{64} << 20)) {
       cfg.api_body_limit = static_cast<std::size_t>(*n);
     }

@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include <nlohmann/json.hpp>
 
 #include "host/common/build_id.h"
@@ -125,7 +128,8 @@ Expected<std::optional<std::string>> PluginManager::recover_from_crash() {
   if (auto r = guard_->clear(); !r) return tl::unexpected(r.error());
   spdlog::error("plugin quarantined id={} version={} phase={} reason=\"{}\"", m.plugin_id, m.version, m.phase, reason);
   publish("plugin.quarantined", m.plugin_id,
-          json{{"id", m.plugin_id}, {"version", m.version}, {"phase", m.phase}, {"reason", reason}}.dump());
+          json{{"id", m.plugin_id}, {"version", m.version}, {"phase", m.phase}, {"reason", reason}}.dump(
+              -1, ' ', false, json::error_handler_t::replace));
   return std::optional<std::string>(m.plugin_id);
 }
 
@@ -232,7 +236,9 @@ Expected<PluginStatus> PluginManager::load_locked(const PluginLoadSpec& spec) {
         Error e{"duplicate_id", "plugin " + spec.id + " is already loaded (version " + it->second->status.version +
                                     " from " + it->second->status.dir + ")"};
         spdlog::warn("plugin not loaded id={} code={} reason=\"{}\"", spec.id, e.code, e.message);
-        publish("plugin.failed", spec.id, json{{"id", spec.id}, {"code", e.code}, {"message", e.message}}.dump());
+        publish("plugin.failed", spec.id,
+                json{{"id", spec.id}, {"code", e.code}, {"message", e.message}}.dump(-1, ' ', false,
+                                                                                     json::error_handler_t::replace));
         return tl::unexpected(e);
       }
       previous_library = it->second->library;
@@ -364,9 +370,9 @@ Expected<PluginStatus> PluginManager::load_locked(const PluginLoadSpec& spec) {
     context_.metrics->histogram_observe("novacron_plugin_load_seconds", "Time to verify, load and start a plugin",
                                         {{"plugin", status.id}}, status.load_ms / 1000.0);
   }
-  publish(
-      "plugin.loaded", status.id,
-      json{{"id", status.id}, {"version", status.version}, {"kind", status.kind}, {"load_ms", status.load_ms}}.dump());
+  publish("plugin.loaded", status.id,
+          json{{"id", status.id}, {"version", status.version}, {"kind", status.kind}, {"load_ms", status.load_ms}}.dump(
+              -1, ' ', false, json::error_handler_t::replace));
   return status;
 }
 
@@ -424,7 +430,8 @@ void PluginManager::record_failure(const PluginLoadSpec& spec, const Error& erro
                                   {{"code", error.code}}, 1);
   }
   publish("plugin.failed", spec.id,
-          json{{"id", spec.id}, {"state", state}, {"code", error.code}, {"message", error.message}}.dump());
+          json{{"id", spec.id}, {"state", state}, {"code", error.code}, {"message", error.message}}.dump(
+              -1, ' ', false, json::error_handler_t::replace));
 }
 
 Expected<void> PluginManager::start_all(const std::vector<PluginLoadSpec>& specs) {
@@ -474,14 +481,27 @@ void PluginManager::stop_all() {
   update_running_gauge();
 }
 
-Expected<void> PluginManager::disable(const std::string& id, const std::string& reason) {
+Expected<void> PluginManager::disable(const std::string& id, const std::string& reason,
+                                      const std::vector<std::string>* keep_one_of) {
   {
     std::lock_guard<std::mutex> lifecycle(lifecycle_mutex_);
+    if (keep_one_of != nullptr && borrow<sdk::AuthProvider>(id, NOVACRON_KIND_AUTH_PROVIDER)) {
+      size_t others = 0;
+      for (const auto& other : *keep_one_of) {
+        if (other != id && borrow<sdk::AuthProvider>(other, NOVACRON_KIND_AUTH_PROVIDER)) ++others;
+      }
+      if (others == 0) {
+        return make_error("last_auth_provider", "disabling " + id +
+                                                    " would leave no auth provider running and lock every client out "
+                                                    "of the API; load another one first");
+      }
+    }
     if (auto r = catalog_.set_state(id, PluginState::kDisabled, reason); !r) return r;
     stop_instance(take_instance(id, "disabled", reason), id);
   }
   update_running_gauge();
-  publish("plugin.disabled", id, json{{"id", id}, {"reason", reason}}.dump());
+  publish("plugin.disabled", id,
+          json{{"id", id}, {"reason", reason}}.dump(-1, ' ', false, json::error_handler_t::replace));
   return {};
 }
 
@@ -497,17 +517,8 @@ Expected<PluginStatus> PluginManager::enable(const std::string& id) {
     }
   }
   if (auto r = catalog_.set_state(id, PluginState::kEnabled, ""); !r) return tl::unexpected(r.error());
-  publish("plugin.enabled", id, json{{"id", id}}.dump());
+  publish("plugin.enabled", id, json{{"id", id}}.dump(-1, ' ', false, json::error_handler_t::replace));
   return load_locked(spec);
-}
-
-size_t PluginManager::running_auth_providers() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  size_t n = 0;
-  for (const auto& [id, rec] : records_) {
-    n += rec->instance && rec->instance->descriptor.kind == NOVACRON_KIND_AUTH_PROVIDER ? 1 : 0;
-  }
-  return n;
 }
 
 void PluginManager::update_running_gauge() {
@@ -535,6 +546,45 @@ Expected<InstallResult> PluginManager::install(const fs::path& source) {
     return {};
   };
   return install_plugin(source, options, catalog_);
+}
+
+Expected<void> PluginManager::remove(const std::string& id, const std::string& version) {
+  std::lock_guard<std::mutex> lifecycle(lifecycle_mutex_);
+  auto pin = catalog_.find(id, version);
+  if (!pin) return tl::unexpected(pin.error());
+  if (!*pin) return make_error("not_found", id + " " + version + " is not installed");
+  if ((*pin)->source == "bundled") {
+    return make_error("bundled",
+                      id + " " + version + " is bundled with the host; it goes away with the host's installation");
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = records_.find(id);
+    if (it != records_.end() && it->second->instance && it->second->status.version == version) {
+      return make_error("plugin_loaded", id + " " + version + " is running; disable it first");
+    }
+  }
+  // Move the folder aside first (atomic), then drop the pin; put it back if that fails, so
+  // that the catalog and the files never disagree.
+  fs::path dir = (*pin)->dir;
+  std::string aside = (options_.staging_dir / ("removed-" + id + "-" + version + "-XXXXXX")).string();
+  if (::mkdtemp(aside.data()) == nullptr) return make_error("io", aside + ": " + std::strerror(errno));
+  fs::path target = fs::path(aside) / "plugin";
+  if (::rename(dir.c_str(), target.c_str()) != 0) {
+    std::error_code ec;
+    fs::remove_all(aside, ec);
+    return make_error("io", "cannot move " + dir.string() + " aside: " + std::strerror(errno));
+  }
+  if (auto r = catalog_.remove(id, version); !r) {
+    (void)::rename(target.c_str(), dir.c_str());
+    return r;
+  }
+  std::error_code ec;
+  fs::remove_all(aside, ec);
+  spdlog::info("plugin removed id={} version={}", id, version);
+  publish("plugin.removed", id,
+          json{{"id", id}, {"version", version}}.dump(-1, ' ', false, json::error_handler_t::replace));
+  return {};
 }
 
 std::vector<PluginStatus> PluginManager::list() const {

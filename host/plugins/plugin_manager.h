@@ -101,11 +101,18 @@ class PluginManager {
   void stop_all();
 
   // Runtime enable/disable (state is persisted). Disable stops and destroys the instance.
-  Expected<void> disable(const std::string& id, const std::string& reason = "disabled by operator");
+  // With `keep_one_of` (the auth providers the API consults), disabling the last running one
+  // of them is refused ("last_auth_provider"): it would lock every client out of the API.
+  Expected<void> disable(const std::string& id, const std::string& reason = "disabled by operator",
+                         const std::vector<std::string>* keep_one_of = nullptr);
   Expected<PluginStatus> enable(const std::string& id);
 
   // Installs a package while the host runs; refuses to touch a loaded version.
   Expected<InstallResult> install(const std::filesystem::path& source);
+  // Removes an installed version (files and pin). Refused while that version runs, and for
+  // bundled plugins (they belong to the host's installation). Errors: "not_found",
+  // "plugin_loaded", "bundled", "io".
+  Expected<void> remove(const std::string& id, const std::string& version);
 
   std::vector<PluginStatus> list() const;
   std::optional<PluginStatus> status(const std::string& id) const;
@@ -114,7 +121,6 @@ class PluginManager {
   // Typed access for the host's subsystems; empty when not running or of another kind.
   BorrowedPlugin<sdk::SchedulingPolicy> scheduling_policy(const std::string& id) const;
   BorrowedPlugin<sdk::AuthProvider> auth_provider(const std::string& id) const;
-  size_t running_auth_providers() const;
 
  private:
   struct Located;

@@ -61,6 +61,10 @@ class TokenProvider final : public sdk::AuthProviderBase {
     }
     sdk::ConfigReader cfg(config_json);
     admin_token_file_ = cfg.string("admin_token_file", host().data_dir() + "/admin.token");
+    // A relative path is relative to the data dir, not to wherever novacrond was started.
+    if (!admin_token_file_.empty() && admin_token_file_.front() != '/') {
+      admin_token_file_ = host().data_dir() + "/" + admin_token_file_;
+    }
     cfg.reject_unknown_keys();
     if (!cfg.ok()) return sdk::invalid_argument(cfg.error());
     return Status::ok();
@@ -105,7 +109,7 @@ class TokenProvider final : public sdk::AuthProviderBase {
       return sdk::invalid_argument("name: expected 1 to 64 characters");
     }
     if (!valid_roles(request.roles)) {
-      return sdk::invalid_argument("roles: expected exactly one of \"admin\" or \"reader\"");
+      return sdk::invalid_argument("/role: expected \"admin\" or \"reader\"");
     }
     return store_->create(request.name, request.roles);
   }

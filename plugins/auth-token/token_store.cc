@@ -62,14 +62,17 @@ sdk::Status TokenStore::load() {
     auto value = host_.kv_get(key);
     if (!value) return value.status();
     if (!value.value()) continue;
-    auto j = nlohmann::json::parse(*value.value(), nullptr, false);
-    if (!j.is_object() || !j.contains("sha256")) {
+    sdk::CredentialInfo info;
+    std::string hash;
+    try {
+      auto j = nlohmann::json::parse(*value.value());
+      info = {j.at("id").get<std::string>(), j.at("name").get<std::string>(),
+              j.at("roles").get<std::vector<std::string>>(), j.at("created_at").get<std::int64_t>()};
+      hash = j.at("sha256").get<std::string>();
+    } catch (const nlohmann::json::exception&) {
       host_.log(sdk::LogLevel::kWarn, "ignoring an unreadable token record", {{"key", key}});
       continue;
     }
-    sdk::CredentialInfo info{j.value("id", ""), j.value("name", ""), j.value("roles", std::vector<std::string>{}),
-                             j.value("created_at", std::int64_t{0})};
-    std::string hash = j["sha256"].get<std::string>();
     hash_by_id_[info.id] = hash;
     by_hash_[hash] = std::move(info);
   }
@@ -96,14 +99,19 @@ sdk::Result<sdk::IssuedCredential> TokenStore::create(const std::string& name, c
 
 sdk::Status TokenStore::revoke(const std::string& id) {
   {
-    // Forget it first: revocation takes effect for the very next request.
-    std::unique_lock lock(mutex_);
-    auto it = hash_by_id_.find(id);
-    if (it == hash_by_id_.end()) return {sdk::StatusCode::kNotFound, "no token with id " + id};
+    std::shared_lock lock(mutex_);
+    if (hash_by_id_.count(id) == 0) return {sdk::StatusCode::kNotFound, "no token with id " + id};
+  }
+  // Delete the stored hash first: if that fails the token stays valid everywhere, rather than
+  // being refused now and coming back after a restart.
+  if (sdk::Status s = host_.kv_delete("token/" + id); !s) return s;
+  std::unique_lock lock(mutex_);
+  auto it = hash_by_id_.find(id);
+  if (it != hash_by_id_.end()) {
     by_hash_.erase(it->second);
     hash_by_id_.erase(it);
   }
-  return host_.kv_delete("token/" + id);
+  return sdk::Status::ok();
 }
 
 std::vector<sdk::CredentialInfo> TokenStore::list() const {

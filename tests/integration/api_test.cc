@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "tests/support/archive_writer.h"
 #include "tests/support/test_env.h"
 
 namespace novacron {
@@ -35,7 +36,7 @@ class ApiTest : public ::testing::Test {
     }
     fs::path cfg = *dir_ / "novacrond.json";
     write_file(cfg, R"({"node": {"name": "api-node"}, "data_dir": ")" + (*dir_ / "data").string() + R"(",
-      "listen": {"port": 0}, "api": {"body_limit_bytes": 65536},
+      "listen": {"port": 0}, "api": {"body_limit_bytes": 65536, "upload_limit_bytes": 16777216},
       "plugins": {"load": [{"id": "io.novacron.test.auth", "required": true},
         {"id": "io.novacron.policy.resource-fit"}, {"id": "io.novacron.policy.spread"})" +
                         extra + "]}}");
@@ -179,6 +180,46 @@ TEST_F(ApiTest, OpenApiDescribesTheRoutes) {
     EXPECT_TRUE(doc["paths"].contains(path) && doc["paths"][path].contains(method)) << method << " " << path;
   }
   EXPECT_TRUE(doc["paths"]["/v1/health"]["get"]["security"].empty());
+}
+
+TEST_F(ApiTest, UploadInstallsAPackageOnce) {
+  fs::path pkg = *dir_ / "good.tar.zst";
+  write_archive(pkg, entries_of_folder(fixture("io.novacron.test.good"), "1.0.0"));
+  std::string body = read_file(pkg);
+  expect_error(call("POST", "/v1/plugins", kReader, body), 403, "permission_denied");
+  auto r = call("POST", "/v1/plugins", kAdmin, body);
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(json::parse(r.body)["id"], "io.novacron.test.good");
+  auto p = json::parse(call("GET", "/v1/plugins/io.novacron.test.good").body);
+  EXPECT_EQ(p["installed"][0]["version"], "1.0.0");
+  EXPECT_TRUE(fs::exists(*dir_ / "data/plugins/io.novacron.test.good/1.0.0/plugin.json"));
+  expect_error(call("POST", "/v1/plugins", kAdmin, body), 409, "already_installed");
+  EXPECT_TRUE(fs::is_empty(*dir_ / "data/tmp"));  // no upload left behind
+}
+
+TEST_F(ApiTest, UploadRefusesUnsafeAndOversizedPackages) {
+  fs::path pkg = *dir_ / "evil.tar.zst";
+  auto entries = entries_of_folder(fixture("io.novacron.test.good"), "1.0.0");
+  entries.push_back({"1.0.0/../../../evil", ArchiveEntry::Type::kFile, "x", "", 0644});
+  write_archive(pkg, entries);
+  auto r = call("POST", "/v1/plugins", kAdmin, read_file(pkg));
+  expect_error(r, 400, "archive_unsafe");
+  EXPECT_FALSE(fs::exists(*dir_ / "data/plugins/io.novacron.test.good"));
+  expect_error(call("POST", "/v1/plugins", kAdmin, "not an archive"), 400, "archive_invalid");
+  auto big = call("POST", "/v1/plugins", {{"Authorization", "Test admin:root"}, {"Content-Length", "20000000"}});
+  EXPECT_EQ(big.status, 413) << big.body;
+  EXPECT_EQ(call("GET", "/v1/health", {}).status, 200);
+}
+
+TEST_F(ApiTest, DeleteRemovesOnlyVersionsThatAreNotRunning) {
+  expect_error(call("DELETE", "/v1/plugins/io.novacron.bench.bulky-20/1.0.0", kReader), 403, "permission_denied");
+  expect_error(call("DELETE", "/v1/plugins/io.novacron.bench.bulky-1/1.0.0", kAdmin), 409, "plugin_loaded");
+  expect_error(call("DELETE", "/v1/plugins/io.novacron.policy.spread/1.0.0", kAdmin), 409, "bundled");
+  auto r = call("DELETE", "/v1/plugins/io.novacron.bench.bulky-20/1.0.0", kAdmin);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_FALSE(fs::exists(*dir_ / "data/plugins/io.novacron.bench.bulky-20/1.0.0"));
+  expect_error(call("GET", "/v1/plugins/io.novacron.bench.bulky-20"), 404, "not_found");
+  expect_error(call("DELETE", "/v1/plugins/io.novacron.bench.bulky-20/1.0.0", kAdmin), 404, "not_found");
 }
 
 }  // namespace

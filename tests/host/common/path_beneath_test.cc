@@ -91,6 +91,14 @@ TEST_F(PathBeneathTest, FallbackWithoutOpenat2RefusesEverySymlink) {
     EXPECT_EQ(r.error().code, "symlink") << p << ": " << r.error().message;
   }
   EXPECT_EQ(internal::open_beneath_without_openat2(root(), "../secret").error().code, "path_escapes_root");
+  // O_PATH with O_NOFOLLOW would open the link itself: still refused.
+  auto as_path = internal::open_beneath_without_openat2(root(), "images/absolute-out", O_PATH);
+  ASSERT_FALSE(as_path.has_value());
+  EXPECT_EQ(as_path.error().code, "symlink");
+  // A regular file used as a folder is not reported as a symlink.
+  auto not_dir = internal::open_beneath_without_openat2(root(), "images/base/disk.qcow2/x");
+  ASSERT_FALSE(not_dir.has_value());
+  EXPECT_EQ(not_dir.error().code, "io");
 }
 
 }  // namespace

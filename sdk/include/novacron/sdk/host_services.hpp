@@ -5,8 +5,9 @@
 // plugin's id, the key-value store is namespaced by the plugin's id, metrics are labelled
 // with it. The object outlives the plugin instance and is safe to call from any thread.
 //
-// Interface version 1 (SDK 1.0). Methods added later are marked "since SDK 1.N"; a plugin
-// may call them only when host_sdk_minor() >= N.
+// SDK 1.0 defined the methods up to blocking_executor(); data_dir() came with SDK 1.1.
+// Methods added later are marked "since SDK 1.N"; a plugin may call them only when
+// host_sdk_minor() >= N.
 #pragma once
 
 #include <cstdint>
