@@ -57,6 +57,25 @@ HttpResponse api_error(const RequestContext& ctx, int status, const std::string&
 
 ApiServer::ApiServer(ApiContext context) : ctx_(std::move(context)) { add_routes(); }
 
+bool ApiServer::cached_response(const std::string& key, HttpResponse& out) {
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  if (cache_generation_ != ctx_.plugins->generation()) return false;
+  auto it = cache_.find(key);
+  if (it == cache_.end()) return false;
+  out = it->second;
+  return true;
+}
+
+void ApiServer::store_response(const std::string& key, std::uint64_t generation, const HttpResponse& response) {
+  constexpr size_t kMaxEntries = 256;  // distinct pages and ids; a new generation starts afresh
+  std::lock_guard<std::mutex> lock(cache_mutex_);
+  if (generation != cache_generation_) {
+    cache_.clear();
+    cache_generation_ = generation;
+  }
+  if (cache_.size() < kMaxEntries) cache_[key] = response;
+}
+
 ApiServer::~ApiServer() { stop(); }
 
 Expected<std::uint16_t> ApiServer::start() {
@@ -430,45 +449,53 @@ void ApiServer::add_routes() {
          respond(HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", ctx_.metrics->render_prometheus(), {}});
        }});
 
-  router_.add(
-      {"GET",
-       "/v1/plugins",
-       Access::kRead,
-       "Installed and configured plugins, ordered by id",
-       [this](RequestContext& ctx, HttpServer::Responder respond) {
-         auto page = parse_page_request(ctx.query);
-         if (!page) return respond(api_error(ctx, 400, page.error().code, page.error().message));
-         auto installed = ctx_.catalog->list();
-         if (!installed) return respond(api_error(ctx, 503, "state_store", installed.error().message));
-         std::map<std::string, std::vector<CatalogEntry>> by_id;
-         for (auto& e : *installed) by_id[e.id].push_back(e);
-         std::map<std::string, PluginStatus> statuses;
-         for (auto& s : ctx_.plugins->list()) {
-           by_id[s.id];
-           statuses[s.id] = s;
-         }
-         json items = json::array();
-         std::string last;
-         bool more = false;
-         for (auto it = by_id.upper_bound(page->after); it != by_id.end(); ++it) {
-           if (items.size() == page->limit) {
-             more = true;
-             break;
-           }
-           auto st = statuses.find(it->first);
-           auto state = ctx_.catalog->state(it->first);
-           items.push_back(plugin_json(st == statuses.end() ? nullptr : &st->second, it->second,
-                                       state ? *state : PluginStateRecord{}));
-           last = it->first;
-         }
-         respond(api_json(200, {{"items", items}, {"next_cursor", more ? json(encode_cursor(last)) : json(nullptr)}}));
-       },
-       {},
-       /*paginated=*/true});
+  router_.add({"GET",
+               "/v1/plugins",
+               Access::kRead,
+               "Installed and configured plugins, ordered by id",
+               [this](RequestContext& ctx, HttpServer::Responder respond) {
+                 // Read the generation before the data: a change while rendering makes the stored
+                 // answer stale at once instead of wrong for a whole generation.
+                 const std::uint64_t generation = ctx_.plugins->generation();
+                 if (HttpResponse hit; cached_response(ctx.http.target, hit)) return respond(std::move(hit));
+                 auto page = parse_page_request(ctx.query);
+                 if (!page) return respond(api_error(ctx, 400, page.error().code, page.error().message));
+                 auto installed = ctx_.catalog->list();
+                 if (!installed) return respond(api_error(ctx, 503, "state_store", installed.error().message));
+                 std::map<std::string, std::vector<CatalogEntry>> by_id;
+                 for (auto& e : *installed) by_id[e.id].push_back(e);
+                 std::map<std::string, PluginStatus> statuses;
+                 for (auto& s : ctx_.plugins->list()) {
+                   by_id[s.id];
+                   statuses[s.id] = s;
+                 }
+                 json items = json::array();
+                 std::string last;
+                 bool more = false;
+                 for (auto it = by_id.upper_bound(page->after); it != by_id.end(); ++it) {
+                   if (items.size() == page->limit) {
+                     more = true;
+                     break;
+                   }
+                   auto st = statuses.find(it->first);
+                   auto state = ctx_.catalog->state(it->first);
+                   items.push_back(plugin_json(st == statuses.end() ? nullptr : &st->second, it->second,
+                                               state ? *state : PluginStateRecord{}));
+                   last = it->first;
+                 }
+                 HttpResponse r = api_json(
+                     200, {{"items", items}, {"next_cursor", more ? json(encode_cursor(last)) : json(nullptr)}});
+                 store_response(ctx.http.target, generation, r);
+                 respond(std::move(r));
+               },
+               {},
+               /*paginated=*/true});
 
   router_.add(
       {"GET", "/v1/plugins/{id}", Access::kRead, "One plugin: runtime state and installed versions",
        [this](RequestContext& ctx, HttpServer::Responder respond) {
+         const std::uint64_t generation = ctx_.plugins->generation();
+         if (HttpResponse hit; cached_response(ctx.http.target, hit)) return respond(std::move(hit));
          const std::string& id = ctx.params["id"];
          auto installed = ctx_.catalog->list();
          if (!installed) return respond(api_error(ctx, 503, "state_store", installed.error().message));
@@ -481,8 +508,10 @@ void ApiServer::add_routes() {
            return respond(api_error(ctx, 404, "not_found", "plugin " + id + " is neither installed nor configured"));
          }
          auto state = ctx_.catalog->state(id);
-         respond(
-             api_json(200, plugin_json(status ? &*status : nullptr, versions, state ? *state : PluginStateRecord{})));
+         HttpResponse r =
+             api_json(200, plugin_json(status ? &*status : nullptr, versions, state ? *state : PluginStateRecord{}));
+         store_response(ctx.http.target, generation, r);
+         respond(std::move(r));
        }});
 
   for (bool enable : {true, false}) {

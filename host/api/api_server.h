@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "host/api/http_server.h"
@@ -50,8 +52,16 @@ class ApiServer {
   // The first running auth provider that issues credentials (interface version >= 2).
   BorrowedPlugin<sdk::AuthProvider> credential_manager() const;
 
+  // Answers of read routes about plugins, rendered once per PluginManager::generation():
+  // building and serialising the JSON costs more than everything else in such a request.
+  bool cached_response(const std::string& key, HttpResponse& out);
+  void store_response(const std::string& key, std::uint64_t generation, const HttpResponse& response);
+
   ApiContext ctx_;
   Router router_;
+  std::mutex cache_mutex_;
+  std::uint64_t cache_generation_ = 0;
+  std::unordered_map<std::string, HttpResponse> cache_;
   std::unique_ptr<HttpServer> server_;
 };
 

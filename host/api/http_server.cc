@@ -99,9 +99,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       r.headers.emplace_back(std::move(name), std::string(f.value()));
     }
     r.body = std::move(req.body());
-    beast::error_code rec;
-    auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(rec);
-    if (!rec) r.remote_address = ep.address().to_string() + ":" + std::to_string(ep.port());
+    if (remote_address_.empty()) {  // once per connection: getpeername is a syscall
+      beast::error_code rec;
+      auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(rec);
+      if (!rec) remote_address_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+    }
+    r.remote_address = remote_address_;
     return r;
   }
 
@@ -176,6 +179,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   Stream stream_;
+  std::string remote_address_;
   const HttpServerOptions& options_;
   HttpServer::Handler& handler_;
   std::shared_ptr<void> server_;

@@ -2,20 +2,25 @@
 
 #include <algorithm>
 #include <cctype>
-#include <sstream>
+#include <string_view>
 
 namespace novacron {
 namespace {
 
-std::vector<std::string> split_path(const std::string& path) {
-  std::vector<std::string> parts;
-  std::string part;
-  std::istringstream in(path);
-  while (std::getline(in, part, '/')) {
-    if (!part.empty()) parts.push_back(part);
+// Splits on `sep`, skipping empty parts. No streams: this runs for every request.
+std::vector<std::string_view> split(std::string_view text, char sep) {
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(sep, start);
+    if (end == std::string_view::npos) end = text.size();
+    if (end > start) parts.push_back(text.substr(start, end - start));
+    start = end + 1;
   }
   return parts;
 }
+
+std::vector<std::string_view> split_path(std::string_view path) { return split(path, '/'); }
 
 bool match_pattern(const std::string& pattern, const std::string& path, std::map<std::string, std::string>& params) {
   auto p = split_path(pattern);
@@ -24,7 +29,7 @@ bool match_pattern(const std::string& pattern, const std::string& path, std::map
   std::map<std::string, std::string> found;
   for (size_t i = 0; i < p.size(); ++i) {
     if (p[i].size() > 2 && p[i].front() == '{' && p[i].back() == '}') {
-      found[p[i].substr(1, p[i].size() - 2)] = s[i];
+      found[std::string(p[i].substr(1, p[i].size() - 2))] = std::string(s[i]);
     } else if (p[i] != s[i]) {
       return false;
     }
@@ -40,7 +45,7 @@ int hex_value(char c) {
   return -1;
 }
 
-bool percent_decode(const std::string& in, std::string& out) {
+bool percent_decode(std::string_view in, std::string& out) {
   out.clear();
   for (size_t i = 0; i < in.size(); ++i) {
     if (in[i] == '+') {
@@ -62,10 +67,7 @@ bool percent_decode(const std::string& in, std::string& out) {
 }  // namespace
 
 bool parse_query(const std::string& query, std::map<std::string, std::string>& out) {
-  std::istringstream in(query);
-  std::string pair;
-  while (std::getline(in, pair, '&')) {
-    if (pair.empty()) continue;
+  for (std::string_view pair : split(query, '&')) {
     auto eq = pair.find('=');
     std::string key, value;
     if (!percent_decode(pair.substr(0, eq), key)) return false;
@@ -100,7 +102,7 @@ nlohmann::json Router::openapi(const std::string& version) const {
     json parameters = json::array();
     for (const auto& part : split_path(r.pattern)) {
       if (part.size() > 2 && part.front() == '{') {
-        parameters.push_back({{"name", part.substr(1, part.size() - 2)},
+        parameters.push_back({{"name", std::string(part.substr(1, part.size() - 2))},
                               {"in", "path"},
                               {"required", true},
                               {"schema", {{"type", "string"}}}});

@@ -125,6 +125,7 @@ Expected<std::optional<std::string>> PluginManager::recover_from_crash() {
                        "`novacron plugin enable " +
                        m.plugin_id + " --data-dir DATA_DIR` while the host is stopped";
   if (auto r = catalog_.set_state(m.plugin_id, PluginState::kQuarantined, reason); !r) return tl::unexpected(r.error());
+  generation_.fetch_add(1, std::memory_order_release);
   if (auto r = guard_->clear(); !r) return tl::unexpected(r.error());
   spdlog::error("plugin quarantined id={} version={} phase={} reason=\"{}\"", m.plugin_id, m.version, m.phase, reason);
   publish("plugin.quarantined", m.plugin_id,
@@ -360,6 +361,7 @@ Expected<PluginStatus> PluginManager::load_locked(const PluginLoadSpec& spec) {
     if (std::find(start_order_.begin(), start_order_.end(), spec.id) == start_order_.end()) {
       start_order_.push_back(spec.id);
     }
+    generation_.fetch_add(1, std::memory_order_release);
   }
   guard.clear();
   update_running_gauge();
@@ -421,6 +423,7 @@ void PluginManager::record_failure(const PluginLoadSpec& spec, const Error& erro
     rec.status.state = state;
     rec.status.message = error.message;
     rec.status.error_code = error.code;
+    generation_.fetch_add(1, std::memory_order_release);
   }
   auto level = state == "failed" ? spdlog::level::err : spdlog::level::warn;
   spdlog::log(level, "plugin not loaded id={} state={} code={} reason=\"{}\"", spec.id, state, error.code,
@@ -464,6 +467,7 @@ std::shared_ptr<PluginManager::Instance> PluginManager::take_instance(const std:
   if (it == records_.end()) return nullptr;
   it->second->status.state = state;
   if (!message.empty()) it->second->status.message = message;
+  generation_.fetch_add(1, std::memory_order_release);
   return std::move(it->second->instance);
 }
 
@@ -497,6 +501,7 @@ Expected<void> PluginManager::disable(const std::string& id, const std::string& 
       }
     }
     if (auto r = catalog_.set_state(id, PluginState::kDisabled, reason); !r) return r;
+    generation_.fetch_add(1, std::memory_order_release);
     stop_instance(take_instance(id, "disabled", reason), id);
   }
   update_running_gauge();
@@ -517,6 +522,7 @@ Expected<PluginStatus> PluginManager::enable(const std::string& id) {
     }
   }
   if (auto r = catalog_.set_state(id, PluginState::kEnabled, ""); !r) return tl::unexpected(r.error());
+  generation_.fetch_add(1, std::memory_order_release);
   publish("plugin.enabled", id, json{{"id", id}}.dump(-1, ' ', false, json::error_handler_t::replace));
   return load_locked(spec);
 }
@@ -545,7 +551,9 @@ Expected<InstallResult> PluginManager::install(const fs::path& source) {
     }
     return {};
   };
-  return install_plugin(source, options, catalog_);
+  auto installed = install_plugin(source, options, catalog_);
+  generation_.fetch_add(1, std::memory_order_release);
+  return installed;
 }
 
 Expected<void> PluginManager::remove(const std::string& id, const std::string& version) {
@@ -579,6 +587,7 @@ Expected<void> PluginManager::remove(const std::string& id, const std::string& v
     (void)::rename(target.c_str(), dir.c_str());
     return r;
   }
+  generation_.fetch_add(1, std::memory_order_release);
   std::error_code ec;
   fs::remove_all(aside, ec);
   spdlog::info("plugin removed id={} version={}", id, version);

@@ -10,6 +10,7 @@
 // Every step that runs plugin code is bracketed by the crash-loop guard's marker.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -115,6 +116,9 @@ class PluginManager {
   Expected<void> remove(const std::string& id, const std::string& version);
 
   std::vector<PluginStatus> list() const;
+  // Changes whenever anything list(), status() or the catalog would show changes: lets the
+  // API cache rendered answers.
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
   std::optional<PluginStatus> status(const std::string& id) const;
   size_t running_count() const;
 
@@ -150,6 +154,7 @@ class PluginManager {
   std::mutex lifecycle_mutex_;
   // Guards records_ and start_order_; held only briefly, so lookups never wait for a load.
   mutable std::mutex mutex_;
+  std::atomic<std::uint64_t> generation_{1};
   std::map<std::string, std::unique_ptr<Record>> records_;  // by id
   std::vector<std::string> start_order_;
 };
