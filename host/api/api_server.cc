@@ -85,7 +85,15 @@ Expected<std::uint16_t> ApiServer::start() {
   options.body_limit = ctx_.config->api_body_limit;
   options.body_limit_for = [body = ctx_.config->api_body_limit, upload = ctx_.config->api_upload_limit](
                                const std::string& method, const std::string& target) {
-    return method == "POST" && target.substr(0, target.find('?')) == "/v1/plugins" ? upload : body;
+    // Compared segment by segment, as the router matches ("/v1/plugins/" is the same route).
+    std::string path = target.substr(0, target.find('?'));
+    std::string normal;
+    for (size_t i = 0; i < path.size(); ++i) {
+      if (path[i] == '/' && (normal.empty() || normal.back() == '/')) continue;
+      normal += path[i];
+    }
+    if (!normal.empty() && normal.back() == '/') normal.pop_back();
+    return method == "POST" && normal == "v1/plugins" ? upload : body;
   };
   if (ctx_.config->tls) {
     options.tls_cert_file = ctx_.config->tls->cert.string();
@@ -365,27 +373,38 @@ void ApiServer::add_token_routes() {
 void ApiServer::add_plugin_package_routes() {
   router_.add(
       {"POST", "/v1/plugins", Access::kAdmin,
-       "Install a plugin package: the body is a .tar.zst of a plugin folder (its own size limit, "
-       "api.upload_limit_bytes); the same checks as an offline install",
+       "Install a plugin package: the body is a .tar.zst (or .tar.gz, .tar) of a plugin folder (its own "
+       "size limit, api.upload_limit_bytes); the same checks as an offline install",
        [this](RequestContext& ctx, HttpServer::Responder respond) {
          if (ctx.http.body.empty()) {
            return respond(api_error(ctx, 400, "invalid_package", "the body must be a .tar.zst plugin package"));
          }
+         // The body moves into the task (no second copy of a large upload in memory).
+         auto body = std::make_shared<std::string>(std::move(ctx.http.body));
          RequestContext copy = ctx;
-         ctx_.pools->blocking().post([this, copy = std::move(copy), respond]() mutable {
+         ctx_.pools->blocking().post([this, copy = std::move(copy), body, respond]() mutable {
            // The archive goes to a private file under DATA_DIR/tmp for the installer.
            std::string path = (ctx_.config->data_dir / "tmp" / "upload-XXXXXX.tar.zst").string();
            int fd = ::mkstemps(path.data(), 8);
-           if (fd < 0)
+           if (fd < 0) {
              return respond(
                  api_error(copy, 503, "io", std::string("cannot store the upload: ") + std::strerror(errno)));
-           bool written =
-               ::write(fd, copy.http.body.data(), copy.http.body.size()) == static_cast<ssize_t>(copy.http.body.size());
+           }
+           std::string write_error;
+           for (size_t off = 0; off < body->size();) {
+             ssize_t n = ::write(fd, body->data() + off, body->size() - off);
+             if (n < 0 && errno == EINTR) continue;
+             if (n <= 0) {
+               write_error = std::strerror(errno);
+               break;
+             }
+             off += static_cast<size_t>(n);
+           }
            ::close(fd);
-           copy.http.body.clear();
-           if (!written) {
+           body.reset();
+           if (!write_error.empty()) {
              ::unlink(path.c_str());
-             return respond(api_error(copy, 503, "io", "cannot store the upload"));
+             return respond(api_error(copy, 503, "io", "cannot store the upload: " + write_error));
            }
            auto installed = ctx_.plugins->install(path);
            ::unlink(path.c_str());
@@ -394,7 +413,12 @@ void ApiServer::add_plugin_package_routes() {
              int status = code == "already_installed" || code == "plugin_loaded" ? 409
                           : code == "io" || code == "state_store"                ? 503
                                                                                  : 400;
-             return respond(api_error(copy, status, code, installed.error().message));
+             // The temporary file's name means nothing to the client.
+             std::string message = installed.error().message;
+             for (auto pos = message.find(path); pos != std::string::npos; pos = message.find(path)) {
+               message.replace(pos, path.size(), "the upload");
+             }
+             return respond(api_error(copy, status, code, message));
            }
            const CatalogEntry& e = installed->entry;
            ctx_.events->publish("plugin.installed", "plugin/" + e.id, "host",

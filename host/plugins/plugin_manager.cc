@@ -551,6 +551,8 @@ Expected<InstallResult> PluginManager::install(const fs::path& source) {
     }
     return {};
   };
+  // Under the lifecycle lock: two uploads of one version must not race to the final rename.
+  std::lock_guard<std::mutex> lifecycle(lifecycle_mutex_);
   auto installed = install_plugin(source, options, catalog_);
   generation_.fetch_add(1, std::memory_order_release);
   return installed;
@@ -584,7 +586,10 @@ Expected<void> PluginManager::remove(const std::string& id, const std::string& v
     return make_error("io", "cannot move " + dir.string() + " aside: " + std::strerror(errno));
   }
   if (auto r = catalog_.remove(id, version); !r) {
-    (void)::rename(target.c_str(), dir.c_str());
+    if (::rename(target.c_str(), dir.c_str()) != 0) {
+      spdlog::error("plugin {} {}: its pin could not be dropped and its folder could not be put back from {}: {}", id,
+                    version, target.string(), std::strerror(errno));
+    }
     return r;
   }
   generation_.fetch_add(1, std::memory_order_release);
