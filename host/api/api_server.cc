@@ -446,8 +446,99 @@ void ApiServer::add_plugin_package_routes() {
                }});
 }
 
+void ApiServer::start_operation(RequestContext& ctx, HttpServer::Responder respond, const std::string& kind,
+                                const std::string& object, OperationWork work) {
+  long wait_seconds = 0;
+  if (auto it = ctx.query.find("wait"); it != ctx.query.end()) {
+    char* end = nullptr;
+    wait_seconds = std::strtol(it->second.c_str(), &end, 10);
+    if (it->second.empty() || *end != '\0' || wait_seconds < 0 || wait_seconds > 300) {
+      return respond(api_error(ctx, 400, "invalid_parameter",
+                               "wait: expected whole seconds from 0 to 300, got \"" + it->second + "\""));
+    }
+  }
+  auto op = ctx_.operations->start(kind, object, ctx.principal.name, std::move(work));
+  if (!op) {
+    int status = op.error().code == "conflict" ? 409 : 503;
+    return respond(api_error(ctx, status, op.error().code, op.error().message));
+  }
+  if (wait_seconds == 0) return respond(api_json(202, {{"operation", op->to_json()}}));
+  // Answers when the operation ends or the wait is over, whichever comes first; the I/O
+  // thread is not held meanwhile.
+  ctx_.operations->wait(op->id, std::chrono::seconds(wait_seconds), [respond](Operation done) {
+    respond(api_json(done.finished() ? 200 : 202, {{"operation", done.to_json()}}));
+  });
+}
+
+void ApiServer::add_operation_routes() {
+  router_.add(
+      {"GET",
+       "/v1/operations",
+       Access::kRead,
+       "Operations, oldest first",
+       [this](RequestContext& ctx, HttpServer::Responder respond) {
+         auto page = parse_page_request(ctx.query);
+         if (!page) return respond(api_error(ctx, 400, page.error().code, page.error().message));
+         RequestContext copy = ctx;
+         PageRequest wanted = *page;
+         ctx_.pools->blocking().post([this, copy, wanted, respond] {
+           auto ops = ctx_.operations->list(wanted.after, wanted.limit + 1);
+           if (!ops) return respond(api_error(copy, 503, "state_store", ops.error().message));
+           bool more = ops->size() > wanted.limit;
+           if (more) ops->resize(wanted.limit);
+           json items = json::array();
+           for (const auto& op : *ops) items.push_back(op.to_json());
+           respond(api_json(
+               200, {{"items", items}, {"next_cursor", more ? json(encode_cursor(ops->back().id)) : json(nullptr)}}));
+         });
+       },
+       {},
+       /*paginated=*/true});
+
+  router_.add({"GET",
+               "/v1/operations/{id}",
+               Access::kRead,
+               "One operation: state, progress, result or error; ?wait=SECONDS waits for it to end",
+               [this](RequestContext& ctx, HttpServer::Responder respond) {
+                 std::string id = ctx.params["id"];
+                 long wait_seconds = 0;
+                 if (auto it = ctx.query.find("wait"); it != ctx.query.end()) {
+                   char* end = nullptr;
+                   wait_seconds = std::strtol(it->second.c_str(), &end, 10);
+                   if (it->second.empty() || *end != '\0' || wait_seconds < 0 || wait_seconds > 300) {
+                     return respond(
+                         api_error(ctx, 400, "invalid_parameter", "wait: expected whole seconds from 0 to 300"));
+                   }
+                 }
+                 RequestContext copy = ctx;
+                 ctx_.pools->blocking().post([this, copy, id, wait_seconds, respond] {
+                   auto op = ctx_.operations->get(id);
+                   if (!op) return respond(api_error(copy, 404, "not_found", "operation " + id + " does not exist"));
+                   if (op->finished() || wait_seconds == 0) return respond(api_json(200, op->to_json()));
+                   ctx_.operations->wait(id, std::chrono::seconds(wait_seconds),
+                                         [respond](Operation done) { respond(api_json(200, done.to_json())); });
+                 });
+               },
+               {{"wait", "integer", "Seconds to wait for the operation to end (0 to 300)"}}});
+
+  router_.add({"POST", "/v1/operations/{id}/cancel", Access::kAdmin,
+               "Ask a running operation to stop; it ends as cancelled when it notices",
+               [this](RequestContext& ctx, HttpServer::Responder respond) {
+                 RequestContext copy = ctx;
+                 ctx_.pools->blocking().post([this, copy, respond] {
+                   auto op = ctx_.operations->cancel(copy.params.at("id"));
+                   if (!op) {
+                     int status = op.error().code == "not_found" ? 404 : 409;
+                     return respond(api_error(copy, status, op.error().code, op.error().message));
+                   }
+                   respond(api_json(202, op->to_json()));
+                 });
+               }});
+}
+
 void ApiServer::add_routes() {
   add_token_routes();
+  add_operation_routes();
   add_plugin_package_routes();
   router_.add({"GET", "/v1/health", Access::kPublic, "Liveness and a summary of the host",
                [this](RequestContext&, HttpServer::Responder respond) {
@@ -548,26 +639,34 @@ void ApiServer::add_routes() {
                    bool known = ctx_.plugins->status(id).has_value();
                    for (auto& e : *installed) known |= e.id == id;
                    if (!known) return respond(api_error(ctx, 404, "not_found", "plugin " + id + " is not installed"));
-                   // Starting and stopping plugins runs their code and may block: not on an I/O thread.
-                   RequestContext copy = ctx;
-                   ctx_.pools->blocking().post([this, enable, id, copy, respond] {
-                     if (enable) {
-                       auto r = ctx_.plugins->enable(id);
-                       if (!r)
-                         return respond(api_error(copy, r.error().code == "state_store" ? 503 : 409, r.error().code,
-                                                  r.error().message));
-                     } else {
-                       auto r = ctx_.plugins->disable(id, "disabled by " + copy.principal.name + " through the API",
-                                                      &ctx_.auth_providers);
-                       if (!r) {
-                         int status = r.error().code == "last_auth_provider" ? 409 : 503;
-                         return respond(api_error(copy, status, r.error().code, r.error().message));
-                       }
+                   if (!enable && ctx_.plugins->auth_provider(id)) {
+                     // Checked again, authoritatively, under the manager's lock; this early answer
+                     // spares the caller a failed operation in the common case.
+                     size_t others = 0;
+                     for (const auto& other : ctx_.auth_providers)
+                       others += other != id && ctx_.plugins->auth_provider(other) ? 1 : 0;
+                     if (others == 0) {
+                       return respond(api_error(ctx, 409, "last_auth_provider",
+                                                "disabling " + id +
+                                                    " would leave no auth provider running and lock "
+                                                    "every client out of the API; load another one first"));
                      }
-                     auto status = ctx_.plugins->status(id);
-                     respond(api_json(
-                         200, {{"id", id}, {"state", status ? status->state : (enable ? "enabled" : "disabled")}}));
-                   });
+                   }
+                   std::string by = ctx.principal.name;
+                   // Starting and stopping plugins runs their code and may block: an operation.
+                   start_operation(ctx, std::move(respond), enable ? "plugin.enable" : "plugin.disable", "plugin/" + id,
+                                   [this, enable, id, by](OperationContext&) -> Expected<json> {
+                                     if (enable) {
+                                       auto r = ctx_.plugins->enable(id);
+                                       if (!r) return tl::unexpected(r.error());
+                                     } else {
+                                       auto r = ctx_.plugins->disable(id, "disabled by " + by + " through the API",
+                                                                      &ctx_.auth_providers);
+                                       if (!r) return tl::unexpected(r.error());
+                                     }
+                                     auto status = ctx_.plugins->status(id);
+                                     return json{{"id", id}, {"state", status ? status->state : "unknown"}};
+                                   });
                  }});
   }
 }

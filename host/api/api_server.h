@@ -13,6 +13,7 @@
 #include "host/api/http_server.h"
 #include "host/api/router.h"
 #include "host/config/host_config.h"
+#include "host/operations/operation_manager.h"
 #include "host/plugins/plugin_manager.h"
 #include "host/services/event_bus.h"
 #include "host/services/executors.h"
@@ -27,6 +28,7 @@ struct ApiContext {
   MetricsRegistry* metrics = nullptr;
   EventBus* events = nullptr;
   ExecutorPools* pools = nullptr;
+  OperationManager* operations = nullptr;
   // AuthProvider plugin ids, tried in this order (the order of plugins.load).
   std::vector<std::string> auth_providers;
 };
@@ -48,6 +50,11 @@ class ApiServer {
   // Runs the providers; returns an error response when the request may not proceed.
   std::optional<HttpResponse> authenticate(RequestContext& ctx, Access access);
   void add_token_routes();
+  void add_operation_routes();
+  // Starts `work` as an operation on `object`: 202 with it, or (?wait=SECONDS) 200 once it
+  // has ended within the wait; 409 when the object is busy with another operation.
+  void start_operation(RequestContext& ctx, HttpServer::Responder respond, const std::string& kind,
+                       const std::string& object, OperationWork work);
   void add_plugin_package_routes();
   // The first running auth provider that issues credentials (interface version >= 2).
   BorrowedPlugin<sdk::AuthProvider> credential_manager() const;

@@ -106,6 +106,14 @@ int run_daemon(const DaemonOptions& options) {
   pm_options.require_signatures = cfg.require_signatures;
   PluginManager plugins(std::move(pm_options), catalog, context);
 
+  OperationManager operations(**db, events, pools);
+  if (auto interrupted = operations.recover(); !interrupted) {
+    spdlog::critical("cannot start: {}", interrupted.error().message);
+    return 1;
+  } else if (*interrupted > 0) {
+    spdlog::warn("{} operations were running when novacrond last stopped; they are marked interrupted", *interrupted);
+  }
+
   if (auto q = plugins.recover_from_crash(); !q) {
     spdlog::critical("cannot start: {}", q.error().message);
     return 1;
@@ -123,6 +131,7 @@ int run_daemon(const DaemonOptions& options) {
   api_context.metrics = &metrics;
   api_context.events = &events;
   api_context.pools = &pools;
+  api_context.operations = &operations;
   for (const auto& p : cfg.plugins) api_context.auth_providers.push_back(p.id);
   ApiServer server(api_context);
   auto port = server.start();
@@ -143,6 +152,7 @@ int run_daemon(const DaemonOptions& options) {
   int sig = wait_for_shutdown_signal();
   spdlog::info("signal {} received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   server.stop();
+  operations.drain(std::chrono::seconds(30));
   plugins.stop_all();
   pools.shutdown();
   spdlog::info("stopped");

@@ -33,6 +33,24 @@ const std::vector<Database::Migration>& host_schema_migrations() {
           PRIMARY KEY (namespace, key)
         ) WITHOUT ROWID;
       )sql",
+      // 2: long-running operations (host/operations).
+      R"sql(
+        CREATE TABLE operations (
+          id                TEXT PRIMARY KEY,   -- sorts by creation time
+          kind              TEXT NOT NULL,
+          object            TEXT NOT NULL,
+          state             TEXT NOT NULL,      -- running | succeeded | failed | cancelled | interrupted
+          progress_permille INTEGER NOT NULL DEFAULT 0,
+          message           TEXT NOT NULL DEFAULT '',
+          result            TEXT NOT NULL DEFAULT 'null',
+          error_code        TEXT NOT NULL DEFAULT '',
+          error_message     TEXT NOT NULL DEFAULT '',
+          requested_by      TEXT NOT NULL DEFAULT '',
+          created_at        INTEGER NOT NULL,   -- Unix ms
+          updated_at        INTEGER NOT NULL
+        );
+        CREATE INDEX operations_by_state ON operations(state);
+      )sql",
   };
   return kMigrations;
 }

@@ -29,6 +29,7 @@ class ApiTest : public ::testing::Test {
       ASSERT_EQ(r.exit_code, 0) << r.err;
     };
     cli("io.novacron.test.auth");
+    cli("io.novacron.test.slow-start");
     std::string extra;
     for (int i = 1; i <= 20; ++i) {
       cli("io.novacron.bench.bulky-" + std::to_string(i));
@@ -91,15 +92,21 @@ TEST_F(ApiTest, ReadOnlyPrincipalsCannotMutate) {
 }
 
 TEST_F(ApiTest, AdminDisablesAndEnablesAPlugin) {
-  auto off = call("POST", "/v1/plugins/io.novacron.policy.spread/disable", kAdmin);
+  auto off = call("POST", "/v1/plugins/io.novacron.policy.spread/disable?wait=30", kAdmin);
   ASSERT_EQ(off.status, 200) << off.body;
+  EXPECT_EQ(json::parse(off.body)["operation"]["state"], "succeeded") << off.body;
   auto p = json::parse(call("GET", "/v1/plugins/io.novacron.policy.spread").body);
   EXPECT_EQ(p["state"], "disabled");
   EXPECT_EQ(p["catalog_state"], "disabled");
   EXPECT_NE(p["catalog_reason"].get<std::string>().find("test:root"), std::string::npos);
   auto on = call("POST", "/v1/plugins/io.novacron.policy.spread/enable", kAdmin);
-  ASSERT_EQ(on.status, 200) << on.body;
-  EXPECT_EQ(json::parse(on.body)["state"], "running");
+  ASSERT_EQ(on.status, 202) << on.body;  // no ?wait: accepted, with the operation to follow
+  std::string op_id = json::parse(on.body)["operation"]["id"];
+  auto done = call("GET", "/v1/operations/" + op_id + "?wait=30");
+  ASSERT_EQ(done.status, 200) << done.body;
+  EXPECT_EQ(json::parse(done.body)["state"], "succeeded") << done.body;
+  EXPECT_EQ(json::parse(done.body)["result"]["state"], "running") << done.body;
+  EXPECT_EQ(json::parse(call("GET", "/v1/plugins/io.novacron.policy.spread").body)["state"], "running");
   expect_error(call("POST", "/v1/plugins/io.novacron.nope/enable", kAdmin), 404, "not_found");
 }
 
@@ -220,6 +227,45 @@ TEST_F(ApiTest, DeleteRemovesOnlyVersionsThatAreNotRunning) {
   EXPECT_FALSE(fs::exists(*dir_ / "data/plugins/io.novacron.bench.bulky-20/1.0.0"));
   expect_error(call("GET", "/v1/plugins/io.novacron.bench.bulky-20"), 404, "not_found");
   expect_error(call("DELETE", "/v1/plugins/io.novacron.bench.bulky-20/1.0.0", kAdmin), 404, "not_found");
+}
+
+TEST_F(ApiTest, OneMutatingOperationPerObject) {
+  auto first = call("POST", "/v1/plugins/io.novacron.test.slow-start/enable", kAdmin);  // start() takes 3 s
+  ASSERT_EQ(first.status, 202) << first.body;
+  std::string op_id = json::parse(first.body)["operation"]["id"];
+  auto second = call("POST", "/v1/plugins/io.novacron.test.slow-start/disable", kAdmin);
+  expect_error(second, 409, "conflict");
+  EXPECT_NE(second.body.find(op_id), std::string::npos) << "the 409 names the running operation: " << second.body;
+  auto running = json::parse(call("GET", "/v1/operations/" + op_id).body);
+  EXPECT_EQ(running["state"], "running");
+  auto done = json::parse(call("GET", "/v1/operations/" + op_id + "?wait=30").body);
+  EXPECT_EQ(done["state"], "succeeded") << done;
+  // The object is free again.
+  auto third = call("POST", "/v1/plugins/io.novacron.test.slow-start/disable?wait=30", kAdmin);
+  EXPECT_EQ(third.status, 200) << third.body;
+  auto list = json::parse(call("GET", "/v1/operations?limit=1000").body);
+  EXPECT_GE(list["items"].size(), 2u);
+  expect_error(call("GET", "/v1/operations/op-nope"), 404, "not_found");
+  expect_error(call("POST", "/v1/operations/" + op_id + "/cancel", kAdmin), 409, "finished");
+  expect_error(call("POST", "/v1/plugins/io.novacron.policy.spread/enable?wait=forever", kAdmin), 400,
+               "invalid_parameter");
+}
+
+TEST_F(ApiTest, AnOperationInFlightAtACrashShowsAsInterrupted) {
+  auto started = call("POST", "/v1/plugins/io.novacron.test.slow-start/enable", kAdmin);
+  ASSERT_EQ(started.status, 202) << started.body;
+  std::string op_id = json::parse(started.body)["operation"]["id"];
+  // The host dies while the plugin is starting (no graceful stop).
+  EXPECT_EQ(daemon_->stop(SIGKILL), 128 + SIGKILL);
+  delete daemon_;
+  daemon_ =
+      new Process({(bin_dir() / "novacrond").string(), "--config", (*dir_ / "novacrond.json").string()}, dir_->path());
+  ASSERT_TRUE(daemon_->wait_for_output("novacrond ready")) << daemon_->err();
+  port_ = ready_port(daemon_->out());
+  auto op = json::parse(call("GET", "/v1/operations/" + op_id).body);
+  EXPECT_EQ(op["state"], "interrupted") << op;
+  EXPECT_EQ(op["error"]["code"], "interrupted");
+  EXPECT_NE(daemon_->err().find("marked interrupted"), std::string::npos);
 }
 
 }  // namespace

@@ -107,7 +107,8 @@ TEST_F(TokenTest, TokensSurviveARestart) {
   std::string admin = admin_token();
   auto created = json::parse(call("POST", "/v1/tokens", admin, R"({"name": "ops", "role": "admin"})").body);
   restart();
-  EXPECT_EQ(call("POST", "/v1/plugins/io.novacron.policy.spread/disable", created["token"]).status, 200);
+  auto r = call("POST", "/v1/plugins/io.novacron.policy.spread/disable?wait=30", created["token"]);
+  EXPECT_EQ(r.status, 200) << r.body;
 }
 
 TEST_F(TokenTest, BadTokenRequestsNameTheField) {
