@@ -457,16 +457,21 @@ void ApiServer::start_operation(RequestContext& ctx, HttpServer::Responder respo
                                "wait: expected whole seconds from 0 to 300, got \"" + it->second + "\""));
     }
   }
-  auto op = ctx_.operations->start(kind, object, ctx.principal.name, std::move(work));
-  if (!op) {
-    int status = op.error().code == "conflict" ? 409 : 503;
-    return respond(api_error(ctx, status, op.error().code, op.error().message));
-  }
-  if (wait_seconds == 0) return respond(api_json(202, {{"operation", op->to_json()}}));
-  // Answers when the operation ends or the wait is over, whichever comes first; the I/O
-  // thread is not held meanwhile.
-  ctx_.operations->wait(op->id, std::chrono::seconds(wait_seconds), [respond](Operation done) {
-    respond(api_json(done.finished() ? 200 : 202, {{"operation", done.to_json()}}));
+  // Starting persists the operation (SQLite): off the I/O thread.
+  RequestContext copy = ctx;
+  auto shared_work = std::make_shared<OperationWork>(std::move(work));
+  ctx_.pools->blocking().post([this, copy, respond, kind, object, shared_work, wait_seconds] {
+    auto op = ctx_.operations->start(kind, object, copy.principal.name, std::move(*shared_work));
+    if (!op) {
+      int status = op.error().code == "conflict" ? 409 : 503;
+      return respond(api_error(copy, status, op.error().code, op.error().message));
+    }
+    if (wait_seconds == 0) return respond(api_json(202, {{"operation", op->to_json()}}));
+    // Answers when the operation ends or the wait is over, whichever comes first; no thread
+    // is held meanwhile.
+    ctx_.operations->wait(op->id, std::chrono::seconds(wait_seconds), [respond](Operation done) {
+      respond(api_json(done.finished() ? 200 : 202, {{"operation", done.to_json()}}));
+    });
   });
 }
 
@@ -536,8 +541,120 @@ void ApiServer::add_operation_routes() {
                }});
 }
 
+namespace {
+
+// Sends the events of one /v1/events subscriber: replays what the bus still holds after
+// `since`, then live events, in sequence order without gaps or repeats. Live events that
+// arrive during the replay wait in `pending`.
+struct EventForwarder {
+  std::shared_ptr<WebSocketChannel> channel;
+  std::vector<std::string> type_prefixes;  // empty = every type
+  std::string object;                      // "" = every object
+  std::mutex mutex;
+  std::uint64_t last_sent = 0;
+  bool replaying = true;
+  std::vector<HostEvent> pending;
+
+  bool wanted(const HostEvent& e) const {
+    if (!object.empty() && e.object != object) return false;
+    if (type_prefixes.empty()) return true;
+    return std::any_of(type_prefixes.begin(), type_prefixes.end(),
+                       [&](const std::string& p) { return p.back() == '.' ? e.type.rfind(p, 0) == 0 : e.type == p; });
+  }
+  void send_locked(const HostEvent& e) {
+    if (e.seq <= last_sent) return;
+    last_sent = e.seq;
+    if (!wanted(e)) return;
+    json payload = json::parse(e.payload_json, nullptr, false);
+    channel->send(json{{"seq", e.seq},
+                       {"time_ms", e.time_ms},
+                       {"type", e.type},
+                       {"object", e.object},
+                       {"source", e.source},
+                       {"payload", payload.is_discarded() ? json::object() : payload}}
+                      .dump(-1, ' ', false, json::error_handler_t::replace));
+  }
+  void live(const HostEvent& e) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (replaying) {
+      pending.push_back(e);
+    } else {
+      send_locked(e);
+    }
+  }
+};
+
+}  // namespace
+
+void ApiServer::add_event_routes() {
+  router_.add(
+      {"GET",
+       "/v1/events",
+       Access::kRead,
+       "WebSocket stream of events (one JSON text message each, with a sequence number); "
+       "?since=SEQ resumes after SEQ, ?type=a.b,c. filters by type (a trailing dot matches a prefix), "
+       "?object= by object",
+       [this](RequestContext& ctx, HttpServer::Responder respond) {
+         auto fwd = std::make_shared<EventForwarder>();
+         std::uint64_t since = ctx_.events->last_seq();  // by default: only what happens from now on
+         if (auto it = ctx.query.find("since"); it != ctx.query.end()) {
+           char* end = nullptr;
+           since = std::strtoull(it->second.c_str(), &end, 10);
+           if (it->second.empty() || *end != '\0') {
+             return respond(api_error(ctx, 400, "invalid_parameter", "since: expected a sequence number"));
+           }
+           // Past the retention window the stream cannot be resumed without a gap: say so
+           // before upgrading, so that the client resynchronises.
+           if (!ctx_.events->since(since)) {
+             return respond(api_error(ctx, 410, "too_old",
+                                      "events after " + it->second + " are no longer kept (the bus keeps the last " +
+                                          std::to_string(ctx_.config->event_retention) +
+                                          "); resynchronise and resume from a newer sequence number"));
+           }
+         }
+         if (auto it = ctx.query.find("type"); it != ctx.query.end()) {
+           std::string list = it->second;
+           for (size_t start = 0; start <= list.size();) {
+             size_t comma = list.find(',', start);
+             if (comma == std::string::npos) comma = list.size();
+             if (comma > start) fwd->type_prefixes.push_back(list.substr(start, comma - start));
+             start = comma + 1;
+           }
+         }
+         if (auto it = ctx.query.find("object"); it != ctx.query.end()) fwd->object = it->second;
+         if (!ctx.http.websocket_upgrade) {
+           HttpResponse r =
+               api_error(ctx, 426, "upgrade_required", "GET /v1/events is a WebSocket: send an upgrade request");
+           r.headers.emplace_back("Upgrade", "websocket");
+           return respond(std::move(r));
+         }
+         fwd->last_sent = since;
+         HttpResponse r;
+         r.status = 101;
+         r.upgrade = [events = ctx_.events, fwd, since](std::shared_ptr<WebSocketChannel> channel) {
+           fwd->channel = channel;
+           // Subscribe first, then replay: nothing published in between is lost.
+           std::uint64_t sub = events->subscribe([fwd](const HostEvent& e) { fwd->live(e); });
+           channel->on_close([events, sub] { events->unsubscribe(sub); });
+           auto history = events->since(since);
+           std::lock_guard<std::mutex> lock(fwd->mutex);
+           if (history) {
+             for (const auto& e : *history) fwd->send_locked(e);
+           }
+           for (const auto& e : fwd->pending) fwd->send_locked(e);
+           fwd->pending.clear();
+           fwd->replaying = false;
+         };
+         respond(std::move(r));
+       },
+       {{"since", "integer", "Resume after this sequence number (default: from now)"},
+        {"type", "string", "Comma-separated types; a trailing dot matches a prefix, e.g. plugin."},
+        {"object", "string", "Only events about this object, e.g. plugin/io.novacron.auth.token"}}});
+}
+
 void ApiServer::add_routes() {
   add_token_routes();
+  add_event_routes();
   add_operation_routes();
   add_plugin_package_routes();
   router_.add({"GET", "/v1/health", Access::kPublic, "Liveness and a summary of the host",

@@ -50,6 +50,7 @@ class ApiServer {
   // Runs the providers; returns an error response when the request may not proceed.
   std::optional<HttpResponse> authenticate(RequestContext& ctx, Access access);
   void add_token_routes();
+  void add_event_routes();
   void add_operation_routes();
   // Starts `work` as an operation on `object`: 202 with it, or (?wait=SECONDS) 200 once it
   // has ended within the wait; 409 when the object is busy with another operation.

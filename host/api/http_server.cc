@@ -8,10 +8,14 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <deque>
 #include <future>
+#include <mutex>
 
 #include "host/services/executors_asio.h"
 
@@ -33,6 +37,111 @@ HttpResponse json_error(int status, const std::string& code, const std::string& 
 }
 
 namespace {
+
+namespace websocket = beast::websocket;
+
+// One upgraded WebSocket connection: a write queue drained one message at a time on the
+// connection's executor, and a read loop that only notices the peer going away.
+template <typename Stream>
+class WebSocketSession : public WebSocketChannel, public std::enable_shared_from_this<WebSocketSession<Stream>> {
+ public:
+  static constexpr size_t kMaxQueued = 4096;
+
+  explicit WebSocketSession(Stream stream) : ws_(std::move(stream)) {}
+
+  void accept(http::request<http::string_body> request, std::function<void(std::shared_ptr<WebSocketChannel>)> ready) {
+    beast::get_lowest_layer(ws_).expires_never();  // the websocket's own timeouts apply
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "novacrond"); }));
+    auto self = this->shared_from_this();
+    ws_.async_accept(request, [self, ready = std::move(ready)](beast::error_code ec) {
+      if (ec) return self->closed();
+      self->open_ = true;
+      ready(self);
+      self->read();
+    });
+  }
+
+  bool send(std::string text) override {
+    if (!open_) return false;
+    auto self = this->shared_from_this();
+    asio::dispatch(ws_.get_executor(), [self, text = std::move(text)]() mutable {
+      if (!self->open_) return;
+      if (self->queue_.size() >= kMaxQueued) return self->close("client too slow: more than 4096 messages queued");
+      self->queue_.push_back(std::move(text));
+      if (!self->writing_) self->write_next();
+    });
+    return true;
+  }
+
+  void close(const std::string& reason) override {
+    auto self = this->shared_from_this();
+    asio::dispatch(ws_.get_executor(), [self, reason] {
+      if (!self->open_) return;
+      self->open_ = false;
+      self->ws_.async_close(websocket::close_reason(websocket::close_code::policy_error, reason),
+                            [self](beast::error_code) { self->closed(); });
+    });
+  }
+
+  bool is_open() const override { return open_; }
+
+  void on_close(std::function<void()> fn) override {
+    std::lock_guard<std::mutex> lock(close_mutex_);
+    if (closed_) {
+      fn();
+      return;
+    }
+    close_handlers_.push_back(std::move(fn));
+  }
+
+ private:
+  void write_next() {
+    if (queue_.empty() || !open_) {
+      writing_ = false;
+      return;
+    }
+    writing_ = true;
+    ws_.text(true);
+    auto self = this->shared_from_this();
+    ws_.async_write(asio::buffer(queue_.front()), [self](beast::error_code ec, std::size_t) {
+      if (ec) return self->closed();
+      self->queue_.pop_front();
+      self->write_next();
+    });
+  }
+
+  void read() {
+    auto self = this->shared_from_this();
+    ws_.async_read(buffer_, [self](beast::error_code ec, std::size_t) {
+      if (ec) return self->closed();
+      self->buffer_.consume(self->buffer_.size());  // clients have nothing to say on this stream
+      self->read();
+    });
+  }
+
+  void closed() {
+    open_ = false;
+    std::vector<std::function<void()>> handlers;
+    {
+      std::lock_guard<std::mutex> lock(close_mutex_);
+      if (closed_) return;
+      closed_ = true;
+      handlers.swap(close_handlers_);
+    }
+    for (auto& h : handlers) h();
+  }
+
+  websocket::stream<Stream> ws_;
+  beast::flat_buffer buffer_;
+  std::deque<std::string> queue_;
+  bool writing_ = false;
+  std::atomic<bool> open_{false};
+  std::mutex close_mutex_;
+  bool closed_ = false;
+  std::vector<std::function<void()>> close_handlers_;
+};
 
 // Reads requests and writes responses on one connection; Stream is beast::tcp_stream or
 // beast::ssl_stream<beast::tcp_stream>.
@@ -130,6 +239,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     } else {
       keep_alive = parser_->get().keep_alive();
       r = to_request(parser_->get());
+      r.websocket_upgrade = websocket::is_upgrade(parser_->get());
     }
     if (r.protocol_error_status != 0) {
       const auto& head = parser_->get();
@@ -152,6 +262,12 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void write(HttpResponse out, bool keep_alive) {
+    if (out.upgrade && parser_ && websocket::is_upgrade(parser_->get())) {
+      // The connection becomes a WebSocket; this HTTP session ends here.
+      auto ws = std::make_shared<WebSocketSession<Stream>>(std::move(stream_));
+      ws->accept(parser_->release(), std::move(out.upgrade));
+      return;
+    }
     response_ = {};
     response_.version(11);
     response_.result(static_cast<http::status>(out.status));

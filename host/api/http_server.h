@@ -16,6 +16,21 @@ namespace novacron {
 
 class ExecutorPools;
 
+// A WebSocket connection the server upgraded for a handler (GET /v1/events). send() may be
+// called from any thread; messages are queued (bounded) and written in order. When the peer
+// is too slow and the queue fills, the connection is closed rather than grown without bound.
+class WebSocketChannel {
+ public:
+  virtual ~WebSocketChannel() = default;
+  // Queues a text message; false when the channel is closed (or has just closed because its
+  // queue was full).
+  virtual bool send(std::string text) = 0;
+  virtual void close(const std::string& reason) = 0;
+  virtual bool is_open() const = 0;
+  // Called once, on any thread, when the connection ends.
+  virtual void on_close(std::function<void()> fn) = 0;
+};
+
 struct HttpRequest {
   std::string method;
   std::string target;
@@ -24,6 +39,7 @@ struct HttpRequest {
   std::string remote_address;
   // Set when the request could not be read (malformed, too large): the handler answers with
   // this status and code, so that such answers get request ids, metrics and logs too.
+  bool websocket_upgrade = false;  // a WebSocket handshake request
   int protocol_error_status = 0;
   std::string protocol_error_code;
   std::string protocol_error_message;
@@ -34,6 +50,9 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  // Set by a handler to accept a WebSocket handshake: the server completes the upgrade and
+  // hands over the channel (status and body are then ignored).
+  std::function<void(std::shared_ptr<WebSocketChannel>)> upgrade;
 };
 
 struct HttpServerOptions {

@@ -208,7 +208,7 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
 
   Checker c;
   HostConfig cfg;
-  if (!c.object(root, "", {"node", "data_dir", "listen", "api", "tls", "plugins", "log", "threads"})) {
+  if (!c.object(root, "", {"node", "data_dir", "listen", "api", "events", "tls", "plugins", "log", "threads"})) {
     return make_error("config_invalid", c.message());
   }
 
@@ -249,6 +249,11 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
     if (auto n = c.integer(*api, "/api", "body_limit_bytes", 1024, std::int64_t{64} << 20)) {
       cfg.api_body_limit = static_cast<std::size_t>(*n);
     }
+  }
+
+  if (auto ev = root.find("events"); ev != root.end() && c.object(*ev, "/events", {"retention"})) {
+    if (auto n = c.integer(*ev, "/events", "retention", 10, 10000000))
+      cfg.event_retention = static_cast<std::size_t>(*n);
   }
 
   if (auto tls = root.find("tls"); tls != root.end() && c.object(*tls, "/tls", {"cert", "key"})) {

@@ -33,6 +33,7 @@ struct HostConfig {
   std::string listen_address = "127.0.0.1";
   std::uint16_t listen_port = 8470;
   std::size_t api_body_limit = 1 << 20;                   // bytes of a request body (uploads have their own limit)
+  std::size_t event_retention = 10000;                    // events kept for /v1/events?since=
   std::size_t api_upload_limit = std::size_t{256} << 20;  // bytes of a plugin package upload
   std::optional<TlsConfig> tls;
 

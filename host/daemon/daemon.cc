@@ -90,7 +90,7 @@ int run_daemon(const DaemonOptions& options) {
 
   PluginCatalog catalog(**db);
   KvStore kv(**db);
-  EventBus events;
+  EventBus events(cfg.event_retention);
   MetricsRegistry metrics;
   ExecutorPools pools(cfg.io_threads, cfg.blocking_threads);
   HostContext context{cfg.node_name, cfg.data_dir.string(), &kv, &events, &metrics, &pools};

@@ -204,6 +204,13 @@ void OperationManager::finish(const std::shared_ptr<Running>& run, Operation op)
   }
   publish(op);
   spdlog::info("operation {} kind={} object={} state={}", op.id, op.kind, op.object, op.state);
+  // Bounded history while running too, not only at start-up.
+  if (counter_.load() % 1000 == 0) {
+    (void)db_.with_lock([&] {
+      return db_.exec(
+          "DELETE FROM operations WHERE id NOT IN (SELECT id FROM operations ORDER BY id DESC LIMIT 10000)");
+    });
+  }
   for (auto& w : waiters) w(op);
 }
 
@@ -271,7 +278,9 @@ void OperationManager::wait(const std::string& id, std::chrono::milliseconds tim
     auto it = running_.find(id);
     if (it != running_.end()) {
       it->second->waiters.push_back(call);
-      pools_.io().post_after(timeout, [this, id, call] {
+      // At the deadline: the state then, unless the operation has ended (and answered) already.
+      pools_.blocking().post_after(timeout, [this, id, call, once] {
+        if (once->load()) return;
         if (auto op = get(id)) call(*op);
       });
       return;

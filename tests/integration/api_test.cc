@@ -38,6 +38,7 @@ class ApiTest : public ::testing::Test {
     fs::path cfg = *dir_ / "novacrond.json";
     write_file(cfg, R"({"node": {"name": "api-node"}, "data_dir": ")" + (*dir_ / "data").string() + R"(",
       "listen": {"port": 0}, "api": {"body_limit_bytes": 65536, "upload_limit_bytes": 16777216},
+      "events": {"retention": 50},
       "plugins": {"load": [{"id": "io.novacron.test.auth", "required": true},
         {"id": "io.novacron.policy.resource-fit"}, {"id": "io.novacron.policy.spread"})" +
                         extra + "]}}");
@@ -266,6 +267,49 @@ TEST_F(ApiTest, AnOperationInFlightAtACrashShowsAsInterrupted) {
   EXPECT_EQ(op["state"], "interrupted") << op;
   EXPECT_EQ(op["error"]["code"], "interrupted");
   EXPECT_NE(daemon_->err().find("marked interrupted"), std::string::npos);
+}
+
+TEST_F(ApiTest, EventsStreamReplaysThenFollowsWithoutGaps) {
+  // Start-up published plugin.loaded events; replay them from the beginning.
+  WsClient all(port_, "/v1/events?since=0&type=plugin.", kReader);
+  ASSERT_EQ(all.status(), 101) << all.body();
+  std::vector<json> seen;
+  for (std::string m = all.next(); !m.empty() && seen.size() < 3; m = seen.size() < 2 ? all.next() : "") {
+    seen.push_back(json::parse(m));
+  }
+  ASSERT_GE(seen.size(), 2u);
+  EXPECT_EQ(seen[0]["type"], "plugin.loaded");
+  EXPECT_LT(seen[0]["seq"].get<std::uint64_t>(), seen[1]["seq"].get<std::uint64_t>());
+
+  // Live events: a disable publishes plugin.disabled (and operation.* which the filter drops).
+  WsClient live(port_, "/v1/events?type=plugin.disabled,operation.succeeded", kReader);
+  ASSERT_EQ(live.status(), 101);
+  ASSERT_EQ(call("POST", "/v1/plugins/io.novacron.policy.spread/disable?wait=30", kAdmin).status, 200);
+  json first = json::parse(live.next());
+  json second = json::parse(live.next());
+  EXPECT_EQ(first["type"], "plugin.disabled");
+  EXPECT_EQ(first["object"], "plugin/io.novacron.policy.spread");
+  EXPECT_EQ(second["type"], "operation.succeeded");
+  EXPECT_EQ(second["seq"].get<std::uint64_t>(), first["seq"].get<std::uint64_t>() + 1) << "no gap";
+
+  // Resuming after the first one yields exactly the events after it.
+  WsClient resumed(port_, "/v1/events?since=" + std::to_string(first["seq"].get<std::uint64_t>()), kReader);
+  ASSERT_EQ(resumed.status(), 101);
+  EXPECT_EQ(json::parse(resumed.next())["seq"], first["seq"].get<std::uint64_t>() + 1);
+}
+
+TEST_F(ApiTest, EventsRefuseWhatCannotBeServed) {
+  WsClient anonymous(port_, "/v1/events", {});
+  EXPECT_EQ(anonymous.status(), 401);
+  EXPECT_EQ(call("GET", "/v1/events").status, 426);  // not a WebSocket handshake
+  // Retention is 50 events here: generate more, then ask for the start.
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(call("POST", "/v1/plugins/io.novacron.policy.spread/disable?wait=30", kAdmin).status, 200);
+    ASSERT_EQ(call("POST", "/v1/plugins/io.novacron.policy.spread/enable?wait=30", kAdmin).status, 200);
+  }
+  WsClient old(port_, "/v1/events?since=1", kReader);
+  EXPECT_EQ(old.status(), 410);
+  EXPECT_NE(old.body().find("too_old"), std::string::npos) << old.body();
 }
 
 }  // namespace

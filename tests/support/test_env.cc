@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -220,6 +222,95 @@ HttpResult http_request(int port, const std::string& method, const std::string& 
   }
   result.body = end == std::string::npos ? "" : resp.substr(end + 4);
   return result;
+}
+
+WsClient::WsClient(int port, const std::string& target,
+                   const std::vector<std::pair<std::string, std::string>>& headers) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return;
+  std::string req = "GET " + target +
+                    " HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+  for (const auto& [k, v] : headers) req += k + ": " + v + "\r\n";
+  req += "\r\n";
+  (void)::send(fd_, req.data(), req.size(), MSG_NOSIGNAL);
+  std::string resp;
+  char buf[4096];
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (resp.find("\r\n\r\n") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    ssize_t n = ::read(fd_, buf, sizeof buf);
+    if (n <= 0) break;
+    resp.append(buf, static_cast<size_t>(n));
+  }
+  std::smatch m;
+  if (std::regex_search(resp, m, std::regex("^HTTP/1.1 ([0-9]+)"))) status_ = std::stoi(m[1]);
+  auto end = resp.find("\r\n\r\n");
+  if (end != std::string::npos) {
+    if (status_ == 101) {
+      pending_ = resp.substr(end + 4);
+    } else {
+      body_ = resp.substr(end + 4);
+      while ((std::chrono::steady_clock::now() < deadline)) {  // the rest of a small error body
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, 50) <= 0) break;
+        ssize_t n = ::read(fd_, buf, sizeof buf);
+        if (n <= 0) break;
+        body_.append(buf, static_cast<size_t>(n));
+      }
+    }
+  }
+}
+
+WsClient::~WsClient() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool WsClient::read_exact(char* out, size_t n, std::chrono::steady_clock::time_point deadline) {
+  size_t got = 0;
+  size_t from_pending = std::min(n, pending_.size());
+  std::memcpy(out, pending_.data(), from_pending);
+  pending_.erase(0, from_pending);
+  got = from_pending;
+  while (got < n) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+    ssize_t r = ::read(fd_, out + got, n - got);
+    if (r <= 0) return false;
+    got += static_cast<size_t>(r);
+  }
+  return true;
+}
+
+std::string WsClient::next(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    unsigned char head[2];
+    if (!read_exact(reinterpret_cast<char*>(head), 2, deadline)) return "";
+    int opcode = head[0] & 0x0f;
+    uint64_t len = head[1] & 0x7f;
+    if (len == 126) {
+      unsigned char ext[2];
+      if (!read_exact(reinterpret_cast<char*>(ext), 2, deadline)) return "";
+      len = (uint64_t{ext[0]} << 8) | ext[1];
+    } else if (len == 127) {
+      unsigned char ext[8];
+      if (!read_exact(reinterpret_cast<char*>(ext), 8, deadline)) return "";
+      len = 0;
+      for (unsigned char b : ext) len = (len << 8) | b;
+    }
+    std::string payload(len, '\0');
+    if (len > 0 && !read_exact(payload.data(), len, deadline)) return "";
+    if (opcode == 0x1) return payload;  // text
+    if (opcode == 0x8) return "";       // close
+  }
 }
 
 std::string http_get(int port, const std::string& target) {

@@ -91,4 +91,25 @@ HttpResult http_request(int port, const std::string& method, const std::string& 
                         const std::vector<std::pair<std::string, std::string>>& headers = {},
                         const std::string& body = "");
 
+// A minimal WebSocket client for the event stream tests (RFC 6455: handshake, unmasked
+// server text frames; client frames are not needed).
+class WsClient {
+ public:
+  // Connects and performs the handshake; status() is 101 on success, else the HTTP status
+  // (and body() the answer's body).
+  WsClient(int port, const std::string& target, const std::vector<std::pair<std::string, std::string>>& headers);
+  ~WsClient();
+  int status() const { return status_; }
+  const std::string& body() const { return body_; }
+  // The next text message, or "" after `timeout` or when the connection ended.
+  std::string next(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+ private:
+  bool read_exact(char* out, size_t n, std::chrono::steady_clock::time_point deadline);
+  int fd_ = -1;
+  int status_ = 0;
+  std::string body_;
+  std::string pending_;  // bytes read past the handshake
+};
+
 }  // namespace novacron::testing
