@@ -9,6 +9,7 @@ PACKAGES=(
   nlohmann-json3-dev libsqlite3-dev libssl-dev libzstd-dev libxxhash-dev
   libspdlog-dev libfmt-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   libexpected-dev libarchive-dev zstd clang-14 clang-tidy-14 libclang-rt-14-dev curl openssl
+  prometheus
 )
 
 missing=()

@@ -171,6 +171,11 @@ TEST_F(ApiTest, MetricsCoverRequestsAndPlugins) {
   EXPECT_NE(r.body.find("novacron_http_request_duration_seconds_bucket{route=\"/v1/plugins\""), std::string::npos);
   EXPECT_NE(r.body.find("novacron_plugin_load_seconds_count{plugin=\"io.novacron.test.auth\"}"), std::string::npos);
   EXPECT_NE(r.body.find("novacron_plugins_running"), std::string::npos);
+  // The exposition is valid for Prometheus itself (promtool from Debian's prometheus package).
+  fs::path file = *dir_ / "metrics.txt";
+  write_file(file, r.body);
+  auto check = run({"/bin/sh", "-c", "/usr/bin/promtool check metrics < " + file.string()});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
 }
 
 TEST_F(ApiTest, OpenApiDescribesTheRoutes) {
