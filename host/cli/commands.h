@@ -9,5 +9,6 @@ namespace novacron::cli {
 // Each adds its subcommands to `app`; the callbacks store their exit code in `exit_code`.
 void add_plugin_commands(CLI::App& app, Output& out, int& exit_code);
 void add_config_commands(CLI::App& app, Output& out, int& exit_code);
+void add_cert_commands(CLI::App& app, Output& out, int& exit_code);
 
 }  // namespace novacron::cli

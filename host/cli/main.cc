@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "novacron " NOVACRON_VERSION " (SDK " NOVACRON_SDK_VERSION ")");
   novacron::cli::add_plugin_commands(app, out, exit_code);
   novacron::cli::add_config_commands(app, out, exit_code);
+  novacron::cli::add_cert_commands(app, out, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
