@@ -600,8 +600,11 @@ void ApiServer::add_event_routes() {
          if (auto it = ctx.query.find("since"); it != ctx.query.end()) {
            char* end = nullptr;
            since = std::strtoull(it->second.c_str(), &end, 10);
-           if (it->second.empty() || *end != '\0') {
-             return respond(api_error(ctx, 400, "invalid_parameter", "since: expected a sequence number"));
+           if (it->second.empty() || *end != '\0' || !std::isdigit(static_cast<unsigned char>(it->second[0])) ||
+               since > ctx_.events->last_seq()) {
+             return respond(api_error(ctx, 400, "invalid_parameter",
+                                      "since: expected a sequence number up to the newest event (" +
+                                          std::to_string(ctx_.events->last_seq()) + ")"));
            }
            // Past the retention window the stream cannot be resumed without a gap: say so
            // before upgrading, so that the client resynchronises.

@@ -155,6 +155,9 @@ int run_daemon(const DaemonOptions& options) {
   operations.drain(std::chrono::seconds(30));
   plugins.stop_all();
   pools.shutdown();
+  // Event stream subscribers own WebSocket sessions: release them while the io_context
+  // they belong to still exists (the bus itself outlives the executor pools).
+  events.unsubscribe_all();
   spdlog::info("stopped");
   return 0;
 }

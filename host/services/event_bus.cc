@@ -13,15 +13,13 @@ std::uint64_t EventBus::publish(std::string type, std::string object, std::strin
   ev.object = std::move(object);
   ev.source = std::move(source);
   ev.payload_json = payload_json.empty() ? "{}" : std::move(payload_json);
-  std::vector<Subscriber> to_call;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    ev.seq = next_seq_++;
-    ring_.push_back(ev);
-    while (ring_.size() > retention_) ring_.pop_front();
-    for (const auto& [id, fn] : subscribers_) to_call.push_back(fn);
-  }
-  for (const auto& fn : to_call) fn(ev);
+  // Subscribers are called under the lock, so that every subscriber sees events in sequence
+  // order even when several threads publish at once (a stream must never skip one).
+  std::lock_guard<std::mutex> lock(mutex_);
+  ev.seq = next_seq_++;
+  ring_.push_back(ev);
+  while (ring_.size() > retention_) ring_.pop_front();
+  for (const auto& [id, fn] : subscribers_) fn(ev);
   return ev.seq;
 }
 
@@ -47,6 +45,15 @@ std::uint64_t EventBus::subscribe(Subscriber fn) {
   std::uint64_t id = next_subscriber_++;
   subscribers_.emplace_back(id, std::move(fn));
   return id;
+}
+
+void EventBus::unsubscribe_all() {
+  std::vector<std::pair<std::uint64_t, Subscriber>> dropped;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    dropped.swap(subscribers_);
+  }
+  // Destroyed outside the lock: a subscriber's state may own connections.
 }
 
 void EventBus::unsubscribe(std::uint64_t id) {

@@ -35,9 +35,13 @@ class EventBus {
   std::uint64_t last_seq() const;
 
   using Subscriber = std::function<void(const HostEvent&)>;
-  // Returns an id for unsubscribe(). Subscribers run on the publishing thread: keep them short.
+  // Returns an id for unsubscribe(). Subscribers run on the publishing thread with the bus
+  // locked (that keeps every subscriber's view in sequence order): keep them short, and never
+  // publish, subscribe or unsubscribe from inside one.
   std::uint64_t subscribe(Subscriber fn);
   void unsubscribe(std::uint64_t id);
+  // Drops every subscriber (shutdown: before the executors that their connections use go).
+  void unsubscribe_all();
 
  private:
   size_t retention_;
