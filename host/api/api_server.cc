@@ -517,7 +517,9 @@ void ApiServer::add_operation_routes() {
                  }
                  RequestContext copy = ctx;
                  ctx_.pools->blocking().post([this, copy, id, wait_seconds, respond] {
-                   auto op = ctx_.operations->get(id);
+                   auto found = ctx_.operations->find(id);
+                   if (!found) return respond(api_error(copy, 503, "state_store", found.error().message));
+                   auto& op = *found;
                    if (!op) return respond(api_error(copy, 404, "not_found", "operation " + id + " does not exist"));
                    if (op->finished() || wait_seconds == 0) return respond(api_json(200, op->to_json()));
                    ctx_.operations->wait(id, std::chrono::seconds(wait_seconds),

@@ -215,11 +215,20 @@ void OperationManager::finish(const std::shared_ptr<Running>& run, Operation op)
 }
 
 std::optional<Operation> OperationManager::get(const std::string& id) {
+  auto op = find(id);
+  if (!op) {
+    spdlog::error("operation {} could not be read: {}", id, op.error().message);
+    return std::nullopt;
+  }
+  return *op;
+}
+
+Expected<std::optional<Operation>> OperationManager::find(const std::string& id) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (auto it = running_.find(id); it != running_.end()) return it->second->op;
+    if (auto it = running_.find(id); it != running_.end()) return std::optional<Operation>(it->second->op);
   }
-  auto op = db_.with_lock([&]() -> Expected<std::optional<Operation>> {
+  return db_.with_lock([&]() -> Expected<std::optional<Operation>> {
     auto stmt = db_.prepare(std::string("SELECT ") + kColumns + " FROM operations WHERE id = ?");
     if (!stmt) return tl::unexpected(stmt.error());
     stmt->bind(1, id);
@@ -228,7 +237,6 @@ std::optional<Operation> OperationManager::get(const std::string& id) {
     if (!*row) return std::optional<Operation>();
     return std::optional<Operation>(from_row(*stmt));
   });
-  return op ? *op : std::nullopt;
 }
 
 Expected<std::vector<Operation>> OperationManager::list(const std::string& after, size_t limit) {

@@ -66,6 +66,9 @@ class OperationManager {
   Expected<Operation> start(const std::string& kind, const std::string& object, const std::string& requested_by,
                             OperationWork work);
 
+  // The operation, std::nullopt when there is none; a state-store error is an Error.
+  Expected<std::optional<Operation>> find(const std::string& id);
+  // find() for internal callers: a state-store error is logged and reads as "none".
   std::optional<Operation> get(const std::string& id);
   // Operations ordered by id (ids sort by creation time), after `after`, at most `limit`.
   Expected<std::vector<Operation>> list(const std::string& after, size_t limit);
