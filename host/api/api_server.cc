@@ -777,7 +777,12 @@ void ApiServer::add_routes() {
                    std::string by = ctx.principal.name;
                    // Starting and stopping plugins runs their code and may block: an operation.
                    start_operation(ctx, std::move(respond), enable ? "plugin.enable" : "plugin.disable", "plugin/" + id,
-                                   [this, enable, id, by](OperationContext&) -> Expected<json> {
+                                   [this, enable, id, by](OperationContext& op) -> Expected<json> {
+                                     // Cancellation is honoured until the plugin's own code runs;
+                                     // a plugin's start or stop is not interrupted.
+                                     if (op.cancel_requested()) {
+                                       return make_error("cancelled", "cancelled before it started");
+                                     }
                                      if (enable) {
                                        auto r = ctx_.plugins->enable(id);
                                        if (!r) return tl::unexpected(r.error());

@@ -49,11 +49,15 @@ class WebSocketSession : public WebSocketChannel, public std::enable_shared_from
 
   explicit WebSocketSession(Stream stream) : ws_(std::move(stream)) {}
 
-  void accept(http::request<http::string_body> request, std::function<void(std::shared_ptr<WebSocketChannel>)> ready) {
+  // `headers` (e.g. X-Request-Id) go into the 101 answer.
+  void accept(http::request<http::string_body> request, std::function<void(std::shared_ptr<WebSocketChannel>)> ready,
+              std::vector<std::pair<std::string, std::string>> headers) {
     beast::get_lowest_layer(ws_).expires_never();  // the websocket's own timeouts apply
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-    ws_.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& res) { res.set(http::field::server, "novacrond"); }));
+    ws_.set_option(websocket::stream_base::decorator([headers = std::move(headers)](websocket::response_type& res) {
+      res.set(http::field::server, "novacrond");
+      for (const auto& [name, value] : headers) res.set(name, value);
+    }));
     auto self = this->shared_from_this();
     ws_.async_accept(request, [self, ready = std::move(ready)](beast::error_code ec) {
       if (ec) return self->closed();
@@ -265,7 +269,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (out.upgrade && parser_ && websocket::is_upgrade(parser_->get())) {
       // The connection becomes a WebSocket; this HTTP session ends here.
       auto ws = std::make_shared<WebSocketSession<Stream>>(std::move(stream_));
-      ws->accept(parser_->release(), std::move(out.upgrade));
+      ws->accept(parser_->release(), std::move(out.upgrade), std::move(out.headers));
       return;
     }
     response_ = {};

@@ -287,8 +287,10 @@ TEST_F(ApiTest, EventsStreamReplaysThenFollowsWithoutGaps) {
   EXPECT_LT(seen[0]["seq"].get<std::uint64_t>(), seen[1]["seq"].get<std::uint64_t>());
 
   // Live events: a disable publishes plugin.disabled (and operation.* which the filter drops).
-  WsClient live(port_, "/v1/events?type=plugin.disabled,operation.succeeded", kReader);
+  WsClient live(port_, "/v1/events?type=plugin.disabled,operation.succeeded",
+                {{"Authorization", "Test alice"}, {"X-Request-Id", "ws-request-1"}});
   ASSERT_EQ(live.status(), 101);
+  EXPECT_EQ(live.headers().at("x-request-id"), "ws-request-1");
   ASSERT_EQ(call("POST", "/v1/plugins/io.novacron.policy.spread/disable?wait=30", kAdmin).status, 200);
   json first = json::parse(live.next());
   json second = json::parse(live.next());

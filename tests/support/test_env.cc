@@ -252,6 +252,19 @@ WsClient::WsClient(int port, const std::string& target,
   if (std::regex_search(resp, m, std::regex("^HTTP/1.1 ([0-9]+)"))) status_ = std::stoi(m[1]);
   auto end = resp.find("\r\n\r\n");
   if (end != std::string::npos) {
+    std::istringstream head(resp.substr(0, end));
+    std::string line;
+    std::getline(head, line);
+    while (std::getline(head, line)) {
+      auto colon = line.find(':');
+      if (colon == std::string::npos) continue;
+      std::string name = line.substr(0, colon);
+      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+      std::string value = line.substr(colon + 1);
+      while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+      while (!value.empty() && value.back() == '\r') value.pop_back();
+      headers_[name] = value;
+    }
     if (status_ == 101) {
       pending_ = resp.substr(end + 4);
     } else {

@@ -101,6 +101,7 @@ class WsClient {
   ~WsClient();
   int status() const { return status_; }
   const std::string& body() const { return body_; }
+  const std::map<std::string, std::string>& headers() const { return headers_; }
   // The next text message, or "" after `timeout` or when the connection ended.
   std::string next(std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
@@ -109,7 +110,8 @@ class WsClient {
   int fd_ = -1;
   int status_ = 0;
   std::string body_;
-  std::string pending_;  // bytes read past the handshake
+  std::map<std::string, std::string> headers_;  // names lower-cased
+  std::string pending_;                         // bytes read past the handshake
 };
 
 }  // namespace novacron::testing
