@@ -95,6 +95,20 @@ Expected<std::uint16_t> ApiServer::start() {
     if (!normal.empty() && normal.back() == '/') normal.pop_back();
     return method == "POST" && normal == "v1/plugins" ? upload : body;
   };
+  options.check_before_body = [this](const HttpRequest& head) -> std::optional<HttpResponse> {
+    RequestContext ctx;
+    ctx.http = head;
+    ctx.path = head.target.substr(0, head.target.find('?'));
+    ctx.request_id = new_request_id();
+    Router::Match match = router_.match(head.method, ctx.path);
+    auto refused = authenticate(ctx, match.route != nullptr ? match.route->access : Access::kAdmin);
+    if (refused) {
+      refused->headers.emplace_back("X-Request-Id", ctx.request_id);
+      spdlog::info("request id={} method={} path={} status={} refused before reading its body", ctx.request_id,
+                   head.method, ctx.path, refused->status);
+    }
+    return refused;
+  };
   if (ctx_.config->tls) {
     options.tls_cert_file = ctx_.config->tls->cert.string();
     options.tls_key_file = ctx_.config->tls->key.string();

@@ -194,6 +194,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
           }
           self->parser_->body_limit(limit);
           if (self->parser_->is_done()) return self->on_read({});
+          if (limit > self->options_.body_limit && self->options_.check_before_body) {
+            if (auto refused = self->options_.check_before_body(self->to_request(self->parser_->get()))) {
+              return self->write(std::move(*refused), /*keep_alive=*/false);
+            }
+          }
           // Large bodies (uploads) get more time than the idle timeout.
           beast::get_lowest_layer(self->stream_)
               .expires_after(std::chrono::seconds(self->options_.body_timeout_seconds));

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -63,6 +64,10 @@ struct HttpServerOptions {
   int body_timeout_seconds = 300;  // reading one request body
   // Per-request body limit from the method and target (e.g. uploads); body_limit otherwise.
   std::function<std::size_t(const std::string& method, const std::string& target)> body_limit_for;
+  // For routes whose limit exceeds body_limit (uploads): called with the header only, before
+  // the body is read; a response refuses the request at once (e.g. 401), so that nobody can
+  // make the host buffer a large body without credentials.
+  std::function<std::optional<HttpResponse>(const HttpRequest& head)> check_before_body;
   std::string tls_cert_file;  // PEM chain; TLS (1.2+) when set
   std::string tls_key_file;   // PEM key, must not be readable by group or others
 };

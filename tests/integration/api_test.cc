@@ -221,6 +221,11 @@ TEST_F(ApiTest, UploadRefusesUnsafeAndOversizedPackages) {
   expect_error(call("POST", "/v1/plugins", kAdmin, "not an archive"), 400, "archive_invalid");
   auto big = call("POST", "/v1/plugins", {{"Authorization", "Test admin:root"}, {"Content-Length", "20000000"}});
   EXPECT_EQ(big.status, 413) << big.body;
+  // Without credentials an upload is refused from its header: its body is never buffered.
+  auto anonymous = call("POST", "/v1/plugins", {{"Content-Length", "15000000"}});
+  EXPECT_EQ(anonymous.status, 401) << anonymous.body;
+  auto reader = call("POST", "/v1/plugins", {{"Authorization", "Test alice"}, {"Content-Length", "15000000"}});
+  EXPECT_EQ(reader.status, 403) << reader.body;
   EXPECT_EQ(call("GET", "/v1/health", {}).status, 200);
 }
 
