@@ -13,8 +13,13 @@ CONNECTIONS=64
 
 for tool in wrk nginx; do
   if ! command -v "$tool" > /dev/null; then
-    echo "bench-api: installing wrk and nginx-light" >&2
+    echo "bench-api: installing wrk and nginx-light (no service started)" >&2
+    added_policy=""
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && added_policy=1
+    fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk nginx-light > /dev/null
+    [[ -n "$added_policy" ]] && rm -f /usr/sbin/policy-rc.d
     break
   fi
 done

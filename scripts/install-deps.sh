@@ -32,5 +32,16 @@ fi
 
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Packages are installed for their tools only (promtool from prometheus, nginx for the
+# benchmark): no service may be started by their install scripts. policy-rc.d tells
+# invoke-rc.d so; one that the machine already has is left as it is.
+policy=/usr/sbin/policy-rc.d
+added_policy=""
+if [[ ! -e "$policy" ]]; then
+  printf '#!/bin/sh\nexit 101\n' > "$policy"
+  chmod 755 "$policy"
+  added_policy=1
+fi
+trap '[[ -n "$added_policy" ]] && rm -f "$policy"' EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"

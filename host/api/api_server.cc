@@ -460,17 +460,27 @@ void ApiServer::add_plugin_package_routes() {
                }});
 }
 
+namespace {
+
+// ?wait=SECONDS (0 to 300; 0 when absent). Error "invalid_parameter" naming the value.
+Expected<long> parse_wait(const RequestContext& ctx) {
+  auto it = ctx.query.find("wait");
+  if (it == ctx.query.end()) return 0L;
+  char* end = nullptr;
+  long seconds = std::strtol(it->second.c_str(), &end, 10);
+  if (it->second.empty() || *end != '\0' || seconds < 0 || seconds > 300) {
+    return make_error("invalid_parameter", "wait: expected whole seconds from 0 to 300, got \"" + it->second + "\"");
+  }
+  return seconds;
+}
+
+}  // namespace
+
 void ApiServer::start_operation(RequestContext& ctx, HttpServer::Responder respond, const std::string& kind,
                                 const std::string& object, OperationWork work) {
-  long wait_seconds = 0;
-  if (auto it = ctx.query.find("wait"); it != ctx.query.end()) {
-    char* end = nullptr;
-    wait_seconds = std::strtol(it->second.c_str(), &end, 10);
-    if (it->second.empty() || *end != '\0' || wait_seconds < 0 || wait_seconds > 300) {
-      return respond(api_error(ctx, 400, "invalid_parameter",
-                               "wait: expected whole seconds from 0 to 300, got \"" + it->second + "\""));
-    }
-  }
+  auto wait = parse_wait(ctx);
+  if (!wait) return respond(api_error(ctx, 400, wait.error().code, wait.error().message));
+  long wait_seconds = *wait;
   // Starting persists the operation (SQLite): off the I/O thread.
   RequestContext copy = ctx;
   auto shared_work = std::make_shared<OperationWork>(std::move(work));
@@ -520,15 +530,9 @@ void ApiServer::add_operation_routes() {
                "One operation: state, progress, result or error; ?wait=SECONDS waits for it to end",
                [this](RequestContext& ctx, HttpServer::Responder respond) {
                  std::string id = ctx.params["id"];
-                 long wait_seconds = 0;
-                 if (auto it = ctx.query.find("wait"); it != ctx.query.end()) {
-                   char* end = nullptr;
-                   wait_seconds = std::strtol(it->second.c_str(), &end, 10);
-                   if (it->second.empty() || *end != '\0' || wait_seconds < 0 || wait_seconds > 300) {
-                     return respond(
-                         api_error(ctx, 400, "invalid_parameter", "wait: expected whole seconds from 0 to 300"));
-                   }
-                 }
+                 auto wait = parse_wait(ctx);
+                 if (!wait) return respond(api_error(ctx, 400, wait.error().code, wait.error().message));
+                 long wait_seconds = *wait;
                  RequestContext copy = ctx;
                  ctx_.pools->blocking().post([this, copy, id, wait_seconds, respond] {
                    auto found = ctx_.operations->find(id);
@@ -624,7 +628,7 @@ void ApiServer::add_event_routes() {
            }
            // Past the retention window the stream cannot be resumed without a gap: say so
            // before upgrading, so that the client resynchronises.
-           if (!ctx_.events->since(since)) {
+           if (!ctx_.events->can_resume_from(since)) {
              return respond(api_error(ctx, 410, "too_old",
                                       "events after " + it->second + " are no longer kept (the bus keeps the last " +
                                           std::to_string(ctx_.config->event_retention) +
@@ -775,17 +779,11 @@ void ApiServer::add_routes() {
                    bool known = ctx_.plugins->status(id).has_value();
                    for (auto& e : *installed) known |= e.id == id;
                    if (!known) return respond(api_error(ctx, 404, "not_found", "plugin " + id + " is not installed"));
-                   if (!enable && ctx_.plugins->auth_provider(id)) {
-                     // Checked again, authoritatively, under the manager's lock; this early answer
-                     // spares the caller a failed operation in the common case.
-                     size_t others = 0;
-                     for (const auto& other : ctx_.auth_providers)
-                       others += other != id && ctx_.plugins->auth_provider(other) ? 1 : 0;
-                     if (others == 0) {
-                       return respond(api_error(ctx, 409, "last_auth_provider",
-                                                "disabling " + id +
-                                                    " would leave no auth provider running and lock "
-                                                    "every client out of the API; load another one first"));
+                   if (!enable) {
+                     // The same check runs again, authoritatively, under the manager's lock; this
+                     // early answer spares the caller a failed operation in the common case.
+                     if (auto r = ctx_.plugins->check_not_last_auth_provider(id, ctx_.auth_providers); !r) {
+                       return respond(api_error(ctx, 409, r.error().code, r.error().message));
                      }
                    }
                    std::string by = ctx.principal.name;

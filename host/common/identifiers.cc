@@ -1,5 +1,7 @@
 #include "host/common/identifiers.h"
 
+#include <algorithm>
+
 namespace novacron {
 
 // Hand-written matchers instead of std::regex: they run several times per plugin load, and
@@ -48,6 +50,13 @@ bool is_valid_plugin_version(std::string_view version) {
     }
   }
   return true;
+}
+
+// ^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$
+bool is_valid_node_name(std::string_view name) {
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
+  if (name.empty() || name.size() > 63 || !alnum(name.front())) return false;
+  return std::all_of(name.begin(), name.end(), [&](char c) { return alnum(c) || c == '.' || c == '-'; });
 }
 
 }  // namespace novacron

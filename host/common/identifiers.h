@@ -10,5 +10,7 @@ namespace novacron {
 bool is_valid_plugin_id(std::string_view id);
 // MAJOR.MINOR.PATCH with an optional -pre-release or +build suffix, at most 64 bytes.
 bool is_valid_plugin_version(std::string_view version);
+// Node name: a letter or digit, then letters, digits, '.', '-'; at most 63 bytes.
+bool is_valid_node_name(std::string_view name);
 
 }  // namespace novacron

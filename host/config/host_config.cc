@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -214,7 +213,7 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
 
   if (auto node = root.find("node"); node != root.end() && c.object(*node, "/node", {"name"})) {
     if (auto name = c.string(*node, "/node", "name")) {
-      if (!std::regex_match(*name, std::regex("^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$"))) {
+      if (!is_valid_node_name(*name)) {
         c.fail("/node/name", "\"" + *name + "\" is not a valid node name (letters, digits, '.', '-'; at most 63)");
       }
       cfg.node_name = *name;
@@ -225,7 +224,7 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
     ::gethostname(host, sizeof host - 1);
     std::string name(host);
     name = name.substr(0, name.find('.'));  // short host name
-    cfg.node_name = std::regex_match(name, std::regex("^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")) ? name : "node-1";
+    cfg.node_name = is_valid_node_name(name) ? name : "node-1";
   }
 
   if (auto d = c.string(root, "", "data_dir")) cfg.data_dir = resolve(base_dir, *d);

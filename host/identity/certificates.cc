@@ -1,5 +1,7 @@
 #include "host/identity/certificates.h"
 
+#include "host/common/identifiers.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <openssl/bn.h>
@@ -16,7 +18,6 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <regex>
 
 namespace novacron {
 namespace fs = std::filesystem;
@@ -54,6 +55,21 @@ Expected<void> write_pem(const fs::path& path, mode_t mode, Fn&& write) {
   if (!ok) {
     ::unlink(path.c_str());
     return make_error("io", path.string() + ": could not write");
+  }
+  return {};
+}
+
+// The private key (0600) and then the certificate (0644); the key is removed again when
+// the certificate cannot be written, so that no half of a pair is left behind.
+Expected<void> write_key_and_cert(const fs::path& key_path, EVP_PKEY* key, const fs::path& cert_path, X509* cert) {
+  if (auto r = write_pem(key_path, 0600,
+                         [&](FILE* f) { return PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr); });
+      !r) {
+    return r;
+  }
+  if (auto r = write_pem(cert_path, 0644, [&](FILE* f) { return PEM_write_X509(f, cert); }); !r) {
+    ::unlink(key_path.c_str());
+    return r;
   }
   return {};
 }
@@ -108,11 +124,6 @@ Cert new_cert(EVP_PKEY* key, const std::string& cn, int days) {
 
 }  // namespace
 
-bool is_valid_node_name(const std::string& name) {
-  static const std::regex re("^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$");
-  return std::regex_match(name, re);
-}
-
 Expected<CaFiles> create_cluster_ca(const fs::path& dir, const std::string& common_name, int days) {
   if (days < 1 || days > 36500) return make_error("invalid_argument", "days: expected 1 to 36500");
   std::error_code ec;
@@ -132,16 +143,7 @@ Expected<CaFiles> create_cluster_ca(const fs::path& dir, const std::string& comm
       X509_sign(cert.get(), key.get(), EVP_sha256()) == 0) {
     return tl::unexpected(openssl_error("CA certificate signing"));
   }
-  if (auto r =
-          write_pem(files.key, 0600,
-                    [&](FILE* f) { return PEM_write_PrivateKey(f, key.get(), nullptr, nullptr, 0, nullptr, nullptr); });
-      !r) {
-    return tl::unexpected(r.error());
-  }
-  if (auto r = write_pem(files.cert, 0644, [&](FILE* f) { return PEM_write_X509(f, cert.get()); }); !r) {
-    ::unlink(files.key.c_str());
-    return tl::unexpected(r.error());
-  }
+  if (auto r = write_key_and_cert(files.key, key.get(), files.cert, cert.get()); !r) return tl::unexpected(r.error());
   return files;
 }
 
@@ -181,16 +183,7 @@ Expected<NodeCertFiles> issue_node_certificate(const fs::path& ca_dir, const std
       X509_sign(cert.get(), ca_key->get(), EVP_sha256()) == 0) {
     return tl::unexpected(openssl_error("node certificate signing"));
   }
-  if (auto r =
-          write_pem(files.key, 0600,
-                    [&](FILE* f) { return PEM_write_PrivateKey(f, key.get(), nullptr, nullptr, 0, nullptr, nullptr); });
-      !r) {
-    return tl::unexpected(r.error());
-  }
-  if (auto r = write_pem(files.cert, 0644, [&](FILE* f) { return PEM_write_X509(f, cert.get()); }); !r) {
-    ::unlink(files.key.c_str());
-    return tl::unexpected(r.error());
-  }
+  if (auto r = write_key_and_cert(files.key, key.get(), files.cert, cert.get()); !r) return tl::unexpected(r.error());
   return files;
 }
 

@@ -37,6 +37,4 @@ Expected<NodeCertFiles> issue_node_certificate(const std::filesystem::path& ca_d
 Expected<void> verify_node_certificate(const std::filesystem::path& ca_cert, const std::filesystem::path& cert,
                                        const std::string& node);
 
-bool is_valid_node_name(const std::string& name);
-
 }  // namespace novacron

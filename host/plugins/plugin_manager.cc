@@ -485,20 +485,23 @@ void PluginManager::stop_all() {
   update_running_gauge();
 }
 
+Expected<void> PluginManager::check_not_last_auth_provider(const std::string& id,
+                                                           const std::vector<std::string>& keep_one_of) const {
+  if (!borrow<sdk::AuthProvider>(id, NOVACRON_KIND_AUTH_PROVIDER)) return {};
+  for (const auto& other : keep_one_of) {
+    if (other != id && borrow<sdk::AuthProvider>(other, NOVACRON_KIND_AUTH_PROVIDER)) return {};
+  }
+  return make_error("last_auth_provider", "disabling " + id +
+                                              " would leave no auth provider running and lock every client out "
+                                              "of the API; load another one first");
+}
+
 Expected<void> PluginManager::disable(const std::string& id, const std::string& reason,
                                       const std::vector<std::string>* keep_one_of) {
   {
     std::lock_guard<std::mutex> lifecycle(lifecycle_mutex_);
-    if (keep_one_of != nullptr && borrow<sdk::AuthProvider>(id, NOVACRON_KIND_AUTH_PROVIDER)) {
-      size_t others = 0;
-      for (const auto& other : *keep_one_of) {
-        if (other != id && borrow<sdk::AuthProvider>(other, NOVACRON_KIND_AUTH_PROVIDER)) ++others;
-      }
-      if (others == 0) {
-        return make_error("last_auth_provider", "disabling " + id +
-                                                    " would leave no auth provider running and lock every client out "
-                                                    "of the API; load another one first");
-      }
+    if (keep_one_of != nullptr) {
+      if (auto r = check_not_last_auth_provider(id, *keep_one_of); !r) return r;
     }
     if (auto r = catalog_.set_state(id, PluginState::kDisabled, reason); !r) return r;
     generation_.fetch_add(1, std::memory_order_release);

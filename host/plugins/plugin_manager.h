@@ -106,6 +106,8 @@ class PluginManager {
   // of them is refused ("last_auth_provider"): it would lock every client out of the API.
   Expected<void> disable(const std::string& id, const std::string& reason = "disabled by operator",
                          const std::vector<std::string>* keep_one_of = nullptr);
+  // Error "last_auth_provider" when `id` is the only running AuthProvider among `keep_one_of`.
+  Expected<void> check_not_last_auth_provider(const std::string& id, const std::vector<std::string>& keep_one_of) const;
   Expected<PluginStatus> enable(const std::string& id);
 
   // Installs a package while the host runs; refuses to touch a loaded version.

@@ -26,13 +26,19 @@ std::uint64_t EventBus::publish(std::string type, std::string object, std::strin
 std::optional<std::vector<HostEvent>> EventBus::since(std::uint64_t since) const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::uint64_t oldest = ring_.empty() ? next_seq_ : ring_.front().seq;
-  // Events (since, oldest) were dropped: the caller missed some.
+  // Events (since, oldest) were dropped: the caller missed some. (Same rule as can_resume_from.)
   if (since + 1 < oldest) return std::nullopt;
   std::vector<HostEvent> out;
   for (const auto& ev : ring_) {
     if (ev.seq > since) out.push_back(ev);
   }
   return out;
+}
+
+bool EventBus::can_resume_from(std::uint64_t seq) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::uint64_t oldest = ring_.empty() ? next_seq_ : ring_.front().seq;
+  return seq + 1 >= oldest;
 }
 
 std::uint64_t EventBus::last_seq() const {

@@ -33,6 +33,9 @@ class EventBus {
   // retention window (the caller must resynchronise).
   std::optional<std::vector<HostEvent>> since(std::uint64_t since) const;
   std::uint64_t last_seq() const;
+  // Whether since(seq) would answer (seq not older than the retention window): a bounds
+  // check, without copying events.
+  bool can_resume_from(std::uint64_t seq) const;
 
   using Subscriber = std::function<void(const HostEvent&)>;
   // Returns an id for unsubscribe(). Subscribers run on the publishing thread with the bus

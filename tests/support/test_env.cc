@@ -174,6 +174,29 @@ int ready_port(const std::string& out) {
   return 0;
 }
 
+namespace {
+
+// Header fields of an HTTP response head (after its status line), names lower-cased.
+std::map<std::string, std::string> parse_header_lines(const std::string& head_text) {
+  std::map<std::string, std::string> headers;
+  std::istringstream head(head_text);
+  std::string line;
+  std::getline(head, line);  // the status line
+  while (std::getline(head, line)) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = line.substr(0, colon);
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::string value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+    while (!value.empty() && value.back() == '\r') value.pop_back();
+    headers[name] = value;
+  }
+  return headers;
+}
+
+}  // namespace
+
 HttpResult http_request(int port, const std::string& method, const std::string& target,
                         const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body) {
   HttpResult result;
@@ -207,19 +230,7 @@ HttpResult http_request(int port, const std::string& method, const std::string& 
   if (!std::regex_search(resp, m, std::regex("^HTTP/1.1 ([0-9]+)"))) return result;
   result.status = std::stoi(m[1]);
   auto end = resp.find("\r\n\r\n");
-  std::istringstream head(resp.substr(0, end));
-  std::string line;
-  std::getline(head, line);
-  while (std::getline(head, line)) {
-    auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    std::string name = line.substr(0, colon);
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-    std::string value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ')) value.erase(0, 1);
-    while (!value.empty() && (value.back() == '\r')) value.pop_back();
-    result.headers[name] = value;
-  }
+  result.headers = parse_header_lines(resp.substr(0, end));
   result.body = end == std::string::npos ? "" : resp.substr(end + 4);
   return result;
 }
@@ -252,19 +263,7 @@ WsClient::WsClient(int port, const std::string& target,
   if (std::regex_search(resp, m, std::regex("^HTTP/1.1 ([0-9]+)"))) status_ = std::stoi(m[1]);
   auto end = resp.find("\r\n\r\n");
   if (end != std::string::npos) {
-    std::istringstream head(resp.substr(0, end));
-    std::string line;
-    std::getline(head, line);
-    while (std::getline(head, line)) {
-      auto colon = line.find(':');
-      if (colon == std::string::npos) continue;
-      std::string name = line.substr(0, colon);
-      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-      std::string value = line.substr(colon + 1);
-      while (!value.empty() && value.front() == ' ') value.erase(0, 1);
-      while (!value.empty() && value.back() == '\r') value.pop_back();
-      headers_[name] = value;
-    }
+    headers_ = parse_header_lines(resp.substr(0, end));
     if (status_ == 101) {
       pending_ = resp.substr(end + 4);
     } else {
