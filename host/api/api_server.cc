@@ -112,11 +112,14 @@ Expected<std::uint16_t> ApiServer::start() {
   if (ctx_.config->tls) {
     options.tls_cert_file = ctx_.config->tls->cert.string();
     options.tls_key_file = ctx_.config->tls->key.string();
+    options.tls_client_ca_file = ctx_.config->tls->client_ca.string();
   }
   server_ = std::make_unique<HttpServer>(*ctx_.pools, options, [this](HttpRequest req, HttpServer::Responder respond) {
     dispatch(std::move(req), std::move(respond));
   });
-  return server_->start();
+  auto port = server_->start();
+  if (port) bound_port_ = *port;
+  return port;
 }
 
 void ApiServer::stop() {
@@ -130,6 +133,8 @@ std::optional<HttpResponse> ApiServer::authenticate(RequestContext& ctx, Access 
   req.method = ctx.http.method;
   req.target = ctx.http.target;
   req.remote_address = ctx.http.remote_address;
+  req.tls_peer_subject = ctx.http.tls_peer_subject;
+  req.tls_peer_names = ctx.http.tls_peer_names;
   req.headers = ctx.http.headers;
   bool any_provider = false;
   for (const auto& id : ctx_.auth_providers) {
@@ -680,6 +685,7 @@ void ApiServer::add_routes() {
   add_event_routes();
   add_operation_routes();
   add_plugin_package_routes();
+  add_node_routes();
   router_.add({"GET", "/v1/health", Access::kPublic, "Liveness and a summary of the host",
                [this](RequestContext&, HttpServer::Responder respond) {
                  size_t running = 0, not_running = 0;

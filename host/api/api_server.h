@@ -12,6 +12,7 @@
 
 #include "host/api/http_server.h"
 #include "host/api/router.h"
+#include "host/cluster/peer_monitor.h"
 #include "host/config/host_config.h"
 #include "host/operations/operation_manager.h"
 #include "host/plugins/plugin_manager.h"
@@ -29,6 +30,8 @@ struct ApiContext {
   EventBus* events = nullptr;
   ExecutorPools* pools = nullptr;
   OperationManager* operations = nullptr;
+  PeerMonitor* peers = nullptr;  // static peers and their reachability (none without /cluster)
+  std::int64_t started_at_ms = 0;
   // AuthProvider plugin ids, tried in this order (the order of plugins.load).
   std::vector<std::string> auth_providers;
 };
@@ -57,6 +60,8 @@ class ApiServer {
   void start_operation(RequestContext& ctx, HttpServer::Responder respond, const std::string& kind,
                        const std::string& object, OperationWork work);
   void add_plugin_package_routes();
+  void add_node_routes();  // node_routes.cc
+  nlohmann::json self_node_json() const;
   // The first running auth provider that issues credentials (interface version >= 2).
   BorrowedPlugin<sdk::AuthProvider> credential_manager() const;
 
@@ -71,6 +76,7 @@ class ApiServer {
   std::uint64_t cache_generation_ = 0;
   std::unordered_map<std::string, HttpResponse> cache_;
   std::unique_ptr<HttpServer> server_;
+  std::uint16_t bound_port_ = 0;
 };
 
 // {"error": {...}} with the request id, for handlers.

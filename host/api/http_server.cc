@@ -17,6 +17,7 @@
 #include <future>
 #include <mutex>
 
+#include "host/identity/certificates.h"
 #include "host/services/executors_asio.h"
 
 namespace novacron {
@@ -166,6 +167,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
           spdlog::debug("TLS handshake failed: {}", ec.message());
           return;
         }
+        self->remember_client_certificate();
         self->read();
       });
     }
@@ -207,6 +209,17 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         });
   }
 
+  // A client certificate is only there after the handshake verified it against the client
+  // CA (verify_peer fails the handshake otherwise); checked again to be explicit.
+  void remember_client_certificate() {
+    if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
+      SSL* ssl = stream_.native_handle();
+      X509* cert = SSL_get_peer_certificate(ssl);
+      if (cert != nullptr && SSL_get_verify_result(ssl) == X509_V_OK) peer_identity_ = certificate_identity(cert);
+      X509_free(cert);
+    }
+  }
+
   HttpRequest to_request(http::request<http::string_body>& req) {
     HttpRequest r;
     r.method = std::string(req.method_string());
@@ -223,6 +236,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       if (!rec) remote_address_ = ep.address().to_string() + ":" + std::to_string(ep.port());
     }
     r.remote_address = remote_address_;
+    r.tls_peer_subject = peer_identity_.subject;
+    r.tls_peer_names = peer_identity_.names;
     return r;
   }
 
@@ -305,6 +320,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   Stream stream_;
   std::string remote_address_;
+  CertificateIdentity peer_identity_;
   const HttpServerOptions& options_;
   HttpServer::Handler& handler_;
   std::shared_ptr<void> server_;
@@ -363,6 +379,20 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     tls->use_private_key_file(options.tls_key_file, asio::ssl::context::pem, ec);
     if (ec)
       return make_error("tls_config", options.tls_key_file + ": not a usable PEM private key for the certificate");
+    if (!options.tls_client_ca_file.empty()) {
+      tls->load_verify_file(options.tls_client_ca_file, ec);
+      if (ec) return make_error("tls_config", options.tls_client_ca_file + ": not a usable PEM CA certificate");
+      // Ask for a client certificate (and name the acceptable CA) but do not require one:
+      // token clients have none. A certificate that is sent must verify.
+      tls->set_verify_mode(asio::ssl::verify_peer);
+      SSL_CTX* native = tls->native_handle();
+      if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(options.tls_client_ca_file.c_str())) {
+        SSL_CTX_set_client_CA_list(native, names);
+      }
+      // Session resumption with client verification needs a session id context.
+      static const unsigned char kContext[] = "novacrond";
+      SSL_CTX_set_session_id_context(native, kContext, sizeof kContext - 1);
+    }
     return {};
   }
 };

@@ -38,6 +38,10 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
   std::string remote_address;
+  // Identity of a TLS client certificate that verified against the listener's client CA
+  // (mutual TLS); empty otherwise.
+  std::string tls_peer_subject;
+  std::vector<std::string> tls_peer_names;
   // Set when the request could not be read (malformed, too large): the handler answers with
   // this status and code, so that such answers get request ids, metrics and logs too.
   bool websocket_upgrade = false;  // a WebSocket handshake request
@@ -70,6 +74,9 @@ struct HttpServerOptions {
   std::function<std::optional<HttpResponse>(const HttpRequest& head)> check_before_body;
   std::string tls_cert_file;  // PEM chain; TLS (1.2+) when set
   std::string tls_key_file;   // PEM key, must not be readable by group or others
+  // CA (PEM) for client certificates: clients may present one (mutual TLS); one that does
+  // not verify fails the handshake. Clients without a certificate still connect.
+  std::string tls_client_ca_file;
 };
 
 class HttpServer {

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -137,6 +139,104 @@ std::string position_of(const std::string& text, size_t byte) {
   return "line " + std::to_string(line) + ", column " + std::to_string(column);
 }
 
+// Labels: {"key": "value"} with short printable keys, as Kubernetes-style selectors expect.
+std::map<std::string, std::string> parse_labels(Checker& c, const json& obj, const std::string& path) {
+  std::map<std::string, std::string> out;
+  auto it = obj.find("labels");
+  if (it == obj.end()) return out;
+  if (!it->is_object()) {
+    c.fail(path + "/labels", std::string("expected an object of strings, got ") + it->type_name());
+    return out;
+  }
+  for (const auto& [key, value] : it->items()) {
+    const std::string p = path + "/labels/" + key;
+    bool key_ok = !key.empty() && key.size() <= 63 && std::all_of(key.begin(), key.end(), [](unsigned char ch) {
+      return std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '/';
+    });
+    if (!key_ok) {
+      c.fail(p, "label keys are 1-63 letters, digits, '-', '_', '.', '/'");
+    } else if (!value.is_string() || value.get<std::string>().size() > 255) {
+      c.fail(p, "expected a string of at most 255 characters, got " + value.dump());
+    } else {
+      out[key] = value.get<std::string>();
+    }
+  }
+  return out;
+}
+
+NodeCapacity parse_capacity(Checker& c, const json& obj, const std::string& path) {
+  NodeCapacity cap;
+  auto it = obj.find("capacity");
+  if (it == obj.end() || !c.object(*it, path + "/capacity", {"vcpus", "memory_mib", "disk_gib"})) return cap;
+  const std::string p = path + "/capacity";
+  cap.vcpus = c.integer(*it, p, "vcpus", 0, 1 << 20);
+  cap.memory_mib = c.integer(*it, p, "memory_mib", 0, std::int64_t{1} << 40);
+  cap.disk_gib = c.integer(*it, p, "disk_gib", 0, std::int64_t{1} << 40);
+  return cap;
+}
+
+// "host:port" or "[v6]:port" with a port from 1 to 65535.
+bool is_host_port(const std::string& s) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == s.size()) return false;
+  const std::string port = s.substr(colon + 1);
+  if (port.size() > 5 || !std::all_of(port.begin(), port.end(), ::isdigit)) return false;
+  int n = std::stoi(port);
+  return n >= 1 && n <= 65535;
+}
+
+void parse_peer(Checker& c, const json& entry, const std::string& p, HostConfig& cfg, std::set<std::string>& seen) {
+  if (!c.object(entry, p, {"name", "api", "transport", "capacity", "labels"})) return;
+  PeerConfig peer;
+  if (auto name = c.string(entry, p, "name", true)) {
+    if (!is_valid_node_name(*name)) {
+      c.fail(p + "/name", "\"" + *name + "\" is not a valid node name (letters, digits, '.', '-'; at most 63)");
+    } else if (*name == cfg.node_name) {
+      c.fail(p + "/name", "\"" + *name + "\" is this node's own name (/node/name)");
+    } else if (!seen.insert(*name).second) {
+      c.fail(p + "/name", "peer \"" + *name + "\" is listed twice");
+    }
+    peer.name = *name;
+  }
+  if (auto api = c.string(entry, p, "api", true)) {
+    if (api->rfind("https://", 0) != 0 || !is_host_port(api->substr(8))) {
+      c.fail(p + "/api", "expected https://HOST:PORT (peers are called over mutual TLS), got \"" + *api + "\"");
+    }
+    peer.api_url = *api;
+  }
+  if (auto t = c.string(entry, p, "transport")) {
+    if (!is_host_port(*t)) c.fail(p + "/transport", "expected HOST:PORT, got \"" + *t + "\"");
+    peer.transport_address = *t;
+  }
+  peer.capacity = parse_capacity(c, entry, p);
+  peer.labels = parse_labels(c, entry, p);
+  cfg.cluster->peers.push_back(std::move(peer));
+}
+
+void parse_cluster(Checker& c, const json& root, const fs::path& base, HostConfig& cfg) {
+  auto it = root.find("cluster");
+  if (it == root.end()) return;
+  const std::string path = "/cluster";
+  if (!c.object(*it, path, {"ca", "cert", "key", "peers", "probe_interval_seconds", "probe_timeout_ms"})) return;
+  ClusterConfig cluster;
+  if (auto v = c.string(*it, path, "ca", true)) cluster.ca = resolve(base, *v);
+  if (auto v = c.string(*it, path, "cert", true)) cluster.cert = resolve(base, *v);
+  if (auto v = c.string(*it, path, "key", true)) cluster.key = resolve(base, *v);
+  if (auto n = c.integer(*it, path, "probe_interval_seconds", 1, 3600)) cluster.probe_interval_seconds = int(*n);
+  if (auto n = c.integer(*it, path, "probe_timeout_ms", 100, 60000)) cluster.probe_timeout_ms = int(*n);
+  cfg.cluster = std::move(cluster);
+  if (auto peers = it->find("peers"); peers != it->end()) {
+    if (!peers->is_array()) {
+      c.fail(path + "/peers", std::string("expected an array of peer objects, got ") + peers->type_name());
+      return;
+    }
+    std::set<std::string> seen;
+    for (size_t i = 0; i < peers->size(); ++i) {
+      parse_peer(c, (*peers)[i], path + "/peers/" + std::to_string(i), cfg, seen);
+    }
+  }
+}
+
 void parse_plugins(Checker& c, const json& root, const fs::path& base, HostConfig& cfg) {
   auto it = root.find("plugins");
   if (it == root.end()) return;
@@ -207,16 +307,24 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
 
   Checker c;
   HostConfig cfg;
-  if (!c.object(root, "", {"node", "data_dir", "listen", "api", "events", "tls", "plugins", "log", "threads"})) {
+  if (!c.object(root, "",
+                {"node", "data_dir", "listen", "api", "events", "tls", "cluster", "plugins", "log", "threads"})) {
     return make_error("config_invalid", c.message());
   }
 
-  if (auto node = root.find("node"); node != root.end() && c.object(*node, "/node", {"name"})) {
+  if (auto node = root.find("node");
+      node != root.end() && c.object(*node, "/node", {"name", "labels", "capacity", "transport"})) {
     if (auto name = c.string(*node, "/node", "name")) {
       if (!is_valid_node_name(*name)) {
         c.fail("/node/name", "\"" + *name + "\" is not a valid node name (letters, digits, '.', '-'; at most 63)");
       }
       cfg.node_name = *name;
+    }
+    cfg.node_labels = parse_labels(c, *node, "/node");
+    cfg.node_capacity = parse_capacity(c, *node, "/node");
+    if (auto t = c.string(*node, "/node", "transport")) {
+      if (!is_host_port(*t)) c.fail("/node/transport", "expected HOST:PORT, got \"" + *t + "\"");
+      cfg.transport_address = *t;
     }
   }
   if (cfg.node_name.empty()) {
@@ -255,10 +363,22 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
       cfg.event_retention = static_cast<std::size_t>(*n);
   }
 
-  if (auto tls = root.find("tls"); tls != root.end() && c.object(*tls, "/tls", {"cert", "key"})) {
+  if (auto tls = root.find("tls"); tls != root.end() && c.object(*tls, "/tls", {"cert", "key", "client_ca"})) {
     auto cert = c.string(*tls, "/tls", "cert", true);
     auto key = c.string(*tls, "/tls", "key", true);
-    if (cert && key) cfg.tls = TlsConfig{resolve(base_dir, *cert), resolve(base_dir, *key)};
+    if (cert && key) cfg.tls = TlsConfig{resolve(base_dir, *cert), resolve(base_dir, *key), {}};
+    if (auto ca = c.string(*tls, "/tls", "client_ca"); ca && cfg.tls) cfg.tls->client_ca = resolve(base_dir, *ca);
+  }
+
+  parse_cluster(c, root, base_dir, cfg);
+  if (cfg.cluster) {
+    if (root.find("node") == root.end() || !root["node"].is_object() || !root["node"].contains("name")) {
+      c.fail("/node/name", "is required with /cluster: peers check it against this node's certificate");
+    }
+    // Peers call this node's API over mutual TLS: the listener serves TLS (the node
+    // certificate unless /tls names another) and accepts client certificates of the cluster.
+    if (!cfg.tls) cfg.tls = TlsConfig{cfg.cluster->cert, cfg.cluster->key, {}};
+    if (cfg.tls->client_ca.empty()) cfg.tls->client_ca = cfg.cluster->ca;
   }
 
   parse_plugins(c, root, base_dir, cfg);

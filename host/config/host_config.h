@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,17 +25,53 @@ struct PluginLoadSpec {
 struct TlsConfig {
   std::filesystem::path cert;
   std::filesystem::path key;
+  // CA whose client certificates the listener accepts (mutual TLS, optional for clients:
+  // token callers need none). Defaults to /cluster/ca when the cluster section is present.
+  std::filesystem::path client_ca;
+};
+
+// What a node offers to placement; absent values are measured from the drivers later.
+struct NodeCapacity {
+  std::optional<std::int64_t> vcpus;
+  std::optional<std::int64_t> memory_mib;
+  std::optional<std::int64_t> disk_gib;
+};
+
+// A statically configured peer node (cluster membership through etcd will replace the list).
+struct PeerConfig {
+  std::string name;               // node name; its certificate must carry it
+  std::string api_url;            // https://host:port of its API (mutual TLS)
+  std::string transport_address;  // host:port of its migration transport
+  NodeCapacity capacity;
+  std::map<std::string, std::string> labels;
+};
+
+// Node identity and peers: host-to-host calls use mutual TLS with node certificates issued
+// by the cluster CA (`novacron cert init` / `novacron cert issue NODE`).
+struct ClusterConfig {
+  std::filesystem::path ca;    // cluster CA certificate
+  std::filesystem::path cert;  // this node's certificate (names node_name)
+  std::filesystem::path key;   // its key (0600)
+  std::vector<PeerConfig> peers;
+  int probe_interval_seconds = 10;  // reachability checks of each peer
+  int probe_timeout_ms = 3000;
 };
 
 struct HostConfig {
   std::filesystem::path source;  // file the config came from ("" for a string)
   std::string node_name;
+  std::map<std::string, std::string> node_labels;
+  NodeCapacity node_capacity;
+  std::string transport_address;  // host:port of this node's migration transport ("" = none yet)
+  std::optional<ClusterConfig> cluster;
   std::filesystem::path data_dir = "/var/lib/novacron";
   std::string listen_address = "127.0.0.1";
   std::uint16_t listen_port = 8470;
   std::size_t api_body_limit = 1 << 20;                   // bytes of a request body (uploads have their own limit)
   std::size_t event_retention = 10000;                    // events kept for /v1/events?since=
   std::size_t api_upload_limit = std::size_t{256} << 20;  // bytes of a plugin package upload
+  // TLS on the API listener. Optional without a cluster section; with one, it defaults to
+  // the node certificate and always accepts client certificates from the cluster CA.
   std::optional<TlsConfig> tls;
 
   // Plugin dirs in search order. DATA_DIR/plugins (where `novacron plugin install` puts

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include "host/api/api_server.h"
 #include "host/daemon/data_dir.h"
 #include "host/daemon/logging.h"
+#include "host/identity/certificates.h"
 #include "host/plugins/inspector.h"
 #include "host/plugins/plugin_manager.h"
 #include "host/services/event_bus.h"
@@ -88,6 +90,15 @@ int run_daemon(const DaemonOptions& options) {
     return 1;
   }
 
+  if (cfg.cluster) {
+    // Peers would refuse this node anyway; say why at start-up instead of at every call.
+    if (auto r = verify_node_certificate(cfg.cluster->ca, cfg.cluster->cert, cfg.node_name); !r) {
+      spdlog::critical("cannot start: /cluster/cert: {} (issue one with: novacron cert issue {})", r.error().message,
+                       cfg.node_name);
+      return 1;
+    }
+  }
+
   PluginCatalog catalog(**db);
   KvStore kv(**db);
   EventBus events(cfg.event_retention);
@@ -133,6 +144,11 @@ int run_daemon(const DaemonOptions& options) {
   api_context.pools = &pools;
   api_context.operations = &operations;
   for (const auto& p : cfg.plugins) api_context.auth_providers.push_back(p.id);
+  PeerMonitor peers(cfg, events, metrics, pools);
+  api_context.peers = &peers;
+  api_context.started_at_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   ApiServer server(api_context);
   auto port = server.start();
   if (!port) {
@@ -148,10 +164,12 @@ int run_daemon(const DaemonOptions& options) {
               cfg.node_name.c_str(), running, cfg.data_dir.c_str());
   std::fflush(stdout);
   spdlog::info("ready address={}:{} plugins_running={}", cfg.listen_address, *port, running);
+  peers.start();
 
   int sig = wait_for_shutdown_signal();
   spdlog::info("signal {} received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   server.stop();
+  peers.stop();  // before the blocking pool its probes run on
   operations.drain(std::chrono::seconds(30));
   plugins.stop_all();
   pools.shutdown();

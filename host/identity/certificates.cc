@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -205,6 +206,33 @@ Expected<void> verify_node_certificate(const fs::path& ca_cert_path, const fs::p
     return make_error("name_mismatch", cert_path.string() + " does not name node " + node);
   }
   return {};
+}
+
+CertificateIdentity certificate_identity(X509* cert) {
+  CertificateIdentity id;
+  if (cert == nullptr) return id;
+  std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>> bio(BIO_new(BIO_s_mem()));
+  if (bio && X509_NAME_print_ex(bio.get(), X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
+    char* data = nullptr;
+    long len = BIO_get_mem_data(bio.get(), &data);
+    if (len > 0) id.subject.assign(data, static_cast<size_t>(len));
+  }
+  auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (sans != nullptr) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+      const GENERAL_NAME* n = sk_GENERAL_NAME_value(sans, i);
+      if (n->type != GEN_DNS) continue;
+      const unsigned char* s = ASN1_STRING_get0_data(n->d.dNSName);
+      id.names.emplace_back(reinterpret_cast<const char*>(s), static_cast<size_t>(ASN1_STRING_length(n->d.dNSName)));
+    }
+    GENERAL_NAMES_free(sans);
+  }
+  if (id.names.empty()) {
+    char cn[256] = {};
+    if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn) > 0)
+      id.names.push_back(cn);
+  }
+  return id;
 }
 
 }  // namespace novacron

@@ -11,6 +11,8 @@
 
 #include "host/common/error.h"
 
+typedef struct x509_st X509;  // OpenSSL's, without its headers
+
 namespace novacron {
 
 struct CaFiles {
@@ -36,5 +38,13 @@ Expected<NodeCertFiles> issue_node_certificate(const std::filesystem::path& ca_d
 // "untrusted_certificate" or "name_mismatch" with the reason.
 Expected<void> verify_node_certificate(const std::filesystem::path& ca_cert, const std::filesystem::path& cert,
                                        const std::string& node);
+
+// The identity a certificate asserts: its subject (one line, RFC 2253) and its names (DNS
+// subjectAltNames, or the subject CN when it has none), for AuthRequest::tls_peer_*.
+struct CertificateIdentity {
+  std::string subject;
+  std::vector<std::string> names;
+};
+CertificateIdentity certificate_identity(X509* cert);
 
 }  // namespace novacron

@@ -108,5 +108,69 @@ TEST(HostConfigTest, UnreadableFileIsNamed) {
   EXPECT_NE(cfg.error().message.find("/nonexistent/novacrond.json"), std::string::npos);
 }
 
+TEST(HostConfigTest, MultiNodeExamplesAreValidAndNameEachOther) {
+  for (const char* name : {"node-a", "node-b", "node-c"}) {
+    auto cfg = load_host_config(testing::source_dir() / "docs/examples/cluster" / (std::string(name) + ".json"));
+    ASSERT_TRUE(cfg.has_value()) << name << ": " << cfg.error().message;
+    EXPECT_EQ(cfg->node_name, name);
+    ASSERT_TRUE(cfg->cluster.has_value());
+    EXPECT_EQ(cfg->cluster->peers.size(), 2u);
+    for (const auto& peer : cfg->cluster->peers) EXPECT_NE(peer.name, name);
+    // TLS on the API is on in the multi-node example: the node certificate, client CA = cluster CA.
+    ASSERT_TRUE(cfg->tls.has_value());
+    EXPECT_EQ(cfg->tls->cert, cfg->cluster->cert);
+    EXPECT_EQ(cfg->tls->client_ca, cfg->cluster->ca);
+  }
+}
+
+TEST(HostConfigTest, ClusterPeersAreParsed) {
+  auto cfg =
+      parse(R"({"node": {"name": "a", "labels": {"zone": "z1"}, "capacity": {"vcpus": 4}, "transport": "10.0.0.1:8570"},
+    "tls": {"cert": "api.crt", "key": "api.key"},
+    "cluster": {"ca": "ca.crt", "cert": "a.crt", "key": "a.key", "probe_interval_seconds": 5,
+      "peers": [{"name": "b", "api": "https://[::1]:8471", "transport": "10.0.0.2:8570",
+                 "capacity": {"vcpus": 8, "memory_mib": 1024}, "labels": {"rack": "r2"}}]}})");
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().message;
+  EXPECT_EQ(cfg->node_labels.at("zone"), "z1");
+  EXPECT_EQ(cfg->node_capacity.vcpus, 4);
+  EXPECT_FALSE(cfg->node_capacity.memory_mib.has_value());
+  EXPECT_EQ(cfg->transport_address, "10.0.0.1:8570");
+  EXPECT_EQ(cfg->cluster->ca, "/etc/novacron/ca.crt");
+  EXPECT_EQ(cfg->cluster->probe_interval_seconds, 5);
+  ASSERT_EQ(cfg->cluster->peers.size(), 1u);
+  const auto& b = cfg->cluster->peers[0];
+  EXPECT_EQ(b.api_url, "https://[::1]:8471");
+  EXPECT_EQ(b.capacity.memory_mib, 1024);
+  EXPECT_EQ(b.labels.at("rack"), "r2");
+  // An explicit API certificate is kept; client certificates are still checked against the cluster CA.
+  EXPECT_EQ(cfg->tls->cert, "/etc/novacron/api.crt");
+  EXPECT_EQ(cfg->tls->client_ca, "/etc/novacron/ca.crt");
+}
+
+TEST(HostConfigTest, BadPeersAreRefusedWithTheirPath) {
+  const std::string head =
+      R"({"node": {"name": "a"}, "cluster": {"ca": "c", "cert": "a.crt", "key": "a.key", "peers": )";
+  expect_error(head + R"([{"name": "b", "api": "http://10.0.0.2:8470"}]}})", "/cluster/peers/0/api",
+               "expected https://HOST:PORT");
+  expect_error(head + R"([{"name": "b", "api": "https://10.0.0.2"}]}})", "/cluster/peers/0/api", "expected https://");
+  expect_error(head + R"([{"name": "a", "api": "https://10.0.0.2:1"}]}})", "/cluster/peers/0/name",
+               "this node's own name");
+  expect_error(head + R"([{"name": "b", "api": "https://h:1"}, {"name": "b", "api": "https://h:2"}]}})",
+               "/cluster/peers/1/name", "listed twice");
+  expect_error(head + R"([{"name": "b c", "api": "https://h:1"}]}})", "/cluster/peers/0/name", "not a valid node name");
+  expect_error(head + R"([{"api": "https://h:1"}]}})", "/cluster/peers/0/name", "is required");
+  expect_error(head + R"([{"name": "b", "api": "https://h:1", "transport": "h"}]}})", "/cluster/peers/0/transport",
+               "expected HOST:PORT");
+  expect_error(head + R"([{"name": "b", "api": "https://h:1", "capacity": {"vcpus": -1}}]}})",
+               "/cluster/peers/0/capacity/vcpus", "expected an integer");
+  expect_error(head + R"([{"name": "b", "api": "https://h:1", "labels": {"zone": 3}}]}})",
+               "/cluster/peers/0/labels/zone", "expected a string");
+  expect_error(head + R"({"name": "b"}}})", "/cluster/peers", "expected an array");
+  expect_error(R"({"cluster": {"ca": "c", "cert": "a.crt", "key": "a.key"}})", "/node/name",
+               "is required with /cluster");
+  expect_error(R"({"node": {"name": "a"}, "cluster": {"cert": "a.crt", "key": "a.key"}})", "/cluster/ca",
+               "is required");
+}
+
 }  // namespace
 }  // namespace novacron
