@@ -578,6 +578,7 @@ struct EventForwarder {
   std::mutex mutex;
   std::uint64_t last_sent = 0;
   bool replaying = true;
+  bool bookmark = false;  // ?bookmark=true: mark the end of the replay
   std::vector<HostEvent> pending;
 
   bool wanted(const HostEvent& e) const {
@@ -622,7 +623,9 @@ void ApiServer::add_event_routes() {
        [this](RequestContext& ctx, HttpServer::Responder respond) {
          auto fwd = std::make_shared<EventForwarder>();
          std::uint64_t since = ctx_.events->last_seq();  // by default: only what happens from now on
-         if (auto it = ctx.query.find("since"); it != ctx.query.end()) {
+         if (auto it = ctx.query.find("since"); it != ctx.query.end() && it->second == "earliest") {
+           since = ctx_.events->oldest_retained_seq() - 1;  // everything still kept: never too old
+         } else if (it != ctx.query.end()) {
            char* end = nullptr;
            since = std::strtoull(it->second.c_str(), &end, 10);
            if (it->second.empty() || *end != '\0' || !std::isdigit(static_cast<unsigned char>(it->second[0])) ||
@@ -650,6 +653,12 @@ void ApiServer::add_event_routes() {
            }
          }
          if (auto it = ctx.query.find("object"); it != ctx.query.end()) fwd->object = it->second;
+         if (auto it = ctx.query.find("bookmark"); it != ctx.query.end()) {
+           if (it->second != "true" && it->second != "false") {
+             return respond(api_error(ctx, 400, "invalid_parameter", "bookmark: expected true or false"));
+           }
+           fwd->bookmark = it->second == "true";
+         }
          if (!ctx.http.websocket_upgrade) {
            HttpResponse r =
                api_error(ctx, 426, "upgrade_required", "GET /v1/events is a WebSocket: send an upgrade request");
@@ -659,15 +668,36 @@ void ApiServer::add_event_routes() {
          fwd->last_sent = since;
          HttpResponse r;
          r.status = 101;
-         r.upgrade = [events = ctx_.events, fwd, since](std::shared_ptr<WebSocketChannel> channel) {
+         const bool earliest = ctx.query.count("since") != 0 && ctx.query.at("since") == "earliest";
+         r.upgrade = [events = ctx_.events, fwd, since, earliest](std::shared_ptr<WebSocketChannel> channel) {
            fwd->channel = channel;
            // Subscribe first, then replay: nothing published in between is lost.
            std::uint64_t sub = events->subscribe([fwd](const HostEvent& e) { fwd->live(e); });
            channel->on_close([events, sub] { events->unsubscribe(sub); });
+           // Every event up to `head` is either in the history or was filtered out: the
+           // bookmark after the replay tells a client that it has seen all of them.
+           std::uint64_t head = events->last_seq();
            auto history = events->since(since);
+           // The window may have moved since the request was checked: "earliest" follows it,
+           // a resume from a sequence number that is now gone ends the stream, never skips.
+           while (!history && earliest) history = events->since(events->oldest_retained_seq() - 1);
+           if (!history) {
+             channel->close("too_old: events after " + std::to_string(since) + " are no longer kept");
+             return;
+           }
            std::lock_guard<std::mutex> lock(fwd->mutex);
            if (history) {
-             for (const auto& e : *history) fwd->send_locked(e);
+             for (const auto& e : *history) {
+               if (e.seq <= head) fwd->send_locked(e);
+             }
+           }
+           if (fwd->bookmark) {
+             channel->send(json{{"type", "stream.bookmark"}, {"seq", std::max(head, since)}}.dump());
+           }
+           if (history) {
+             for (const auto& e : *history) {
+               if (e.seq > head) fwd->send_locked(e);
+             }
            }
            for (const auto& e : fwd->pending) fwd->send_locked(e);
            fwd->pending.clear();
@@ -675,9 +705,13 @@ void ApiServer::add_event_routes() {
          };
          respond(std::move(r));
        },
-       {{"since", "integer", "Resume after this sequence number (default: from now)"},
+       {{"since", "string",
+         "Resume after this sequence number, or \"earliest\" for every event still kept (default: from now)"},
         {"type", "string", "Comma-separated types; a trailing dot matches a prefix, e.g. plugin."},
-        {"object", "string", "Only events about this object, e.g. plugin/io.novacron.auth.token"}}});
+        {"object", "string", "Only events about this object, e.g. plugin/io.novacron.auth.token"},
+        {"bookmark", "boolean",
+         "true: after the replay, one {\"type\": \"stream.bookmark\", \"seq\": N} message: every matching "
+         "event up to N has been sent"}}});
 }
 
 void ApiServer::add_routes() {

@@ -239,7 +239,10 @@ struct HttpClient::Impl {
     parser.body_limit(kResponseLimit);
     beast::get_lowest_layer(stream).expires_at(deadline);
     ec = run_op(io, [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
-    if (ec && ec.category() == http::make_error_code(http::error::body_limit).category()) {
+    // The server closing without an answer is a lost connection (a TLS listener does that
+    // to plain HTTP); other parse errors mean it does not speak HTTP.
+    if (ec && ec.category() == http::make_error_code(http::error::body_limit).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
       return make_error("protocol_error", url + ": not a usable HTTP answer: " + ec.message());
     }
     if (ec) return tl::unexpected(io_error(url, "reading the answer", ec, options.timeout));

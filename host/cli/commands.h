@@ -2,13 +2,23 @@
 
 #include <CLI/CLI.hpp>
 
+#include "host/cli/api_client.h"
 #include "host/cli/output.h"
 
 namespace novacron::cli {
 
 // Each adds its subcommands to `app`; the callbacks store their exit code in `exit_code`.
-void add_plugin_commands(CLI::App& app, Output& out, int& exit_code);
+// Plugin commands work on a stopped host's data dir (--data-dir/--config) or, without
+// those, through the API of a running host.
+void add_plugin_commands(CLI::App& app, Output& out, int& exit_code, ConnectionFlags& flags);
+// version, login, token, node, events, operation (api_commands.cc).
+void add_api_commands(CLI::App& app, Output& out, int& exit_code, ConnectionFlags& flags);
 void add_config_commands(CLI::App& app, Output& out, int& exit_code);
 void add_cert_commands(CLI::App& app, Output& out, int& exit_code);
+
+// Every item of a paginated list route (follows next_cursor).
+tl::expected<nlohmann::json, ApiFailure> fetch_all(ApiClient& api, const std::string& path);
+// Waits for an operation with a progress bar and prints its outcome; 0 when it succeeded.
+int wait_for_operation(ApiClient& api, const Output& out, nlohmann::json op, double timeout_s);
 
 }  // namespace novacron::cli

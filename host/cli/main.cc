@@ -1,5 +1,7 @@
-// novacron: the NovaCron command-line tool. Commands that need no daemon (plugin validate,
-// offline plugin install, config validate) live here; API commands arrive with the REST API.
+// novacron: the NovaCron command-line tool. Commands that talk to a running host use its
+// REST API (api_client.h says where the URL, token and CA come from); a few work without a
+// daemon (plugin validate, plugin install/list/enable/disable with --data-dir, config
+// validate, cert).
 #include <CLI/CLI.hpp>
 
 #include "host/cli/commands.h"
@@ -13,7 +15,10 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   app.add_flag("--json", out.json, "Machine-readable JSON output")->configurable(false);
   app.set_version_flag("--version", "novacron " NOVACRON_VERSION " (SDK " NOVACRON_SDK_VERSION ")");
-  novacron::cli::add_plugin_commands(app, out, exit_code);
+  novacron::cli::ConnectionFlags connection;
+  novacron::cli::add_connection_flags(app, connection);
+  novacron::cli::add_api_commands(app, out, exit_code, connection);
+  novacron::cli::add_plugin_commands(app, out, exit_code, connection);
   novacron::cli::add_config_commands(app, out, exit_code);
   novacron::cli::add_cert_commands(app, out, exit_code);
   try {

@@ -205,9 +205,105 @@ int set_enabled(const Output& out, const HostConfig& cfg, OfflineHost& host, con
   return 0;
 }
 
+bool offline(const HostLocation& loc) { return !loc.data_dir.empty() || !loc.config_file.empty(); }
+
+void with_api(const ConnectionFlags& flags, const Output& out, int& exit_code,
+              const std::function<int(ApiClient&)>& command) {
+  auto client = ApiClient::connect(flags, out, exit_code);
+  if (client) exit_code = command(*client);
+}
+
+std::string field(const json& j, const char* key) {
+  if (!j.contains(key) || j[key].is_null()) return "-";
+  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+}
+
+int api_list(ApiClient& api, const Output& out) {
+  auto all = fetch_all(api, "/v1/plugins");
+  if (!all) return ApiClient::fail(out, all.error());
+  if (out.json) return out.emit_json({{"items", *all}});
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& p : *all) {
+    std::string version = field(p, "version");
+    if (version == "-" && p.contains("installed") && !p["installed"].empty()) {
+      version = field(p["installed"].back(), "version");
+    }
+    std::string why = field(p, "message");
+    rows.push_back({field(p, "id"), version, field(p, "kind"), field(p, "state"), field(p, "catalog_state"),
+                    why == "-" || why.empty() ? "" : why});
+  }
+  print_table({"ID", "VERSION", "KIND", "STATE", "CATALOG", "MESSAGE"}, rows);
+  return 0;
+}
+
+int api_inspect(ApiClient& api, const Output& out, const std::string& id) {
+  auto p = api.call("GET", "/v1/plugins/" + url_encode(id));
+  if (!p) return ApiClient::fail(out, p.error());
+  if (out.json) return out.emit_json(*p);
+  const json& j = *p;
+  std::cout << "Plugin      " << field(j, "id") << " " << field(j, "version") << "\n"
+            << "Kind        " << field(j, "kind") << " (interface " << field(j, "interface_version") << ", SDK "
+            << field(j, "sdk_version") << ")\n"
+            << "State       " << field(j, "state")
+            << (j.value("message", "").empty() ? "" : ": " + j.value("message", "")) << "\n"
+            << "Catalog     " << field(j, "catalog_state")
+            << (j.contains("catalog_reason") ? " (" + field(j, "catalog_reason") + ")" : "") << "\n"
+            << "Required    " << field(j, "required") << "\n";
+  if (j.contains("load_ms")) {
+    std::cout << "Load        " << field(j, "load_ms") << " ms (verify " << field(j, "verify_ms") << " ms, start "
+              << field(j, "start_ms") << " ms)\n";
+  }
+  if (j.contains("dir")) std::cout << "Folder      " << field(j, "dir") << "\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& v : j.value("installed", json::array())) {
+    rows.push_back({field(v, "version"), field(v, "source"), field(v, "sha256").substr(0, 16), field(v, "dir")});
+  }
+  if (!rows.empty()) {
+    std::cout << "\n";
+    print_table({"INSTALLED", "SOURCE", "SHA256", "FOLDER"}, rows);
+  }
+  return 0;
+}
+
+int api_install(ApiClient& api, const Output& out, const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    return out.error("usage", path + " is a folder; the API takes a package file",
+                     "pack it: tar --zstd -cf plugin.tar.zst -C " + path +
+                         " . (or install offline into a stopped host with --data-dir)");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return out.error("io", path + ": cannot read the package");
+  std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto r = api.call("POST", "/v1/plugins", body, "application/octet-stream");
+  if (!r) {
+    ApiFailure f = r.error();
+    if (f.hint.empty() && f.http_status == 400) f.hint = "`novacron plugin validate` shows every check";
+    return ApiClient::fail(out, f);
+  }
+  if (out.json) return out.emit_json(*r);
+  std::cout << "installed " << field(*r, "id") << " " << field(*r, "version") << " (" << field(*r, "kind") << ") into "
+            << field(*r, "dir") << "\npinned sha256 " << field(*r, "sha256") << "\nenable it: novacron plugin enable "
+            << field(*r, "id") << "\n";
+  return 0;
+}
+
+int api_set_enabled(ApiClient& api, const Output& out, const std::string& id, bool enable, bool wait, double timeout) {
+  auto r = api.call("POST", "/v1/plugins/" + url_encode(id) + (enable ? "/enable" : "/disable"));
+  if (!r) return ApiClient::fail(out, r.error());
+  json op = (*r)["operation"];
+  if (!wait) {
+    if (out.json) return out.emit_json(*r);
+    std::cout << "operation " << field(op, "id") << " started (" << field(op, "kind") << " " << field(op, "object")
+              << "); follow it with: novacron operation wait " << field(op, "id") << "\n";
+    return 0;
+  }
+  return wait_for_operation(api, out, op, timeout);
+}
+
 }  // namespace
 
-void add_plugin_commands(CLI::App& app, Output& out, int& exit_code) {
+void add_plugin_commands(CLI::App& app, Output& out, int& exit_code, ConnectionFlags& flags) {
   auto* plugin = app.add_subcommand("plugin", "Inspect, install and manage plugins");
   plugin->require_subcommand(1);
 
@@ -244,14 +340,24 @@ void add_plugin_commands(CLI::App& app, Output& out, int& exit_code) {
 
   // install ----------------------------------------------------------------------------
   {
-    auto* cmd = plugin->add_subcommand("install", "Install a plugin folder or .tar.zst into a stopped host's data dir");
+    auto* cmd = plugin->add_subcommand(
+        "install",
+        "Install a .tar.zst package through the API, or a folder or package into a stopped host (--data-dir)");
     auto loc = std::make_shared<HostLocation>();
     auto path = std::make_shared<std::string>();
     add_host_location(cmd, *loc);
-    cmd->add_option("--trusted-key", loc->trusted_keys, "Additional trusted Ed25519 public key (PEM)");
-    cmd->add_flag("--require-signature", loc->require_signature, "Refuse unsigned plugins");
-    cmd->add_option("PATH", *path, "Plugin folder or .tar.zst package")->required();
-    cmd->callback([&out, &exit_code, loc, path] {
+    cmd->add_option("--trusted-key", loc->trusted_keys, "Additional trusted Ed25519 public key (PEM), offline only");
+    cmd->add_flag("--require-signature", loc->require_signature, "Refuse unsigned plugins, offline only");
+    cmd->add_option("PATH", *path, "Plugin folder (offline) or .tar.zst package")->required();
+    cmd->callback([&out, &exit_code, &flags, loc, path] {
+      if (!offline(*loc)) {
+        if (!loc->trusted_keys.empty() || loc->require_signature) {
+          exit_code = out.error("usage", "--trusted-key and --require-signature apply to offline installs",
+                                "a running host checks with its own plugins.trusted_keys; add --data-dir for offline");
+          return;
+        }
+        return with_api(flags, out, exit_code, [&](ApiClient& api) { return api_install(api, out, *path); });
+      }
       exit_code = with_offline_host(
           *loc, out, [&](const HostConfig& cfg, OfflineHost& host) { return install(out, cfg, host, *path); });
     });
@@ -259,10 +365,12 @@ void add_plugin_commands(CLI::App& app, Output& out, int& exit_code) {
 
   // list -------------------------------------------------------------------------------
   {
-    auto* cmd = plugin->add_subcommand("list", "List the plugins installed in a stopped host's catalog");
+    auto* cmd =
+        plugin->add_subcommand("list", "List plugins and their state (a stopped host's catalog with --data-dir)");
     auto loc = std::make_shared<HostLocation>();
     add_host_location(cmd, *loc);
-    cmd->callback([&out, &exit_code, loc] {
+    cmd->callback([&out, &exit_code, &flags, loc] {
+      if (!offline(*loc)) return with_api(flags, out, exit_code, [&](ApiClient& api) { return api_list(api, out); });
       exit_code = with_offline_host(*loc, out, [&](const HostConfig&, OfflineHost& host) { return list(out, host); });
     });
   }
@@ -271,14 +379,54 @@ void add_plugin_commands(CLI::App& app, Output& out, int& exit_code) {
   for (bool enable : {true, false}) {
     auto* cmd = plugin->add_subcommand(
         enable ? "enable" : "disable",
-        enable ? "Enable a plugin (also lifts a quarantine) in a stopped host" : "Disable a plugin in a stopped host");
+        enable ? "Load and start a plugin (also lifts a quarantine); waits for the operation unless --no-wait"
+               : "Stop a plugin and keep it stopped across restarts; waits unless --no-wait");
     auto loc = std::make_shared<HostLocation>();
     auto id = std::make_shared<std::string>();
+    auto no_wait = std::make_shared<bool>(false);
+    auto timeout = std::make_shared<double>(600);
     add_host_location(cmd, *loc);
     cmd->add_option("ID", *id, "Plugin id")->required();
-    cmd->callback([&out, &exit_code, loc, id, enable] {
+    cmd->add_flag("--no-wait", *no_wait, "Print the operation id and return at once");
+    cmd->add_option("--wait-timeout", *timeout, "Stop waiting after this many seconds (default 600)")
+        ->check(CLI::PositiveNumber);
+    cmd->callback([&out, &exit_code, &flags, loc, id, enable, no_wait, timeout] {
+      if (!offline(*loc)) {
+        return with_api(flags, out, exit_code,
+                        [&](ApiClient& api) { return api_set_enabled(api, out, *id, enable, !*no_wait, *timeout); });
+      }
       exit_code = with_offline_host(*loc, out, [&](const HostConfig& cfg, OfflineHost& host) {
         return set_enabled(out, cfg, host, *id, enable);
+      });
+    });
+  }
+
+  // inspect / remove (API) ------------------------------------------------------------
+  {
+    auto* cmd = plugin->add_subcommand("inspect", "Runtime status, catalog state and installed versions of a plugin");
+    auto id = std::make_shared<std::string>();
+    cmd->add_option("ID", *id, "Plugin id")->required();
+    cmd->callback([&out, &exit_code, &flags, id] {
+      with_api(flags, out, exit_code, [&](ApiClient& api) { return api_inspect(api, out, *id); });
+    });
+  }
+  {
+    auto* cmd = plugin->add_subcommand("remove", "Remove an installed plugin version (refused while it is loaded)");
+    auto id = std::make_shared<std::string>();
+    auto version = std::make_shared<std::string>();
+    cmd->add_option("ID", *id, "Plugin id")->required();
+    cmd->add_option("VERSION", *version, "Version to remove")->required();
+    cmd->callback([&out, &exit_code, &flags, id, version] {
+      with_api(flags, out, exit_code, [&](ApiClient& api) {
+        auto r = api.call("DELETE", "/v1/plugins/" + url_encode(*id) + "/" + url_encode(*version));
+        if (!r) {
+          ApiFailure f = r.error();
+          if (f.code == "plugin_loaded") f.hint = "disable it first: novacron plugin disable " + *id;
+          return ApiClient::fail(out, f);
+        }
+        if (out.json) return out.emit_json(*r);
+        std::cout << "removed " << *id << " " << *version << "\n";
+        return 0;
       });
     });
   }

@@ -41,6 +41,11 @@ bool EventBus::can_resume_from(std::uint64_t seq) const {
   return seq + 1 >= oldest;
 }
 
+std::uint64_t EventBus::oldest_retained_seq() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return ring_.empty() ? next_seq_ : ring_.front().seq;
+}
+
 std::uint64_t EventBus::last_seq() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return next_seq_ - 1;

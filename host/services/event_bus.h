@@ -33,6 +33,8 @@ class EventBus {
   // retention window (the caller must resynchronise).
   std::optional<std::vector<HostEvent>> since(std::uint64_t since) const;
   std::uint64_t last_seq() const;
+  // Sequence number of the oldest event still kept (last_seq() + 1 when none is).
+  std::uint64_t oldest_retained_seq() const;
   // Whether since(seq) would answer (seq not older than the retention window): a bounds
   // check, without copying events.
   bool can_resume_from(std::uint64_t seq) const;

@@ -322,6 +322,24 @@ TEST_F(ApiTest, EventsRefuseWhatCannotBeServed) {
   WsClient old(port_, "/v1/events?since=1", kReader);
   EXPECT_EQ(old.status(), 410);
   EXPECT_NE(old.body().find("too_old"), std::string::npos) << old.body();
+
+  // "earliest" replays what is still kept, never 410; the bookmark closes the replay.
+  WsClient earliest(port_, "/v1/events?since=earliest&bookmark=true", kReader);
+  ASSERT_EQ(earliest.status(), 101) << earliest.body();
+  std::vector<json> replayed;
+  for (std::string m = earliest.next(); !m.empty(); m = earliest.next()) {
+    replayed.push_back(json::parse(m));
+    if (replayed.back()["type"] == "stream.bookmark") break;
+  }
+  ASSERT_EQ(replayed.size(), 51u) << "50 retained events, then the bookmark";
+  EXPECT_GT(replayed.front()["seq"].get<std::uint64_t>(), 1u);
+  for (size_t i = 1; i + 1 < replayed.size(); ++i) {
+    EXPECT_EQ(replayed[i]["seq"], replayed[i - 1]["seq"].get<std::uint64_t>() + 1) << "no gap";
+  }
+  EXPECT_EQ(replayed.back()["seq"], replayed[replayed.size() - 2]["seq"]) << "bookmark = last replayed";
+
+  WsClient bad_bookmark(port_, "/v1/events?bookmark=yes", kReader);
+  EXPECT_EQ(bad_bookmark.status(), 400);
 }
 
 }  // namespace

@@ -150,9 +150,13 @@ TEST(CliTest, ConfigValidate) {
 }
 
 TEST(CliTest, UsageErrorsExitWithCode2OrHelp) {
-  auto r = cli({"plugin", "install", "x.tar.zst"});  // neither --data-dir nor --config
+  auto missing = cli({"plugin", "install"});  // no PATH
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.err.find("PATH"), std::string::npos) << missing.err;
+  // Without --data-dir/--config an install goes through the API; the package is read first.
+  auto r = cli({"plugin", "install", "x.tar.zst"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("--data-dir"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("x.tar.zst: cannot read the package"), std::string::npos) << r.err;
   auto unknown = cli({"frobnicate"});
   EXPECT_NE(unknown.exit_code, 0);
 }
