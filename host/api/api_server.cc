@@ -685,6 +685,7 @@ void ApiServer::add_event_routes() {
              channel->close("too_old: events after " + std::to_string(since) + " are no longer kept");
              return;
            }
+           channel->allow_burst(history->size() + 1);  // the replay goes out at once
            std::lock_guard<std::mutex> lock(fwd->mutex);
            if (history) {
              for (const auto& e : *history) {

@@ -73,7 +73,9 @@ class WebSocketSession : public WebSocketChannel, public std::enable_shared_from
     auto self = this->shared_from_this();
     asio::dispatch(ws_.get_executor(), [self, text = std::move(text)]() mutable {
       if (!self->open_) return;
-      if (self->queue_.size() >= kMaxQueued) return self->close("client too slow: more than 4096 messages queued");
+      if (self->queue_.size() >= kMaxQueued + self->burst_.load()) {
+        return self->close("client too slow: more than " + std::to_string(self->queue_.size()) + " messages queued");
+      }
       self->queue_.push_back(std::move(text));
       if (!self->writing_) self->write_next();
     });
@@ -91,6 +93,8 @@ class WebSocketSession : public WebSocketChannel, public std::enable_shared_from
   }
 
   bool is_open() const override { return open_; }
+
+  void allow_burst(std::size_t messages) override { burst_ += messages; }
 
   void on_close(std::function<void()> fn) override {
     std::lock_guard<std::mutex> lock(close_mutex_);
@@ -143,6 +147,7 @@ class WebSocketSession : public WebSocketChannel, public std::enable_shared_from
   std::deque<std::string> queue_;
   bool writing_ = false;
   std::atomic<bool> open_{false};
+  std::atomic<std::size_t> burst_{0};
   std::mutex close_mutex_;
   bool closed_ = false;
   std::vector<std::function<void()>> close_handlers_;

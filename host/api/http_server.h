@@ -19,13 +19,17 @@ class ExecutorPools;
 
 // A WebSocket connection the server upgraded for a handler (GET /v1/events). send() may be
 // called from any thread; messages are queued (bounded) and written in order. When the peer
-// is too slow and the queue fills, the connection is closed rather than grown without bound.
+// is too slow and the queue (4096 messages, plus allowed bursts) fills, the connection is
+// closed rather than grown without bound.
 class WebSocketChannel {
  public:
   virtual ~WebSocketChannel() = default;
   // Queues a text message; false when the channel is closed (or has just closed because its
   // queue was full).
   virtual bool send(std::string text) = 0;
+  // Raises the queue bound by `messages` for a burst the handler sends at once (a replay
+  // of retained events), so that a burst larger than the bound is not taken for a slow peer.
+  virtual void allow_burst(std::size_t messages) = 0;
   virtual void close(const std::string& reason) = 0;
   virtual bool is_open() const = 0;
   // Called once, on any thread, when the connection ends.

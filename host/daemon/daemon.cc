@@ -64,6 +64,27 @@ int wait_for_shutdown_signal() {
 
 }  // namespace
 
+namespace {
+
+// Event numbers of this run start after the previous run's reservation (EventBus).
+Expected<void> continue_event_sequence(KvStore& kv, EventBus& events) {
+  constexpr std::string_view kNamespace = "@host", kKey = "events.seq_reserved";
+  auto stored = kv.get(kNamespace, kKey);
+  if (!stored) return tl::unexpected(stored.error());
+  std::uint64_t reserved = 0;
+  if (*stored) reserved = std::strtoull((*stored)->c_str(), nullptr, 10);
+  std::uint64_t up_to = reserved + EventBus::kSeqBlock;
+  if (auto r = kv.put(kNamespace, kKey, std::to_string(up_to)); !r) return r;
+  events.start_sequence_at(reserved + 1, up_to, [&kv, kNamespace, kKey](std::uint64_t next) {
+    auto r = kv.put(kNamespace, kKey, std::to_string(next));
+    if (!r) spdlog::error("cannot reserve event sequence numbers: {}", r.error().message);
+    return r.has_value();
+  });
+  return {};
+}
+
+}  // namespace
+
 int run_daemon(const DaemonOptions& options) {
   const HostConfig& cfg = options.config;
   setup_logging(cfg.log_level, cfg.log_format);
@@ -102,6 +123,10 @@ int run_daemon(const DaemonOptions& options) {
   PluginCatalog catalog(**db);
   KvStore kv(**db);
   EventBus events(cfg.event_retention);
+  if (auto r = continue_event_sequence(kv, events); !r) {
+    spdlog::critical("cannot start: {}", r.error().message);
+    return 1;
+  }
   MetricsRegistry metrics;
   ExecutorPools pools(cfg.io_threads, cfg.blocking_threads);
   HostContext context{cfg.node_name, cfg.data_dir.string(), &kv, &events, &metrics, &pools};

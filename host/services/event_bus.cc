@@ -4,6 +4,13 @@
 
 namespace novacron {
 
+void EventBus::start_sequence_at(std::uint64_t first, std::uint64_t reserved_up_to, SeqReserver reserve) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  next_seq_ = first;
+  reserved_up_to_ = reserved_up_to;
+  reserve_ = std::move(reserve);
+}
+
 std::uint64_t EventBus::publish(std::string type, std::string object, std::string source, std::string payload_json) {
   HostEvent ev;
   ev.time_ms =
@@ -16,6 +23,9 @@ std::uint64_t EventBus::publish(std::string type, std::string object, std::strin
   // Subscribers are called under the lock, so that every subscriber sees events in sequence
   // order even when several threads publish at once (a stream must never skip one).
   std::lock_guard<std::mutex> lock(mutex_);
+  if (next_seq_ > reserved_up_to_ && reserve_ && reserve_(reserved_up_to_ + kSeqBlock)) {
+    reserved_up_to_ += kSeqBlock;
+  }
   ev.seq = next_seq_++;
   ring_.push_back(ev);
   while (ring_.size() > retention_) ring_.pop_front();

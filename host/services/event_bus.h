@@ -26,6 +26,15 @@ class EventBus {
  public:
   explicit EventBus(size_t retention = 10000) : retention_(retention) {}
 
+  // Sequence numbers continue across restarts so that a client resuming with a number from
+  // before a restart gets "too old" instead of other events under reused numbers. The host
+  // persists a reservation: a run starts after the previous run's reservation and reserves
+  // blocks ahead; `reserve(up_to)` persists a new reservation when a block is used up (it
+  // runs under the bus lock, once per kSeqBlock events).
+  static constexpr std::uint64_t kSeqBlock = std::uint64_t{1} << 20;
+  using SeqReserver = std::function<bool(std::uint64_t up_to)>;
+  void start_sequence_at(std::uint64_t first, std::uint64_t reserved_up_to, SeqReserver reserve);
+
   // Stamps and stores the event, then calls subscribers (outside the lock).
   std::uint64_t publish(std::string type, std::string object, std::string source, std::string payload_json);
 
@@ -53,6 +62,8 @@ class EventBus {
   mutable std::mutex mutex_;
   std::deque<HostEvent> ring_;
   std::uint64_t next_seq_ = 1;
+  std::uint64_t reserved_up_to_ = UINT64_MAX;  // no persistence unless start_sequence_at()
+  SeqReserver reserve_;
   std::uint64_t next_subscriber_ = 1;
   std::vector<std::pair<std::uint64_t, Subscriber>> subscribers_;
 };

@@ -342,5 +342,31 @@ TEST_F(ApiTest, EventsRefuseWhatCannotBeServed) {
   EXPECT_EQ(bad_bookmark.status(), 400);
 }
 
+// A replay larger than the WebSocket queue bound (4096 messages) is sent whole: only a peer
+// that falls behind live events is closed as too slow.
+TEST(ApiEventsReplayTest, ReplayLargerThanTheQueueBoundArrivesWhole) {
+  TempDir dir;
+  for (const char* id : {"io.novacron.test.auth", "io.novacron.test.good"}) {
+    auto r = run({(bin_dir() / "novacron").string(), "plugin", "install", "--data-dir", (dir / "data").string(),
+                  fixture(id).string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  write_file(dir / "cfg.json", R"({"data_dir": ")" + (dir / "data").string() + R"(", "listen": {"port": 0},
+    "events": {"retention": 20000},
+    "plugins": {"load": [{"id": "io.novacron.test.auth", "required": true},
+                         {"id": "io.novacron.test.good", "config": {"burst_events": 6000}}]}})");
+  Process daemon({(bin_dir() / "novacrond").string(), "--config", (dir / "cfg.json").string()}, dir.path());
+  ASSERT_TRUE(daemon.wait_for_output("novacrond ready")) << daemon.err();
+  WsClient ws(ready_port(daemon.out()), "/v1/events?since=earliest&type=test.burst&bookmark=true", kReader);
+  ASSERT_EQ(ws.status(), 101) << ws.body();
+  int bursts = 0;
+  for (std::string m = ws.next(); !m.empty(); m = ws.next()) {
+    json e = json::parse(m);
+    if (e["type"] == "stream.bookmark") break;
+    EXPECT_EQ(e["payload"]["n"], bursts++);
+  }
+  EXPECT_EQ(bursts, 6000);
+}
+
 }  // namespace
 }  // namespace novacron

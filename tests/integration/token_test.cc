@@ -111,6 +111,29 @@ TEST_F(TokenTest, TokensSurviveARestart) {
   EXPECT_EQ(r.status, 200) << r.body;
 }
 
+TEST_F(TokenTest, EventNumbersAreNotReusedAfterARestart) {
+  std::string admin = admin_token();
+  ASSERT_EQ(call("POST", "/v1/tokens", admin, R"({"name": "before"})").status, 201);
+  WsClient before(port_, "/v1/events?since=earliest&bookmark=true", {{"Authorization", "Bearer " + admin}});
+  ASSERT_EQ(before.status(), 101);
+  std::uint64_t last = 0;
+  for (std::string m = before.next(); !m.empty(); m = before.next()) {
+    json e = json::parse(m);
+    if (e["type"] == "stream.bookmark") break;
+    last = e["seq"];
+  }
+  ASSERT_GT(last, 1u);
+  restart();
+  // The new run numbers its events after everything the old run could have used: resuming
+  // from a number of the old run is "too old" (resynchronise), never other events.
+  WsClient stale(port_, "/v1/events?since=" + std::to_string(last - 1), {{"Authorization", "Bearer " + admin}});
+  EXPECT_EQ(stale.status(), 410) << stale.body();
+  WsClient fresh(port_, "/v1/events?since=earliest", {{"Authorization", "Bearer " + admin}});
+  ASSERT_EQ(fresh.status(), 101);
+  json first = json::parse(fresh.next());
+  EXPECT_GT(first["seq"].get<std::uint64_t>(), last) << first.dump();
+}
+
 TEST_F(TokenTest, BadTokenRequestsNameTheField) {
   std::string admin = admin_token();
   auto no_json = call("POST", "/v1/tokens", admin, "{not json");

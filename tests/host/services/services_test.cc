@@ -10,6 +10,35 @@
 namespace novacron {
 namespace {
 
+TEST(EventBusTest, SequenceContinuesAfterAReservationAndReservesAhead) {
+  EventBus bus(10);
+  std::vector<std::uint64_t> reservations;
+  // A previous run reserved up to 100: this run starts at 101 with a reservation up to
+  // 101 + kSeqBlock - 1; crossing it reserves the next block.
+  const std::uint64_t first = 101, reserved = 100 + EventBus::kSeqBlock;
+  bus.start_sequence_at(first, reserved, [&](std::uint64_t up_to) {
+    reservations.push_back(up_to);
+    return true;
+  });
+  EXPECT_EQ(bus.publish("t", "o", "host", "{}"), first);
+  EXPECT_TRUE(reservations.empty());
+  EXPECT_FALSE(bus.since(50).has_value()) << "a number from before the restart is too old";
+  EXPECT_TRUE(bus.since(100).has_value());
+  EXPECT_EQ(bus.oldest_retained_seq(), first);
+
+  EventBus edge(10);
+  edge.start_sequence_at(5, 5, [&](std::uint64_t up_to) {
+    reservations.push_back(up_to);
+    return true;
+  });
+  EXPECT_EQ(edge.publish("t", "o", "host", "{}"), 5u);
+  EXPECT_EQ(edge.publish("t", "o", "host", "{}"), 6u);  // past the reservation: reserve first
+  ASSERT_EQ(reservations.size(), 1u);
+  EXPECT_EQ(reservations[0], 5 + EventBus::kSeqBlock);
+  edge.publish("t", "o", "host", "{}");
+  EXPECT_EQ(reservations.size(), 1u) << "one reservation per block";
+}
+
 TEST(EventBusTest, SequenceNumbersAndResume) {
   EventBus bus(3);
   std::vector<std::uint64_t> seen;
