@@ -5,11 +5,17 @@
 // certificate must chain to `ca_file` (the system's trust store when empty) and name
 // `server_name` (the URL's host when empty): a DNS name or an IP address SAN. Errors carry
 // codes the callers act on:
-//   bad_url, connect_failed, timeout       the host is not reachable as given
+//   bad_url, tls_config, bad_request       the call could not be made as given (URL, CA or
+//                                          client certificate files, HTTP method)
+//   connect_failed, timeout                the host is not reachable (no deadline covers a
+//                                          DNS lookup: use addresses where that matters)
+//   connection_lost                        the connection broke before the answer
 //   untrusted_certificate, name_mismatch   the server is not who it must be
 //   tls_failed                             the handshake failed otherwise (e.g. the server
 //                                          refused our client certificate)
 //   protocol_error                         not an HTTP answer
+//   http_<status>                          websocket(): the server answered without upgrading
+//   closed                                 WebSocketConnection::read(): the server closed it
 #pragma once
 
 #include <chrono>

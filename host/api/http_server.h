@@ -27,8 +27,9 @@ class WebSocketChannel {
   // Queues a text message; false when the channel is closed (or has just closed because its
   // queue was full).
   virtual bool send(std::string text) = 0;
-  // Raises the queue bound by `messages` for a burst the handler sends at once (a replay
-  // of retained events), so that a burst larger than the bound is not taken for a slow peer.
+  // Raises the queue bound by `messages`, for the rest of the connection, for a burst the
+  // handler sends at once (a replay of retained events), so that a burst larger than the
+  // bound is not taken for a slow peer. The bound stays finite: callers add what they send.
   virtual void allow_burst(std::size_t messages) = 0;
   virtual void close(const std::string& reason) = 0;
   virtual bool is_open() const = 0;

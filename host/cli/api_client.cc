@@ -20,6 +20,11 @@ std::string env(const char* name) {
 }
 
 Expected<std::string> read_token_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    return make_error("token_unreadable",
+                      path + " is readable by group or others; a token file must not be: run chmod 600 " + path);
+  }
   std::ifstream in(path);
   if (!in) return make_error("token_unreadable", path + ": cannot read the token file");
   std::string token;

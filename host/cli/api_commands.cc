@@ -83,7 +83,7 @@ int wait_for_operation(ApiClient& api, const Output& out, json op, double timeou
         bar.finish();
         return out.error("timeout",
                          "operation " + id + " is still running after " + std::to_string(int(timeout_s)) + " s",
-                         "wait longer: novacron operation wait " + id + " --timeout SECONDS");
+                         "wait longer: novacron operation wait " + id + " --wait-timeout SECONDS");
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       auto next = api.call("GET", "/v1/operations/" + url_encode(id));
@@ -194,8 +194,11 @@ void add_login(CLI::App& app, Output& out, int& exit_code, ConnectionFlags& flag
       "login", "Check a host URL and token, then save them (and --ca, --server-name) in the CLI config (mode 0600)");
   cmd->callback([&out, &exit_code, &flags] {
     ConnectionFlags f = flags;
-    if (f.token.empty() && f.token_file.empty() && std::getenv("NOVACRON_TOKEN") == nullptr) f.token = prompt_token();
-    if (f.token.empty() && f.token_file.empty() && std::getenv("NOVACRON_TOKEN") == nullptr) {
+    // A token from a flag, the environment or the existing config is used as is; only
+    // without one is it asked for.
+    auto resolved = resolve_connection(f);
+    if (resolved && resolved->token.empty()) f.token = prompt_token();
+    if (resolved && resolved->token.empty() && f.token.empty()) {
       exit_code = out.error("usage", "no token given", "pass --token-file FILE, set NOVACRON_TOKEN or type it");
       return;
     }
@@ -203,8 +206,14 @@ void add_login(CLI::App& app, Output& out, int& exit_code, ConnectionFlags& flag
       auto self = api.call("GET", "/v1/nodes/self");
       if (!self) return ApiClient::fail(out, self.error());
       const ConnectionSettings& s = api.settings();
-      json saved = {{"url", s.url}, {"token", s.token}};
       auto absolute = [](const std::string& p) { return fs::absolute(p).lexically_normal().string(); };
+      // A token that lives in a file stays there: the config refers to the file.
+      json saved = {{"url", s.url}};
+      if (!f.token_file.empty()) {
+        saved["token_file"] = absolute(f.token_file);
+      } else {
+        saved["token"] = s.token;
+      }
       if (!s.ca.empty()) saved["ca"] = absolute(s.ca);
       if (!s.server_name.empty()) saved["server_name"] = s.server_name;
       if (!s.cert.empty()) saved["cert"] = absolute(s.cert);
@@ -288,8 +297,9 @@ void add_node(CLI::App& app, Output& out, int& exit_code, ConnectionFlags& flags
       for (const auto& n : *all) {
         std::string name = str(n, "name") + (n.value("self", false) ? " (this node)" : "");
         std::string detail = n.contains("error") && n["error"].is_object() ? n["error"].value("message", "")
-                             : n["latency_ms"].is_number() ? std::to_string(int(n["latency_ms"].get<double>())) + " ms"
-                                                           : "";
+                             : n.contains("latency_ms") && n["latency_ms"].is_number()
+                                 ? std::to_string(int(n["latency_ms"].get<double>())) + " ms"
+                                 : "";
         rows.push_back({name, str(n, "state"), str(n, "api_url"), str(n, "transport"), labels_text(n["labels"]),
                         str(n, "version"), detail});
       }

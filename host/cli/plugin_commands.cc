@@ -182,7 +182,7 @@ int list(const Output& out, OfflineHost& host) {
                    {"sha256", e.sha256}});
     rows.push_back({e.id, e.version, e.kind, e.source, state, e.sha256.substr(0, 12)});
   }
-  if (out.json) return out.emit_json({{"plugins", arr}});
+  if (out.json) return out.emit_json({{"items", arr}});  // the same key as the API lists
   print_table({"ID", "VERSION", "KIND", "SOURCE", "STATE", "SHA256"}, rows);
   return 0;
 }

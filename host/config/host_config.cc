@@ -199,7 +199,7 @@ void parse_peer(Checker& c, const json& entry, const std::string& p, HostConfig&
     peer.name = *name;
   }
   if (auto api = c.string(entry, p, "api", true)) {
-    if (api->rfind("https://", 0) != 0 || !is_host_port(api->substr(8))) {
+    if (api->rfind("https://", 0) != 0 || api->find('/', 8) != std::string::npos || !is_host_port(api->substr(8))) {
       c.fail(p + "/api", "expected https://HOST:PORT (peers are called over mutual TLS), got \"" + *api + "\"");
     }
     peer.api_url = *api;

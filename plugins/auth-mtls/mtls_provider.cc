@@ -22,8 +22,10 @@ using sdk::AuthOutcome;
 using sdk::AuthResult;
 using sdk::Status;
 
+// The host's rule (host/common/identifiers.cc): 1-63 letters, digits, '.', '-', starting
+// with a letter or digit.
 bool is_node_name(const std::string& name) {
-  if (name.empty() || name.size() > 63) return false;
+  if (name.empty() || name.size() > 63 || !std::isalnum(static_cast<unsigned char>(name.front()))) return false;
   for (unsigned char c : name) {
     if (!std::isalnum(c) && c != '-' && c != '.') return false;
   }

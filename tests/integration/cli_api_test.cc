@@ -107,6 +107,10 @@ TEST_F(CliApiTest, TokenComesFromFlagsEnvironmentOrTheConfigFile) {
   // --token-file.
   write_file(dir_ / "tok", admin_ + "\n");
   fs::remove(conf);
+  auto loose_file = nc({"node", "list", "--url", url_, "--token-file", (dir_ / "tok").string()});
+  EXPECT_EQ(loose_file.exit_code, 1);
+  EXPECT_NE(loose_file.err.find("run chmod 600"), std::string::npos) << loose_file.err;
+  ::chmod((dir_ / "tok").c_str(), 0600);
   auto token_file = nc({"node", "list", "--url", url_, "--token-file", (dir_ / "tok").string()});
   EXPECT_EQ(token_file.exit_code, 0) << token_file.err;
 }
@@ -123,6 +127,15 @@ TEST_F(CliApiTest, LoginChecksTheTokenAndSavesAPrivateConfig) {
   struct stat st {};
   ASSERT_EQ(::stat(conf.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_NE(read_file(conf).find(admin_), std::string::npos);
+
+  // A token given as a file stays in that file: the config refers to it.
+  write_file(dir_ / "tok", admin_ + "\n");
+  ::chmod((dir_ / "tok").c_str(), 0600);
+  ASSERT_EQ(nc({"login", "--url", url_, "--token-file", (dir_ / "tok").string()}).exit_code, 0);
+  json saved = json::parse(read_file(conf));
+  EXPECT_FALSE(saved.contains("token")) << saved.dump();
+  EXPECT_EQ(saved["token_file"], (dir_ / "tok").string());
   auto after = nc({"version", "--json"});
   ASSERT_EQ(after.exit_code, 0) << after.err;
   json v = parse(after);

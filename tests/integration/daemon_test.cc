@@ -161,7 +161,7 @@ TEST_F(DaemonTest, PluginAbortingInStartIsQuarantinedOnTheNextStart) {
   ASSERT_EQ(list.exit_code, 0) << list.err;
   bool found = false;
   const auto listed = nlohmann::json::parse(list.out);
-  for (const auto& p : listed["plugins"]) {
+  for (const auto& p : listed["items"]) {
     if (p["id"] == "io.novacron.test.start-aborts") {
       found = true;
       EXPECT_EQ(p["state"], "quarantined");
