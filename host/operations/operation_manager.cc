@@ -153,6 +153,7 @@ Expected<Operation> OperationManager::start(const std::string& kind, const std::
     running_by_object_[object] = run->op.id;
   }
   Operation created = run->op;
+  retry_unpersisted();
   if (auto r = persist(created); !r) {
     std::lock_guard<std::mutex> lock(mutex_);
     running_.erase(created.id);
@@ -191,12 +192,37 @@ Expected<Operation> OperationManager::start(const std::string& kind, const std::
   return created;
 }
 
+void OperationManager::retry_unpersisted() {
+  std::map<std::string, Operation> pending;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (unpersisted_.empty()) return;
+    pending = unpersisted_;
+  }
+  for (const auto& [id, op] : pending) {
+    if (!persist(op)) return;  // the store still refuses: keep them for the next try
+    std::lock_guard<std::mutex> lock(mutex_);
+    unpersisted_.erase(id);
+    spdlog::info("operation {}: its final state ({}) is stored now", id, op.state);
+  }
+}
+
 void OperationManager::finish(const std::shared_ptr<Running>& run, Operation op) {
-  if (auto r = persist(op); !r)
-    spdlog::error("operation {} finished but could not be stored: {}", op.id, r.error().message);
+  retry_unpersisted();
+  bool stored = true;
+  if (auto r = persist(op); !r) {
+    stored = false;
+    spdlog::error("operation {} finished but could not be stored (kept in memory, retried): {}", op.id,
+                  r.error().message);
+  }
   std::vector<std::function<void(Operation)>> waiters;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (!stored) {
+      constexpr size_t kMaxUnpersisted = 10000;  // a store that never recovers must not grow this forever
+      if (unpersisted_.size() >= kMaxUnpersisted) unpersisted_.erase(unpersisted_.begin());
+      unpersisted_[op.id] = op;
+    }
     run->op = op;
     waiters.swap(run->waiters);
     running_.erase(op.id);
@@ -227,6 +253,7 @@ Expected<std::optional<Operation>> OperationManager::find(const std::string& id)
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (auto it = running_.find(id); it != running_.end()) return std::optional<Operation>(it->second->op);
+    if (auto it = unpersisted_.find(id); it != unpersisted_.end()) return std::optional<Operation>(it->second);
   }
   return db_.with_lock([&]() -> Expected<std::optional<Operation>> {
     auto stmt = db_.prepare(std::string("SELECT ") + kColumns + " FROM operations WHERE id = ?");
@@ -258,6 +285,7 @@ Expected<std::vector<Operation>> OperationManager::list(const std::string& after
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto& op : *ops) {
     if (auto it = running_.find(op.id); it != running_.end()) op = it->second->op;
+    if (auto it = unpersisted_.find(op.id); it != unpersisted_.end()) op = it->second;
   }
   return ops;
 }

@@ -86,6 +86,8 @@ class OperationManager {
  private:
   struct Running;
   Expected<void> persist(const Operation& op);
+  // Stores the final states that could not be stored when their operations ended.
+  void retry_unpersisted();
   void finish(const std::shared_ptr<Running>& run, Operation op);
   void publish(const Operation& op);
 
@@ -95,6 +97,10 @@ class OperationManager {
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<Running>> running_;  // by id
   std::map<std::string, std::string> running_by_object_;     // object -> id
+  // Ended operations whose final state the store refused (its row still says "running"):
+  // served from here and written again at the next operation start or end, so that nobody
+  // sees a finished operation as running for the rest of the process's life.
+  std::map<std::string, Operation> unpersisted_;
   std::atomic<std::uint64_t> counter_{0};
 };
 

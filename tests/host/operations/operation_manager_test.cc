@@ -116,6 +116,36 @@ TEST_F(OperationManagerTest, RunningOperationsOfADeadProcessBecomeInterrupted) {
   EXPECT_TRUE(m.start("test.y", "thing/q", "t", [](OperationContext&) -> Expected<nlohmann::json> { return {}; }));
 }
 
+TEST_F(OperationManagerTest, AFinalStateTheStoreRefusesIsServedAndStoredLater) {
+  OperationManager m(*db_, events_, pools_);
+  // The real store refuses final states (as a full disk would), through a trigger.
+  auto exec = [&](const char* sql) { return db_->with_lock([&] { return db_->exec(sql); }); };
+  ASSERT_TRUE(exec("CREATE TRIGGER refuse_end BEFORE INSERT ON operations WHEN NEW.state != 'running' "
+                   "BEGIN SELECT RAISE(ABORT, 'disk full (test)'); END")
+                  .has_value());
+  auto op = m.start("test.ok", "thing/u", "tester", [](OperationContext&) -> Expected<nlohmann::json> {
+    return nlohmann::json{{"ok", true}};
+  });
+  ASSERT_TRUE(op.has_value());
+  EXPECT_EQ(wait_for(m, op->id).state, "succeeded");
+  // Not stored, yet this process answers with the final state, in get() and in list().
+  EXPECT_EQ(OperationManager(*db_, events_, pools_).get(op->id)->state, "running");
+  EXPECT_EQ(m.get(op->id)->state, "succeeded");
+  auto listed = m.list("", 10);
+  ASSERT_TRUE(listed.has_value());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].state, "succeeded");
+  // The object is free again, and once the store accepts writes the next operation stores both.
+  ASSERT_TRUE(exec("DROP TRIGGER refuse_end").has_value());
+  auto next = m.start("test.ok", "thing/u", "tester",
+                      [](OperationContext&) -> Expected<nlohmann::json> { return nlohmann::json::object(); });
+  ASSERT_TRUE(next.has_value()) << next.error().message;
+  wait_for(m, next->id);
+  OperationManager fresh(*db_, events_, pools_);
+  EXPECT_EQ(fresh.get(op->id)->state, "succeeded");
+  EXPECT_EQ(fresh.get(next->id)->state, "succeeded");
+}
+
 TEST_F(OperationManagerTest, ListsInCreationOrderWithPaging) {
   OperationManager m(*db_, events_, pools_);
   std::vector<std::string> ids;
