@@ -42,8 +42,10 @@ json peer_json(const PeerView& p) {
 
 json ApiServer::self_node_json() const {
   const HostConfig& cfg = *ctx_.config;
-  std::string host =
-      cfg.listen_address.find(':') != std::string::npos ? "[" + cfg.listen_address + "]" : cfg.listen_address;
+  // A wildcard listener has no address to tell: the node name is what certificates carry.
+  std::string host = cfg.listen_address == "0.0.0.0" || cfg.listen_address == "::" ? cfg.node_name
+                     : cfg.listen_address.find(':') != std::string::npos           ? "[" + cfg.listen_address + "]"
+                                                                                   : cfg.listen_address;
   return {{"name", cfg.node_name},
           {"self", true},
           {"state", "ready"},
@@ -62,7 +64,7 @@ void ApiServer::add_node_routes() {
                "/v1/nodes",
                Access::kRead,
                "This node and its peers (from /cluster/peers) with reachability over mutual TLS, ordered by name",
-               [this](RequestContext& ctx, HttpServer::Responder respond) {
+               [this](RequestContext& ctx, const HttpServer::Responder& respond) {
                  auto page = parse_page_request(ctx.query);
                  if (!page) return respond(api_error(ctx, 400, page.error().code, page.error().message));
                  std::vector<json> nodes{self_node_json()};
@@ -87,9 +89,10 @@ void ApiServer::add_node_routes() {
                {},
                /*paginated=*/true});
 
-  router_.add({"GET", "/v1/nodes/self", Access::kRead,
-               "This node: name, version, API and transport addresses, labels, capacity",
-               [this](RequestContext&, HttpServer::Responder respond) { respond(api_json(200, self_node_json())); }});
+  router_.add(
+      {"GET", "/v1/nodes/self", Access::kRead,
+       "This node: name, version, API and transport addresses, labels, capacity",
+       [this](RequestContext&, const HttpServer::Responder& respond) { respond(api_json(200, self_node_json())); }});
 }
 
 }  // namespace novacron

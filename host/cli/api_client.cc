@@ -214,7 +214,9 @@ tl::expected<std::unique_ptr<WebSocketConnection>, ApiFailure> ApiClient::events
   auto ws = client_.websocket("/v1/events" + query, auth_headers());
   if (ws) return std::move(*ws);
   const Error& e = ws.error();
-  if (e.code.rfind("http_", 0) == 0) return tl::unexpected(http_failure(std::atoi(e.code.c_str() + 5), e.message));
+  if (e.code.rfind("http_", 0) == 0) {
+    return tl::unexpected(http_failure(static_cast<int>(std::strtol(e.code.c_str() + 5, nullptr, 10)), e.message));
+  }
   return tl::unexpected(transport_failure(e));
 }
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <string>
 
@@ -22,12 +23,13 @@ class ProgressBar {
     if (!enabled_) return;
     constexpr int kWidth = 30;
     fraction = std::clamp(fraction, 0.0, 1.0);
-    int filled = static_cast<int>(fraction * kWidth + 0.5);
+    int filled = static_cast<int>(std::lround(fraction * kWidth));
     std::string bar(static_cast<size_t>(filled), '=');
     if (filled < kWidth) bar += '>';
     bar.resize(kWidth, ' ');
     std::string text = label.size() > 60 ? label.substr(0, 57) + "..." : label;
-    std::fprintf(stderr, "\r[%s] %3d%% %-60s", bar.c_str(), static_cast<int>(fraction * 100 + 0.5), text.c_str());
+    std::fprintf(stderr, "\r[%s] %3d%% %-60s", bar.c_str(), static_cast<int>(std::lround(fraction * 100)),
+                 text.c_str());
     std::fflush(stderr);
     drawn_ = true;
   }
