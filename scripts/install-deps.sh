@@ -10,6 +10,8 @@ PACKAGES=(
   libspdlog-dev libfmt-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   libexpected-dev libarchive-dev zstd clang-14 clang-tidy-14 libclang-rt-14-dev curl openssl
   prometheus
+  libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
+  lxc lxc-dev lxc-templates busybox-static cpio
 )
 
 missing=()

@@ -4,6 +4,7 @@
 
 #include "host/plugins/manifest.h"
 #include "novacron/sdk/auth_provider.hpp"
+#include "novacron/sdk/hypervisor_driver.hpp"
 #include "novacron/sdk/scheduling_policy.hpp"
 #include "novacron/sdk/version.hpp"
 
@@ -27,6 +28,8 @@ std::uint32_t host_interface_version(std::uint32_t kind) {
       return sdk::AuthProvider::kInterfaceVersion;
     case NOVACRON_KIND_SCHEDULING_POLICY:
       return sdk::SchedulingPolicy::kInterfaceVersion;
+    case NOVACRON_KIND_HYPERVISOR_DRIVER:
+      return sdk::HypervisorDriver::kInterfaceVersion;
     default:
       return 0;
   }

@@ -643,4 +643,8 @@ BorrowedPlugin<sdk::AuthProvider> PluginManager::auth_provider(const std::string
   return borrow<sdk::AuthProvider>(id, NOVACRON_KIND_AUTH_PROVIDER);
 }
 
+BorrowedPlugin<sdk::HypervisorDriver> PluginManager::hypervisor_driver(const std::string& id) const {
+  return borrow<sdk::HypervisorDriver>(id, NOVACRON_KIND_HYPERVISOR_DRIVER);
+}
+
 }  // namespace novacron

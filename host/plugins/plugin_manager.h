@@ -30,6 +30,7 @@
 #include "host/plugins/signature.h"
 #include "host/services/plugin_host_services.h"
 #include "novacron/sdk/auth_provider.hpp"
+#include "novacron/sdk/hypervisor_driver.hpp"
 #include "novacron/sdk/scheduling_policy.hpp"
 
 namespace novacron {
@@ -127,6 +128,7 @@ class PluginManager {
   // Typed access for the host's subsystems; empty when not running or of another kind.
   BorrowedPlugin<sdk::SchedulingPolicy> scheduling_policy(const std::string& id) const;
   BorrowedPlugin<sdk::AuthProvider> auth_provider(const std::string& id) const;
+  BorrowedPlugin<sdk::HypervisorDriver> hypervisor_driver(const std::string& id) const;
 
  private:
   struct Located;

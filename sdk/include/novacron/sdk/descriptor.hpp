@@ -27,7 +27,7 @@ enum NovacronPluginKind {
   NOVACRON_KIND_UNKNOWN = 0,
   NOVACRON_KIND_AUTH_PROVIDER = 1,
   NOVACRON_KIND_SCHEDULING_POLICY = 2,
-  NOVACRON_KIND_HYPERVISOR_DRIVER = 3,   /* reserved: arrives in a later SDK minor */
+  NOVACRON_KIND_HYPERVISOR_DRIVER = 3,   /* since SDK 1.2 */
   NOVACRON_KIND_MIGRATION_TRANSPORT = 4, /* reserved: arrives in a later SDK minor */
   NOVACRON_KIND_STORAGE_BACKEND = 5,     /* reserved: arrives in a later SDK minor */
   NOVACRON_KIND_CLOUD_CONNECTOR = 6      /* reserved: arrives in a later SDK minor */
