@@ -465,8 +465,6 @@ void ApiServer::add_plugin_package_routes() {
                }});
 }
 
-namespace {
-
 // ?wait=SECONDS (0 to 300; 0 when absent). Error "invalid_parameter" naming the value.
 Expected<long> parse_wait(const RequestContext& ctx) {
   auto it = ctx.query.find("wait");
@@ -478,8 +476,6 @@ Expected<long> parse_wait(const RequestContext& ctx) {
   }
   return seconds;
 }
-
-}  // namespace
 
 void ApiServer::start_operation(RequestContext& ctx, HttpServer::Responder respond, const std::string& kind,
                                 const std::string& object, OperationWork work) {
@@ -721,6 +717,7 @@ void ApiServer::add_routes() {
   add_operation_routes();
   add_plugin_package_routes();
   add_node_routes();
+  add_vm_routes();
   router_.add({"GET", "/v1/health", Access::kPublic, "Liveness and a summary of the host",
                [this](RequestContext&, HttpServer::Responder respond) {
                  size_t running = 0, not_running = 0;

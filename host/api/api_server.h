@@ -19,6 +19,7 @@
 #include "host/services/event_bus.h"
 #include "host/services/executors.h"
 #include "host/services/metrics_registry.h"
+#include "host/vms/vm_service.h"
 
 namespace novacron {
 
@@ -30,7 +31,9 @@ struct ApiContext {
   EventBus* events = nullptr;
   ExecutorPools* pools = nullptr;
   OperationManager* operations = nullptr;
-  PeerMonitor* peers = nullptr;  // static peers and their reachability (none without /cluster)
+  PeerMonitor* peers = nullptr;
+  VmService* vms =
+      nullptr;  // the VM routes are added when set  // static peers and their reachability (none without /cluster)
   std::int64_t started_at_ms = 0;
   // AuthProvider plugin ids, tried in this order (the order of plugins.load).
   std::vector<std::string> auth_providers;
@@ -61,6 +64,7 @@ class ApiServer {
                        const std::string& object, OperationWork work);
   void add_plugin_package_routes();
   void add_node_routes();  // node_routes.cc
+  void add_vm_routes();    // vm_routes.cc
   nlohmann::json self_node_json() const;
   // The first running auth provider that issues credentials (interface version >= 2).
   BorrowedPlugin<sdk::AuthProvider> credential_manager() const;
@@ -78,6 +82,9 @@ class ApiServer {
   std::unique_ptr<HttpServer> server_;
   std::uint16_t bound_port_ = 0;
 };
+
+// ?wait=SECONDS of a call that starts an operation (0 to 300; 0 when absent).
+Expected<long> parse_wait(const RequestContext& ctx);
 
 // {"error": {...}} with the request id, for handlers.
 HttpResponse api_error(const RequestContext& ctx, int status, const std::string& code, const std::string& message);

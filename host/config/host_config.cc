@@ -307,8 +307,9 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
 
   Checker c;
   HostConfig cfg;
-  if (!c.object(root, "",
-                {"node", "data_dir", "listen", "api", "events", "tls", "cluster", "plugins", "log", "threads"})) {
+  if (!c.object(
+          root, "",
+          {"node", "data_dir", "listen", "api", "events", "tls", "cluster", "vms", "plugins", "log", "threads"})) {
     return make_error("config_invalid", c.message());
   }
 
@@ -380,6 +381,13 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
     if (!cfg.tls) cfg.tls = TlsConfig{cfg.cluster->cert, cfg.cluster->key, {}};
     if (cfg.tls->client_ca.empty()) cfg.tls->client_ca = cfg.cluster->ca;
   }
+
+  if (auto vms = root.find("vms");
+      vms != root.end() && c.object(*vms, "/vms", {"image_root", "stop_timeout_seconds"})) {
+    if (auto r = c.string(*vms, "/vms", "image_root")) cfg.image_root = resolve(base_dir, *r);
+    if (auto n = c.integer(*vms, "/vms", "stop_timeout_seconds", 1, 3600)) cfg.vm_stop_timeout_seconds = int(*n);
+  }
+  if (cfg.image_root.empty()) cfg.image_root = cfg.data_dir / "images";
 
   parse_plugins(c, root, base_dir, cfg);
 

@@ -19,6 +19,7 @@
 #include "host/services/metrics_registry.h"
 #include "host/state/kv_store.h"
 #include "host/state/schema.h"
+#include "host/vms/vm_service.h"
 #include "novacron/sdk/version.hpp"
 
 namespace novacron {
@@ -171,6 +172,9 @@ int run_daemon(const DaemonOptions& options) {
   for (const auto& p : cfg.plugins) api_context.auth_providers.push_back(p.id);
   PeerMonitor peers(cfg, events, metrics, pools);
   api_context.peers = &peers;
+  VmStore vm_store(**db);
+  VmService vms(cfg, vm_store, plugins, operations, events);
+  api_context.vms = &vms;
   api_context.started_at_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();

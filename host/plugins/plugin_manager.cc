@@ -75,6 +75,8 @@ sdk::PluginInstance* as_plugin_instance(std::uint32_t kind, void* raw) {
       return static_cast<sdk::SchedulingPolicy*>(raw);
     case NOVACRON_KIND_AUTH_PROVIDER:
       return static_cast<sdk::AuthProvider*>(raw);
+    case NOVACRON_KIND_HYPERVISOR_DRIVER:
+      return static_cast<sdk::HypervisorDriver*>(raw);
     default:
       return nullptr;
   }

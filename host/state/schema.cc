@@ -51,6 +51,22 @@ const std::vector<Database::Migration>& host_schema_migrations() {
         );
         CREATE INDEX operations_by_state ON operations(state);
       )sql",
+      // 3: the VM inventory (host/vms).
+      R"sql(
+        CREATE TABLE vms (
+          id           TEXT PRIMARY KEY,     -- UUID, also the hypervisor's uuid
+          name         TEXT NOT NULL UNIQUE,
+          tenant       TEXT NOT NULL DEFAULT 'default',
+          driver       TEXT NOT NULL,        -- kvm | lxc
+          node         TEXT NOT NULL,
+          spec         TEXT NOT NULL,        -- the create request (JSON)
+          state        TEXT NOT NULL,
+          state_reason TEXT NOT NULL DEFAULT '',
+          created_at   INTEGER NOT NULL,     -- Unix ms
+          updated_at   INTEGER NOT NULL
+        );
+        CREATE INDEX vms_by_state ON vms(state);
+      )sql",
   };
   return kMigrations;
 }

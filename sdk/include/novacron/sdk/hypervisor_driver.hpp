@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -156,8 +157,9 @@ class HypervisorDriver : public PluginInstance {
   // Every VM or domain the hypervisor has, managed or not (for reconciliation).
   virtual Result<std::vector<VmStatus>> list_vms() noexcept = 0;
 
-  // Where lifecycle events go; set once by the host before start(). May be called from the
-  // driver's own threads.
+  // Where lifecycle events go. The host sets it when it starts using the driver and clears
+  // it (an empty function) before it stops; events before that are dropped. The sink may be
+  // called from the driver's own threads.
   virtual void set_event_sink(VmEventSink sink) noexcept = 0;
 };
 
@@ -215,7 +217,10 @@ class HypervisorDriverBase : public PluginBase<HypervisorDriver> {
   Result<std::vector<VmStatus>> list_vms() noexcept final {
     return guard_result<std::vector<VmStatus>>("list_vms", [&] { return on_list(); });
   }
-  void set_event_sink(VmEventSink sink) noexcept final { sink_ = std::move(sink); }
+  void set_event_sink(VmEventSink sink) noexcept final {
+    std::lock_guard<std::mutex> lock(sink_mutex_);
+    sink_ = std::move(sink);
+  }
 
  protected:
   virtual Status on_check_available() = 0;
@@ -234,10 +239,12 @@ class HypervisorDriverBase : public PluginBase<HypervisorDriver> {
 
   // Sends an event to the host, if it has set a sink.
   void emit(const VmEvent& event) const {
+    std::lock_guard<std::mutex> lock(sink_mutex_);  // the host may be replacing the sink
     if (sink_) sink_(event);
   }
 
  private:
+  mutable std::mutex sink_mutex_;
   VmEventSink sink_;
 };
 

@@ -1,0 +1,159 @@
+// /v1/vms: the VM inventory and lifecycle (host/vms/vm_service.h). Every mutating route
+// starts an operation; every call that touches the state store or a driver runs on the
+// blocking executor.
+#include "host/api/api_server.h"
+#include "host/api/pagination.h"
+#include "host/common/identifiers.h"
+
+namespace novacron {
+using nlohmann::json;
+
+namespace {
+
+int status_for_code(const std::string& code) {
+  if (code == "invalid_spec" || code == "invalid_argument" || code == "invalid_parameter") return 400;
+  if (code == "not_found") return 404;
+  if (code == "name_taken" || code == "wrong_state" || code == "conflict" || code == "already_exists" ||
+      code == "failed_precondition") {
+    return 409;
+  }
+  if (code == "internal") return 500;
+  return 503;  // driver_unavailable, unavailable, state_store, io
+}
+
+// Parses ?state=, ?driver=, ?label=KEY=VALUE.
+Expected<VmFilter> parse_filter(const RequestContext& ctx) {
+  VmFilter f;
+  if (auto it = ctx.query.find("state"); it != ctx.query.end()) f.state = it->second;
+  if (auto it = ctx.query.find("driver"); it != ctx.query.end()) f.driver = it->second;
+  if (auto it = ctx.query.find("label"); it != ctx.query.end()) {
+    auto eq = it->second.find('=');
+    f.label_key = it->second.substr(0, eq);
+    bool key_ok = eq != std::string::npos && !f.label_key.empty() && f.label_key.size() <= 63 &&
+                  std::all_of(f.label_key.begin(), f.label_key.end(), [](unsigned char c) {
+                    return std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '/';
+                  });
+    if (!key_ok) return make_error("invalid_parameter", "label: expected KEY=VALUE, got \"" + it->second + "\"");
+    f.label_value = it->second.substr(eq + 1);
+  }
+  return f;
+}
+
+}  // namespace
+
+void ApiServer::add_vm_routes() {
+  if (ctx_.vms == nullptr) return;
+  VmService* vms = ctx_.vms;
+
+  router_.add(
+      {"POST", "/v1/vms", Access::kAdmin,
+       "Create a VM from a spec (name, driver, vcpus, memory_mib, disks, boot, network, labels, start): 202 with "
+       "the VM and its vm.create operation, 201 when it completed within ?wait",
+       [this, vms](RequestContext& ctx, const HttpServer::Responder& respond) {
+         json body = json::parse(ctx.http.body, nullptr, false);
+         if (body.is_discarded()) return respond(api_error(ctx, 400, "invalid_json", "the body is not valid JSON"));
+         auto wait = parse_wait(ctx);
+         if (!wait) return respond(api_error(ctx, 400, wait.error().code, wait.error().message));
+         RequestContext copy = ctx;
+         long wait_seconds = *wait;
+         ctx_.pools->blocking().post([this, vms, copy, body, respond, wait_seconds] {
+           auto created = vms->create(body, copy.principal.name);
+           if (!created) {
+             return respond(
+                 api_error(copy, status_for_code(created.error().code), created.error().code, created.error().message));
+           }
+           json vm = VmService::to_json(created->first);
+           if (wait_seconds == 0) return respond(api_json(202, {{"vm", vm}, {"operation", created->second.to_json()}}));
+           ctx_.operations->wait(created->second.id, std::chrono::seconds(wait_seconds),
+                                 [copy, respond, vm](Operation done) {
+                                   if (!done.finished()) {
+                                     return respond(api_json(202, {{"vm", vm}, {"operation", done.to_json()}}));
+                                   }
+                                   if (done.state != "succeeded") {
+                                     return respond(api_error(copy, status_for_code(done.error_code), done.error_code,
+                                                              "create failed: " + done.error_message));
+                                   }
+                                   json result_vm = done.result.contains("vm") ? done.result["vm"] : vm;
+                                   respond(api_json(201, {{"vm", result_vm}, {"operation", done.to_json()}}));
+                                 });
+         });
+       }});
+
+  router_.add({"GET",
+               "/v1/vms",
+               Access::kRead,
+               "VMs on this node, ordered by name; filters ?state= ?driver= ?label=K=V",
+               [this, vms](RequestContext& ctx, const HttpServer::Responder& respond) {
+                 auto page = parse_page_request(ctx.query);
+                 if (!page) return respond(api_error(ctx, 400, page.error().code, page.error().message));
+                 auto filter = parse_filter(ctx);
+                 if (!filter) return respond(api_error(ctx, 400, filter.error().code, filter.error().message));
+                 RequestContext copy = ctx;
+                 PageRequest wanted = *page;
+                 VmFilter f = *filter;
+                 ctx_.pools->blocking().post([vms, copy, wanted, f, respond] {
+                   auto list = vms->list(f, wanted.after, wanted.limit + 1);
+                   if (!list) return respond(api_error(copy, 503, "state_store", list.error().message));
+                   bool more = list->size() > wanted.limit;
+                   if (more) list->resize(wanted.limit);
+                   json items = json::array();
+                   for (const auto& vm : *list) items.push_back(VmService::to_json(vm));
+                   respond(
+                       api_json(200, {{"items", items},
+                                      {"next_cursor", more ? json(encode_cursor(list->back().name)) : json(nullptr)}}));
+                 });
+               },
+               {{"state", "string", "Only VMs in this state (running, stopped, ...)"},
+                {"driver", "string", "Only VMs of this driver (kvm, lxc)"},
+                {"label", "string", "KEY=VALUE: only VMs with this label"}},
+               /*paginated=*/true});
+
+  router_.add({"GET", "/v1/vms/{id}", Access::kRead, "A VM with its live state and stats from its driver",
+               [this, vms](RequestContext& ctx, const HttpServer::Responder& respond) {
+                 RequestContext copy = ctx;
+                 ctx_.pools->blocking().post([vms, copy, respond] {
+                   auto vm = vms->show(copy.params.at("id"));
+                   if (!vm) {
+                     return respond(
+                         api_error(copy, status_for_code(vm.error().code), vm.error().code, vm.error().message));
+                   }
+                   respond(api_json(200, *vm));
+                 });
+               }});
+
+  auto start_op = [this](RequestContext& ctx, const HttpServer::Responder& respond,
+                         std::function<Expected<Operation>(const RequestContext&)> begin) {
+    auto wait = parse_wait(ctx);
+    if (!wait) return respond(api_error(ctx, 400, wait.error().code, wait.error().message));
+    RequestContext copy = ctx;
+    long wait_seconds = *wait;
+    ctx_.pools->blocking().post([this, copy, respond, begin, wait_seconds] {
+      auto op = begin(copy);
+      if (!op) return respond(api_error(copy, status_for_code(op.error().code), op.error().code, op.error().message));
+      if (wait_seconds == 0) return respond(api_json(202, {{"operation", op->to_json()}}));
+      ctx_.operations->wait(op->id, std::chrono::seconds(wait_seconds), [respond](Operation done) {
+        respond(api_json(done.finished() ? 200 : 202, {{"operation", done.to_json()}}));
+      });
+    });
+  };
+
+  for (const char* action : {"start", "stop", "reboot", "suspend", "resume"}) {
+    std::string a = action;
+    router_.add({"POST", "/v1/vms/{id}/" + a, Access::kAdmin,
+                 a + " a VM (an operation; 409 wrong_state when its current state does not allow it)",
+                 [vms, a, start_op](RequestContext& ctx, const HttpServer::Responder& respond) {
+                   start_op(ctx, respond, [vms, a](const RequestContext& c) {
+                     return vms->act(c.params.at("id"), a, c.principal.name);
+                   });
+                 }});
+  }
+
+  router_.add({"DELETE", "/v1/vms/{id}", Access::kAdmin,
+               "Delete a VM: forced off, removed from its hypervisor, its folder and its record (an operation)",
+               [vms, start_op](RequestContext& ctx, const HttpServer::Responder& respond) {
+                 start_op(ctx, respond,
+                          [vms](const RequestContext& c) { return vms->remove(c.params.at("id"), c.principal.name); });
+               }});
+}
+
+}  // namespace novacron

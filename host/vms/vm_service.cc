@@ -1,0 +1,262 @@
+#include "host/vms/vm_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <map>
+
+namespace novacron {
+namespace {
+
+using nlohmann::json;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Error driver_error(const sdk::Status& s) { return Error{sdk::status_code_name(s.code()), s.message()}; }
+
+// Which current states each action accepts.
+const std::map<std::string, std::set<std::string>>& allowed_states() {
+  static const std::map<std::string, std::set<std::string>> kAllowed = {
+      {"start", {"stopped", "crashed"}},
+      {"stop", {"running", "paused", "stopping"}},
+      {"reboot", {"running"}},
+      {"suspend", {"running"}},
+      {"resume", {"paused"}},
+  };
+  return kAllowed;
+}
+
+json stats_json(const sdk::VmStats& s) {
+  auto v = [](std::int64_t x) { return x < 0 ? json(nullptr) : json(x); };
+  return {{"cpu_time_ns", v(s.cpu_time_ns)},
+          {"memory_used_kib", v(s.memory_used_kib)},
+          {"memory_balloon_kib", v(s.memory_balloon_kib)},
+          {"disk_read_bytes", v(s.disk_read_bytes)},
+          {"disk_write_bytes", v(s.disk_write_bytes)},
+          {"net_rx_bytes", v(s.net_rx_bytes)},
+          {"net_tx_bytes", v(s.net_tx_bytes)}};
+}
+
+}  // namespace
+
+VmService::VmService(const HostConfig& config, VmStore& store, PluginManager& plugins, OperationManager& operations,
+                     EventBus& events)
+    : config_(config), store_(store), plugins_(plugins), operations_(operations), events_(events) {}
+
+VmService::~VmService() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& id : attached_) {
+    if (auto d = plugins_.hypervisor_driver(id)) d->set_event_sink({});
+  }
+}
+
+std::filesystem::path VmService::vm_dir(const std::string& id) const { return config_.data_dir / "vms" / id; }
+
+BorrowedPlugin<sdk::HypervisorDriver> VmService::driver(const std::string& name) {
+  for (const auto& p : plugins_.list()) {
+    if (p.kind != "hypervisor_driver" || p.state != "running") continue;
+    auto d = plugins_.hypervisor_driver(p.id);
+    if (!d || d->driver_name() != name) continue;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (attached_.insert(p.id).second) {
+      d->set_event_sink([this](const sdk::VmEvent& e) { on_driver_event(e); });
+    }
+    return d;
+  }
+  return {};
+}
+
+json VmService::to_json(const VmRecord& vm) {
+  return {{"id", vm.id},
+          {"name", vm.name},
+          {"tenant", vm.tenant},
+          {"driver", vm.driver},
+          {"node", vm.node},
+          {"state", vm.state},
+          {"state_reason", vm.state_reason},
+          {"spec", vm.spec},
+          {"created_at_ms", vm.created_at},
+          {"updated_at_ms", vm.updated_at}};
+}
+
+Expected<std::pair<VmRecord, Operation>> VmService::create(const json& body, const std::string& principal) {
+  VmRecord vm;
+  vm.id = new_uuid();
+  auto request = parse_vm_spec(body, vm.id, vm_dir(vm.id), config_.image_root);
+  if (!request) return tl::unexpected(request.error());
+  auto d = driver(request->driver);
+  if (!d) {
+    return make_error("driver_unavailable", "driver \"" + request->driver +
+                                                "\" is not running on this node (load its plugin, e.g. "
+                                                "io.novacron.driver." +
+                                                request->driver + ")");
+  }
+  if (auto s = d->validate(request->spec); !s) {
+    if (s.code() == sdk::StatusCode::kInvalidArgument) return make_error("invalid_spec", s.message());
+    return tl::unexpected(driver_error(s));
+  }
+  vm.name = request->spec.name;
+  vm.driver = request->driver;
+  vm.node = config_.node_name;
+  vm.spec = body;
+  vm.state = "creating";
+  vm.created_at = vm.updated_at = now_ms();
+  if (auto r = store_.insert(vm); !r) return tl::unexpected(r.error());
+
+  auto spec = std::make_shared<sdk::VmSpec>(request->spec);
+  const bool start = request->start;
+  const std::string driver_name = request->driver;
+  auto op = operations_.start(
+      "vm.create", "vm/" + vm.id, principal, [this, spec, start, driver_name](OperationContext& ctx) -> Expected<json> {
+        const std::string& id = spec->id;
+        auto undo = [&](const Error& e) -> Expected<json> {
+          // Nothing half-made is kept: the VM did not come to exist.
+          (void)store_.remove(id);
+          std::error_code ec;
+          std::filesystem::remove_all(vm_dir(id), ec);
+          return tl::unexpected(e);
+        };
+        auto d = driver(driver_name);
+        if (!d) return undo(Error{"driver_unavailable", "driver \"" + driver_name + "\" stopped"});
+        std::error_code ec;
+        std::filesystem::create_directories(spec->vm_dir, ec);
+        if (ec) return undo(Error{"io", spec->vm_dir + ": " + ec.message()});
+        ctx.report_progress(0.1, "defining");
+        if (auto s = d->define_vm(*spec); !s) return undo(driver_error(s));
+        (void)store_.set_state(id, "stopped", "");
+        events_.publish("vm.created", "vm/" + id, "host", json{{"id", id}, {"name", spec->name}}.dump());
+        if (start) {
+          ctx.report_progress(0.6, "starting");
+          if (auto s = d->start_vm(id); !s) {
+            (void)store_.set_state(id, "stopped", "start failed: " + s.message());
+            return tl::unexpected(driver_error(s));
+          }
+          (void)store_.set_state(id, "running", "");
+        }
+        auto vm = store_.get(id);
+        if (vm && *vm) return json{{"vm", to_json(**vm)}};
+        return json{{"vm", {{"id", id}}}};
+      });
+  if (!op) {
+    (void)store_.remove(vm.id);
+    return tl::unexpected(op.error());
+  }
+  return std::make_pair(vm, *op);
+}
+
+Expected<Operation> VmService::act(const std::string& id, const std::string& action, const std::string& principal) {
+  auto allowed = allowed_states().find(action);
+  if (allowed == allowed_states().end()) return make_error("not_found", "no action " + action);
+  auto vm = store_.get(id);
+  if (!vm) return tl::unexpected(vm.error());
+  if (!*vm) return make_error("not_found", "no VM with id " + id);
+  auto d = driver((*vm)->driver);
+  if (!d) return make_error("driver_unavailable", "driver \"" + (*vm)->driver + "\" is not running on this node");
+  // The hypervisor's state, not the record's: it may have changed behind the host's back.
+  auto live = d->vm_status(id);
+  if (!live) return tl::unexpected(driver_error(live.status()));
+  std::string state = sdk::vm_power_state_name(live.value().state);
+  if (allowed->second.count(state) == 0) {
+    std::string want;
+    for (const auto& s : allowed->second) want += (want.empty() ? "" : " or ") + s;
+    return make_error("wrong_state", "vm " + (*vm)->name + " is " + state + "; " + action + " needs it " + want);
+  }
+  const std::string driver_name = (*vm)->driver;
+  const auto timeout = std::chrono::seconds(config_.vm_stop_timeout_seconds);
+  return operations_.start("vm." + action, "vm/" + id, principal,
+                           [this, id, action, driver_name, timeout](OperationContext& ctx) -> Expected<json> {
+                             auto d = driver(driver_name);
+                             if (!d) return make_error("driver_unavailable", "driver \"" + driver_name + "\" stopped");
+                             ctx.report_progress(0.1, action);
+                             sdk::Status s = action == "start"     ? d->start_vm(id)
+                                             : action == "stop"    ? d->stop_vm(id, timeout)
+                                             : action == "reboot"  ? d->reboot_vm(id)
+                                             : action == "suspend" ? d->suspend_vm(id)
+                                                                   : d->resume_vm(id);
+                             if (!s) return tl::unexpected(driver_error(s));
+                             auto live = d->vm_status(id);
+                             std::string state = live ? sdk::vm_power_state_name(live.value().state) : "unknown";
+                             (void)store_.set_state(id, state, "");
+                             events_.publish("vm." + action +
+                                                 (action == "stop"     ? "ped"
+                                                  : action == "resume" ? "d"
+                                                                       : "ed"),
+                                             "vm/" + id, "host", json{{"id", id}, {"state", state}}.dump());
+                             return json{{"id", id}, {"state", state}};
+                           });
+}
+
+Expected<Operation> VmService::remove(const std::string& id, const std::string& principal) {
+  auto vm = store_.get(id);
+  if (!vm) return tl::unexpected(vm.error());
+  if (!*vm) return make_error("not_found", "no VM with id " + id);
+  const std::string driver_name = (*vm)->driver;
+  const std::string name = (*vm)->name;
+  return operations_.start(
+      "vm.delete", "vm/" + id, principal, [this, id, name, driver_name](OperationContext& ctx) -> Expected<json> {
+        auto d = driver(driver_name);
+        if (!d) {
+          return make_error("driver_unavailable", "driver \"" + driver_name + "\" is not running; the VM is kept");
+        }
+        (void)store_.set_state(id, "deleting", "");
+        ctx.report_progress(0.2, "destroying");
+        if (auto s = d->destroy_vm(id); !s && s.code() != sdk::StatusCode::kNotFound) {
+          (void)store_.set_state(id, "error", "delete failed: " + s.message());
+          return tl::unexpected(driver_error(s));
+        }
+        std::error_code ec;
+        std::filesystem::remove_all(vm_dir(id), ec);
+        if (auto r = store_.remove(id); !r) return tl::unexpected(r.error());
+        events_.publish("vm.deleted", "vm/" + id, "host", json{{"id", id}, {"name", name}}.dump());
+        return json{{"id", id}, {"deleted", true}};
+      });
+}
+
+Expected<json> VmService::show(const std::string& id) {
+  auto vm = store_.get(id);
+  if (!vm) return tl::unexpected(vm.error());
+  if (!*vm) return make_error("not_found", "no VM with id " + id);
+  json out = to_json(**vm);
+  out["live"] = nullptr;
+  auto d = driver((*vm)->driver);
+  if (!d) {
+    out["driver_available"] = false;
+    return out;
+  }
+  out["driver_available"] = true;
+  auto live = d->vm_status(id);
+  if (live) {
+    out["live"] = {{"state", sdk::vm_power_state_name(live.value().state)},
+                   {"reason", live.value().reason},
+                   {"stats", stats_json(live.value().stats)}};
+  } else {
+    out["live"] = {
+        {"error", {{"code", sdk::status_code_name(live.status().code())}, {"message", live.status().message()}}}};
+  }
+  return out;
+}
+
+Expected<std::vector<VmRecord>> VmService::list(const VmFilter& filter, const std::string& after_name, size_t limit) {
+  return store_.list(filter, after_name, limit);
+}
+
+void VmService::on_driver_event(const sdk::VmEvent& event) {
+  // Only VMs in the inventory; a transitional state the host itself is driving (an
+  // operation) is recorded by that operation when it ends.
+  auto vm = store_.get(event.id);
+  if (!vm || !*vm || (*vm)->state == "creating" || (*vm)->state == "deleting") return;
+  std::string state = sdk::vm_power_state_name(event.state);
+  if (event.state == sdk::VmPowerState::kUnknown || state == (*vm)->state) return;
+  (void)store_.set_state(event.id, state, event.reason);
+  events_.publish("vm.state_changed", "vm/" + event.id, "host",
+                  json{{"id", event.id},
+                       {"name", event.name},
+                       {"state", state},
+                       {"previous", (*vm)->state},
+                       {"reason", event.reason}}
+                      .dump());
+}
+
+}  // namespace novacron

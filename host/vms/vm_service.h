@@ -1,0 +1,70 @@
+// The host's VMs: create, act on and delete them through the HypervisorDriver plugins, each
+// change an operation (one at a time per VM), records in the state store, events on the bus.
+// HTTP-agnostic: host/api/vm_routes.cc maps its error codes to statuses.
+//
+// Error codes: invalid_spec (400), name_taken (409), wrong_state (409), conflict (409, an
+// operation is running on the VM), not_found (404), driver_unavailable (503, names the
+// driver), state_store (503); a driver's failure keeps the driver's status code name.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "host/config/host_config.h"
+#include "host/operations/operation_manager.h"
+#include "host/plugins/plugin_manager.h"
+#include "host/services/event_bus.h"
+#include "host/vms/vm_spec.h"
+#include "host/vms/vm_store.h"
+
+namespace novacron {
+
+class VmService {
+ public:
+  VmService(const HostConfig& config, VmStore& store, PluginManager& plugins, OperationManager& operations,
+            EventBus& events);
+  ~VmService();  // detaches from the drivers' events
+  VmService(const VmService&) = delete;
+  VmService& operator=(const VmService&) = delete;
+
+  // Creates the record ("creating") and starts the vm.create operation (define, then start
+  // when the spec says so). Blocking (state store, driver validation).
+  Expected<std::pair<VmRecord, Operation>> create(const nlohmann::json& body, const std::string& principal);
+  // start | stop | reboot | suspend | resume, as an operation; wrong_state when the VM's
+  // current state does not allow it.
+  Expected<Operation> act(const std::string& id, const std::string& action, const std::string& principal);
+  // The vm.delete operation: forces it off, removes it from the hypervisor, its folder and
+  // its record.
+  Expected<Operation> remove(const std::string& id, const std::string& principal);
+
+  // The record with the driver's live state and stats.
+  Expected<nlohmann::json> show(const std::string& id);
+  // Records only (no driver calls), ordered by name.
+  Expected<std::vector<VmRecord>> list(const VmFilter& filter, const std::string& after_name, size_t limit);
+
+  static nlohmann::json to_json(const VmRecord& vm);
+
+  // The running driver plugin whose driver_name() is `name`; attaches the event sink on
+  // first use.
+  BorrowedPlugin<sdk::HypervisorDriver> driver(const std::string& name);
+
+ private:
+  void on_driver_event(const sdk::VmEvent& event);
+  std::filesystem::path vm_dir(const std::string& id) const;
+
+  const HostConfig& config_;
+  VmStore& store_;
+  PluginManager& plugins_;
+  OperationManager& operations_;
+  EventBus& events_;
+  std::mutex mutex_;
+  std::set<std::string> attached_;  // plugin ids whose event sink points here
+};
+
+}  // namespace novacron
