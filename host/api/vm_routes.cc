@@ -24,6 +24,7 @@ int status_for_code(const std::string& code) {
 // Parses ?state=, ?driver=, ?label=KEY=VALUE.
 Expected<VmFilter> parse_filter(const RequestContext& ctx) {
   VmFilter f;
+  if (auto it = ctx.query.find("name"); it != ctx.query.end()) f.name = it->second;
   if (auto it = ctx.query.find("state"); it != ctx.query.end()) f.state = it->second;
   if (auto it = ctx.query.find("driver"); it != ctx.query.end()) f.driver = it->second;
   if (auto it = ctx.query.find("label"); it != ctx.query.end()) {
@@ -103,7 +104,8 @@ void ApiServer::add_vm_routes() {
                                       {"next_cursor", more ? json(encode_cursor(list->back().name)) : json(nullptr)}}));
                  });
                },
-               {{"state", "string", "Only VMs in this state (running, stopped, ...)"},
+               {{"name", "string", "Only the VM of this name"},
+                {"state", "string", "Only VMs in this state (running, stopped, ...)"},
                 {"driver", "string", "Only VMs of this driver (kvm, lxc)"},
                 {"label", "string", "KEY=VALUE: only VMs with this label"}},
                /*paginated=*/true});
@@ -147,6 +149,34 @@ void ApiServer::add_vm_routes() {
                    });
                  }});
   }
+
+  router_.add({"GET",
+               "/v1/vms/{id}/console",
+               Access::kRead,
+               "The VM's serial console output from ?offset= (bytes, default 0), at most 64 KiB per call; "
+               "the answer's X-Console-Offset header is where the next call continues",
+               [this, vms](RequestContext& ctx, const HttpServer::Responder& respond) {
+                 std::int64_t offset = 0;
+                 if (auto it = ctx.query.find("offset"); it != ctx.query.end()) {
+                   char* end = nullptr;
+                   offset = std::strtoll(it->second.c_str(), &end, 10);
+                   if (it->second.empty() || *end != '\0' || offset < 0) {
+                     return respond(api_error(ctx, 400, "invalid_parameter", "offset: expected bytes from 0"));
+                   }
+                 }
+                 RequestContext copy = ctx;
+                 ctx_.pools->blocking().post([vms, copy, respond, offset] {
+                   auto chunk = vms->console(copy.params.at("id"), offset, 64 * 1024);
+                   if (!chunk) {
+                     return respond(api_error(copy, status_for_code(chunk.error().code), chunk.error().code,
+                                              chunk.error().message));
+                   }
+                   HttpResponse r{200, "text/plain; charset=utf-8", std::move(chunk->first), {}};
+                   r.headers.emplace_back("X-Console-Offset", std::to_string(chunk->second));
+                   respond(std::move(r));
+                 });
+               },
+               {{"offset", "integer", "Byte offset to read from"}}});
 
   router_.add({"DELETE", "/v1/vms/{id}", Access::kAdmin,
                "Delete a VM: forced off, removed from its hypervisor, its folder and its record (an operation)",

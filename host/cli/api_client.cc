@@ -210,6 +210,13 @@ tl::expected<json, ApiFailure> ApiClient::call(const std::string& method, const 
   return j;
 }
 
+tl::expected<HttpClientResponse, ApiFailure> ApiClient::raw(const std::string& method, const std::string& target) {
+  auto r = client_.request(method, target, "", auth_headers());
+  if (!r) return tl::unexpected(transport_failure(r.error()));
+  if (r->status < 200 || r->status >= 300) return tl::unexpected(http_failure(r->status, r->body));
+  return std::move(*r);
+}
+
 tl::expected<std::unique_ptr<WebSocketConnection>, ApiFailure> ApiClient::events(const std::string& query) {
   auto ws = client_.websocket("/v1/events" + query, auth_headers());
   if (ws) return std::move(*ws);

@@ -75,6 +75,8 @@ class ApiClient {
   tl::expected<nlohmann::json, ApiFailure> call(const std::string& method, const std::string& target,
                                                 const std::string& body = "",
                                                 const std::string& content_type = "application/json");
+  // A request whose answer is not JSON (console output); non-2xx answers are failures.
+  tl::expected<HttpClientResponse, ApiFailure> raw(const std::string& method, const std::string& target);
   // Opens GET /v1/events?... as a WebSocket.
   tl::expected<std::unique_ptr<WebSocketConnection>, ApiFailure> events(const std::string& query);
 

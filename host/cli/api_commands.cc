@@ -58,7 +58,8 @@ tl::expected<json, ApiFailure> fetch_all(ApiClient& api, const std::string& path
   json all = json::array();
   std::string cursor;
   for (;;) {
-    auto page = api.call("GET", path + "?limit=1000" + (cursor.empty() ? "" : "&cursor=" + url_encode(cursor)));
+    const char* sep = path.find('?') == std::string::npos ? "?" : "&";
+    auto page = api.call("GET", path + sep + "limit=1000" + (cursor.empty() ? "" : "&cursor=" + url_encode(cursor)));
     if (!page) return tl::unexpected(page.error());
     for (auto& item : (*page)["items"]) all.push_back(std::move(item));
     if (!page->contains("next_cursor") || (*page)["next_cursor"].is_null()) return all;
@@ -287,6 +288,23 @@ void add_token(CLI::App& app, Output& out, int& exit_code, ConnectionFlags& flag
 void add_node(CLI::App& app, Output& out, int& exit_code, ConnectionFlags& flags) {
   auto* node = app.add_subcommand("node", "Nodes of the cluster");
   node->require_subcommand(1);
+  auto* show = node->add_subcommand("show", "This node: name, version, addresses, labels, capacity");
+  show->callback([&out, &exit_code, &flags] {
+    with_api(flags, out, exit_code, [&](ApiClient& api) {
+      auto self = api.call("GET", "/v1/nodes/self");
+      if (!self) return ApiClient::fail(out, self.error());
+      if (out.json) return out.emit_json(*self);
+      std::cout << "Name        " << str(*self, "name") << "\n"
+                << "Version     novacrond " << str(*self, "version") << " (SDK " << str(*self, "sdk_version") << ")\n"
+                << "API         " << str(*self, "api_url") << (self->value("mutual_tls", false) ? " (mutual TLS)" : "")
+                << "\n"
+                << "Transport   " << str(*self, "transport") << "\n"
+                << "Labels      " << labels_text((*self)["labels"]) << "\n"
+                << "Capacity    " << (*self)["capacity"].dump() << "\n"
+                << "Started     " << format_time_ms((*self)["started_at_ms"]) << "\n";
+      return 0;
+    });
+  });
   auto* cmd = node->add_subcommand("list", "This node and its peers, with reachability over mutual TLS");
   cmd->callback([&out, &exit_code, &flags] {
     with_api(flags, out, exit_code, [&](ApiClient& api) {

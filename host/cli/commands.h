@@ -11,6 +11,8 @@ namespace novacron::cli {
 // Plugin commands work on a stopped host's data dir (--data-dir/--config) or, without
 // those, through the API of a running host.
 void add_plugin_commands(CLI::App& app, Output& out, int& exit_code, ConnectionFlags& flags);
+// vm create|list|show|start|stop|reboot|suspend|resume|delete|console (vm_commands.cc).
+void add_vm_commands(CLI::App& app, Output& out, int& exit_code, ConnectionFlags& flags);
 // version, login, token, node, events, operation (api_commands.cc).
 void add_api_commands(CLI::App& app, Output& out, int& exit_code, ConnectionFlags& flags);
 void add_config_commands(CLI::App& app, Output& out, int& exit_code);

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fstream>
 #include <map>
 
 namespace novacron {
@@ -236,6 +237,25 @@ Expected<json> VmService::show(const std::string& id) {
         {"error", {{"code", sdk::status_code_name(live.status().code())}, {"message", live.status().message()}}}};
   }
   return out;
+}
+
+Expected<std::pair<std::string, std::int64_t>> VmService::console(const std::string& id, std::int64_t offset,
+                                                                  size_t max) {
+  auto vm = store_.get(id);
+  if (!vm) return tl::unexpected(vm.error());
+  if (!*vm) return make_error("not_found", "no VM with id " + id);
+  // The record's id is a UUID the host made: the file is inside the VM's own folder.
+  std::ifstream in(vm_dir(id) / "console.log", std::ios::binary);
+  if (!in) return std::make_pair(std::string(), offset);  // nothing written yet
+  in.seekg(0, std::ios::end);
+  std::int64_t size = in.tellg();
+  if (offset > size) offset = size;
+  in.seekg(offset);
+  std::string data(static_cast<size_t>(std::min<std::int64_t>(size - offset, static_cast<std::int64_t>(max))), '\0');
+  in.read(data.data(), static_cast<std::streamsize>(data.size()));
+  data.resize(static_cast<size_t>(in.gcount()));
+  const std::int64_t next = offset + static_cast<std::int64_t>(data.size());
+  return std::make_pair(std::move(data), next);
 }
 
 Expected<std::vector<VmRecord>> VmService::list(const VmFilter& filter, const std::string& after_name, size_t limit) {

@@ -45,6 +45,8 @@ class VmService {
 
   // The record with the driver's live state and stats.
   Expected<nlohmann::json> show(const std::string& id);
+  // Up to `max` bytes of the serial console file from `offset`, and the offset after them.
+  Expected<std::pair<std::string, std::int64_t>> console(const std::string& id, std::int64_t offset, size_t max);
   // Records only (no driver calls), ordered by name.
   Expected<std::vector<VmRecord>> list(const VmFilter& filter, const std::string& after_name, size_t limit);
 

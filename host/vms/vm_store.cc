@@ -91,6 +91,7 @@ Expected<std::optional<VmRecord>> VmStore::find_by_name(const std::string& name)
 Expected<std::vector<VmRecord>> VmStore::list(const VmFilter& filter, const std::string& after_name, size_t limit) {
   return db_.with_lock([&]() -> Expected<std::vector<VmRecord>> {
     std::string sql = std::string("SELECT ") + kColumns + " FROM vms WHERE name > ?";
+    if (!filter.name.empty()) sql += " AND name = ?";
     if (!filter.state.empty()) sql += " AND state = ?";
     if (!filter.driver.empty()) sql += " AND driver = ?";
     // Label keys are checked by the caller (letters, digits, - _ . /): safe inside the quotes.
@@ -100,6 +101,7 @@ Expected<std::vector<VmRecord>> VmStore::list(const VmFilter& filter, const std:
     if (!stmt) return tl::unexpected(stmt.error());
     int i = 1;
     stmt->bind(i++, after_name);
+    if (!filter.name.empty()) stmt->bind(i++, filter.name);
     if (!filter.state.empty()) stmt->bind(i++, filter.state);
     if (!filter.driver.empty()) stmt->bind(i++, filter.driver);
     if (!filter.label_key.empty()) stmt->bind(i++, filter.label_value);

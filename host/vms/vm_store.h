@@ -28,6 +28,7 @@ struct VmRecord {
 };
 
 struct VmFilter {
+  std::string name;  // exact name
   std::string state;
   std::string driver;
   std::string label_key;  // with label_value: only VMs with this label

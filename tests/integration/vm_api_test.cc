@@ -180,5 +180,69 @@ TEST_F(VmApiTest, NamesAreUniqueAndReadersCannotMutate) {
   EXPECT_EQ(json::parse(call("GET", "/v1/vms").body)["items"].size(), 1u);
 }
 
+// The CLI's vm commands against a daemon with the token provider and the kvm driver on
+// test:///default.
+TEST(VmCliTest, CreateListShowActAndDeleteByName) {
+  TempDir dir;
+  fs::create_directories(dir / "images");
+  write_file(dir / "images/base.raw", std::string(4096, '\0'));
+  write_file(dir / "cfg.json",
+             json{{"node", {{"name", "cli-vm-node"}}},
+                  {"data_dir", (dir / "data").string()},
+                  {"listen", {{"port", 0}}},
+                  {"vms", {{"image_root", (dir / "images").string()}}},
+                  {"plugins",
+                   {{"load",
+                     {{{"id", "io.novacron.auth.token"}, {"required", true}},
+                      {{"id", "io.novacron.driver.kvm"}, {"config", {{"uri", "test:///default"}}}}}}}}}
+                 .dump());
+  Process daemon({(bin_dir() / "novacrond").string(), "--config", (dir / "cfg.json").string()}, dir.path());
+  ASSERT_TRUE(daemon.wait_for_output("novacrond ready")) << daemon.err();
+  const std::string url = "http://127.0.0.1:" + std::to_string(ready_port(daemon.out()));
+  const std::string token_file = (dir / "data/admin.token").string();
+  auto nc = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv{
+        "/usr/bin/env", "-i",      "HOME=" + dir.path().string(), (bin_dir() / "novacron").string(), "--url", url,
+        "--token-file", token_file};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  };
+
+  auto created = nc({"vm", "create", "--name", "cli-1", "--image", "base.raw", "--format", "raw", "--memory", "128",
+                     "--label", "tier=web", "--json"});
+  ASSERT_EQ(created.exit_code, 0) << created.out << created.err;
+  EXPECT_EQ(json::parse(created.out)["state"], "succeeded");
+
+  auto listed = nc({"vm", "list"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_NE(listed.out.find("NAME"), std::string::npos);
+  EXPECT_NE(listed.out.find("cli-1"), std::string::npos);
+  EXPECT_NE(listed.out.find("running"), std::string::npos) << listed.out;
+
+  auto shown = nc({"vm", "show", "cli-1"});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_NE(shown.out.find("Live        running"), std::string::npos) << shown.out;
+
+  auto again = nc({"vm", "start", "cli-1"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.err.find("is running; start needs it"), std::string::npos) << again.err;
+
+  ASSERT_EQ(nc({"vm", "stop", "cli-1"}).exit_code, 0);
+  EXPECT_EQ(json::parse(nc({"vm", "list", "--state", "stopped", "--json"}).out)["items"].size(), 1u);
+  EXPECT_EQ(nc({"vm", "console", "cli-1"}).exit_code, 0);  // the test hypervisor writes no console
+  auto node = nc({"node", "show"});
+  EXPECT_NE(node.out.find("Name        cli-vm-node"), std::string::npos) << node.out;
+
+  auto bad = nc({"vm", "create", "--name", "cli-2", "--image", "../outside.raw"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("/disks/0/image"), std::string::npos) << bad.err;
+  auto unknown = nc({"vm", "show", "nope"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("no VM named nope"), std::string::npos);
+
+  ASSERT_EQ(nc({"vm", "delete", "cli-1"}).exit_code, 0);
+  EXPECT_EQ(json::parse(nc({"vm", "list", "--json"}).out)["items"].size(), 0u);
+}
+
 }  // namespace
 }  // namespace novacron
