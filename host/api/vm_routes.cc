@@ -110,6 +110,26 @@ void ApiServer::add_vm_routes() {
                 {"label", "string", "KEY=VALUE: only VMs with this label"}},
                /*paginated=*/true});
 
+  router_.add(
+      {"GET", "/v1/vms:unmanaged", Access::kRead,
+       "Domains and containers the hypervisors have that are not in the inventory (found by the last "
+       "reconciliation); never touched by NovaCron",
+       [vms](RequestContext&, const HttpServer::Responder& respond) { respond(api_json(200, vms->unmanaged())); }});
+
+  router_.add({"POST", "/v1/vms:reconcile", Access::kAdmin,
+               "Compare the inventory with the hypervisors now (it also runs every vms.reconcile_interval_seconds)",
+               [this, vms](RequestContext& ctx, const HttpServer::Responder& respond) {
+                 RequestContext copy = ctx;
+                 ctx_.pools->blocking().post([vms, copy, respond] {
+                   auto r = vms->reconcile();
+                   if (!r) return respond(api_error(copy, 503, r.error().code, r.error().message));
+                   respond(api_json(200, {{"checked", r->checked},
+                                          {"corrected", r->corrected},
+                                          {"skipped", r->skipped},
+                                          {"reconciled_at_ms", r->at_ms}}));
+                 });
+               }});
+
   router_.add({"GET", "/v1/vms/{id}", Access::kRead, "A VM with its live state and stats from its driver",
                [this, vms](RequestContext& ctx, const HttpServer::Responder& respond) {
                  RequestContext copy = ctx;

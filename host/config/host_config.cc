@@ -383,9 +383,13 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
   }
 
   if (auto vms = root.find("vms");
-      vms != root.end() && c.object(*vms, "/vms", {"image_root", "stop_timeout_seconds"})) {
+      vms != root.end() &&
+      c.object(*vms, "/vms", {"image_root", "stop_timeout_seconds", "reconcile_interval_seconds"})) {
     if (auto r = c.string(*vms, "/vms", "image_root")) cfg.image_root = resolve(base_dir, *r);
     if (auto n = c.integer(*vms, "/vms", "stop_timeout_seconds", 1, 3600)) cfg.vm_stop_timeout_seconds = int(*n);
+    if (auto n = c.integer(*vms, "/vms", "reconcile_interval_seconds", 0, 86400)) {
+      cfg.vm_reconcile_interval_seconds = int(*n);
+    }
   }
   if (cfg.image_root.empty()) cfg.image_root = cfg.data_dir / "images";
 

@@ -68,6 +68,7 @@ struct HostConfig {
   // (default DATA_DIR/images); a graceful stop waits this long before forcing a VM off.
   std::filesystem::path image_root;
   int vm_stop_timeout_seconds = 60;
+  int vm_reconcile_interval_seconds = 30;  // inventory vs. hypervisors (0 = only on request)
   std::filesystem::path data_dir = "/var/lib/novacron";
   std::string listen_address = "127.0.0.1";
   std::uint16_t listen_port = 8470;

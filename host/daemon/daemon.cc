@@ -194,11 +194,13 @@ int run_daemon(const DaemonOptions& options) {
   std::fflush(stdout);
   spdlog::info("ready address={}:{} plugins_running={}", cfg.listen_address, *port, running);
   peers.start();
+  vms.start_reconciler(std::chrono::seconds(cfg.vm_reconcile_interval_seconds));
 
   int sig = wait_for_shutdown_signal();
   spdlog::info("signal {} received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   server.stop();
   peers.stop();  // before the blocking pool its probes run on
+  vms.stop_reconciler();
   operations.drain(std::chrono::seconds(30));
   plugins.stop_all();
   pools.shutdown();

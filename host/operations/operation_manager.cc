@@ -240,6 +240,11 @@ void OperationManager::finish(const std::shared_ptr<Running>& run, Operation op)
   for (auto& w : waiters) w(op);
 }
 
+bool OperationManager::busy(const std::string& object) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return running_by_object_.count(object) != 0;
+}
+
 std::optional<Operation> OperationManager::get(const std::string& id) {
   auto op = find(id);
   if (!op) {

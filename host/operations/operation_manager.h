@@ -77,6 +77,9 @@ class OperationManager {
   // "finished" (nothing to cancel).
   Expected<Operation> cancel(const std::string& id);
 
+  // Whether an operation on `object` is running now.
+  bool busy(const std::string& object);
+
   // Calls `done` once: when the operation finishes, or with its state at `timeout`.
   void wait(const std::string& id, std::chrono::milliseconds timeout, std::function<void(Operation)> done);
 

@@ -47,6 +47,7 @@ VmService::VmService(const HostConfig& config, VmStore& store, PluginManager& pl
     : config_(config), store_(store), plugins_(plugins), operations_(operations), events_(events) {}
 
 VmService::~VmService() {
+  stop_reconciler();
   std::lock_guard<std::mutex> lock(mutex_);
   for (const auto& id : attached_) {
     if (auto d = plugins_.hypervisor_driver(id)) d->set_event_sink({});
@@ -260,6 +261,104 @@ Expected<std::pair<std::string, std::int64_t>> VmService::console(const std::str
 
 Expected<std::vector<VmRecord>> VmService::list(const VmFilter& filter, const std::string& after_name, size_t limit) {
   return store_.list(filter, after_name, limit);
+}
+
+Expected<VmService::ReconcileReport> VmService::reconcile() {
+  std::lock_guard<std::mutex> one_at_a_time(reconcile_mutex_);
+  ReconcileReport report;
+  // What every running driver has, by id.
+  std::map<std::string, std::map<std::string, sdk::VmStatus>> live;  // driver -> id -> status
+  for (const auto& p : plugins_.list()) {
+    if (p.kind != "hypervisor_driver" || p.state != "running") continue;
+    auto d = plugins_.hypervisor_driver(p.id);
+    if (!d) continue;
+    auto all = d->list_vms();
+    if (!all) {
+      spdlog::warn("reconciliation: driver {} cannot list its VMs: {}", d->driver_name(), all.status().message());
+      continue;
+    }
+    auto& by_id = live[d->driver_name()];
+    for (auto& v : all.value()) by_id[v.id] = std::move(v);
+  }
+  std::set<std::string> known;
+  std::string after;
+  for (;;) {
+    auto page = store_.list({}, after, 500);
+    if (!page) return tl::unexpected(page.error());
+    for (const auto& vm : *page) {
+      known.insert(vm.id);
+      auto driver_vms = live.find(vm.driver);
+      if (driver_vms == live.end() || vm.state == "creating" || vm.state == "deleting" ||
+          operations_.busy("vm/" + vm.id)) {
+        ++report.skipped;
+        continue;
+      }
+      ++report.checked;
+      auto it = driver_vms->second.find(vm.id);
+      std::string state = it == driver_vms->second.end() ? "missing" : sdk::vm_power_state_name(it->second.state);
+      std::string reason = it == driver_vms->second.end() ? "not found in the hypervisor" : it->second.reason;
+      if (state == vm.state) continue;
+      ++report.corrected;
+      (void)store_.set_state(vm.id, state, reason);
+      events_.publish("vm.state_changed", "vm/" + vm.id, "host",
+                      json{{"id", vm.id},
+                           {"name", vm.name},
+                           {"state", state},
+                           {"previous", vm.state},
+                           {"reason", reason},
+                           {"by", "reconciliation"}}
+                          .dump());
+      spdlog::info("reconciliation: vm {} is {} (was {})", vm.name, state, vm.state);
+    }
+    if (page->size() < 500) break;
+    after = page->back().name;
+  }
+  json unmanaged = json::array();
+  for (const auto& [driver, by_id] : live) {
+    for (const auto& [id, v] : by_id) {
+      if (known.count(id) != 0) continue;
+      unmanaged.push_back({{"driver", driver},
+                           {"id", id},
+                           {"name", v.name},
+                           {"state", sdk::vm_power_state_name(v.state)},
+                           {"created_by_novacron", v.managed}});
+    }
+  }
+  report.at_ms = now_ms();
+  std::lock_guard<std::mutex> lock(mutex_);
+  unmanaged_ = std::move(unmanaged);
+  reconciled_at_ms_ = report.at_ms;
+  return report;
+}
+
+json VmService::unmanaged() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return {{"items", unmanaged_},
+          {"reconciled_at_ms", reconciled_at_ms_ == 0 ? json(nullptr) : json(reconciled_at_ms_)}};
+}
+
+void VmService::start_reconciler(std::chrono::seconds interval) {
+  if (reconciler_.joinable()) return;
+  reconciler_ = std::thread([this, interval] {
+    for (;;) {
+      if (auto r = reconcile(); !r) spdlog::warn("reconciliation failed: {}", r.error().message);
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (interval.count() == 0) {
+        wake_.wait(lock, [this] { return stopping_; });
+        return;
+      }
+      if (wake_.wait_for(lock, interval, [this] { return stopping_; })) return;
+    }
+  });
+}
+
+void VmService::stop_reconciler() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (reconciler_.joinable()) reconciler_.join();
 }
 
 void VmService::on_driver_event(const sdk::VmEvent& event) {

@@ -8,11 +8,13 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -52,6 +54,24 @@ class VmService {
 
   static nlohmann::json to_json(const VmRecord& vm);
 
+  // Reconciliation: compares the inventory with what each running driver reports. A VM that
+  // died or changed behind the host's back gets its real state (vm.state_changed); one whose
+  // domain is gone becomes "missing"; VMs with an operation in flight, or whose driver is
+  // not running, are left as they are. Nothing is ever deleted. Domains the host did not
+  // create are remembered as unmanaged.
+  struct ReconcileReport {
+    size_t checked = 0;    // records compared with their hypervisor
+    size_t corrected = 0;  // records whose state changed
+    size_t skipped = 0;    // busy, or driver not running
+    std::int64_t at_ms = 0;
+  };
+  Expected<ReconcileReport> reconcile();
+  // The domains found by the last reconciliation that are not in the inventory.
+  nlohmann::json unmanaged() const;
+  // Runs reconcile() now and then every `interval` on a thread of its own (0: never).
+  void start_reconciler(std::chrono::seconds interval);
+  void stop_reconciler();
+
   // The running driver plugin whose driver_name() is `name`; attaches the event sink on
   // first use.
   BorrowedPlugin<sdk::HypervisorDriver> driver(const std::string& name);
@@ -65,8 +85,14 @@ class VmService {
   PluginManager& plugins_;
   OperationManager& operations_;
   EventBus& events_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::set<std::string> attached_;  // plugin ids whose event sink points here
+  nlohmann::json unmanaged_ = nlohmann::json::array();
+  std::int64_t reconciled_at_ms_ = 0;
+  std::mutex reconcile_mutex_;  // one reconciliation at a time
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread reconciler_;
 };
 
 }  // namespace novacron

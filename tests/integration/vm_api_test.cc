@@ -180,6 +180,27 @@ TEST_F(VmApiTest, NamesAreUniqueAndReadersCannotMutate) {
   EXPECT_EQ(json::parse(call("GET", "/v1/vms").body)["items"].size(), 1u);
 }
 
+TEST_F(VmApiTest, ReconciliationListsUnmanagedDomainsAndKeepsRecords) {
+  ASSERT_EQ(call("POST", "/v1/vms?wait=30", spec("rec-1")).status, 201);
+  auto report = call("POST", "/v1/vms:reconcile");
+  ASSERT_EQ(report.status, 200) << report.body;
+  json r = json::parse(report.body);
+  EXPECT_EQ(r["checked"], 1);
+  EXPECT_EQ(r["corrected"], 0) << "the record already matches the hypervisor";
+  expect_error(call("POST", "/v1/vms:reconcile", nullptr, kReader), 403, "permission_denied");
+
+  auto unmanaged = call("GET", "/v1/vms:unmanaged", nullptr, kReader);
+  ASSERT_EQ(unmanaged.status, 200) << unmanaged.body;
+  json u = json::parse(unmanaged.body);
+  ASSERT_EQ(u["items"].size(), 1u) << u.dump();
+  EXPECT_EQ(u["items"][0]["name"], "test") << "test:///default's own domain";
+  EXPECT_EQ(u["items"][0]["created_by_novacron"], false);
+  EXPECT_TRUE(u["reconciled_at_ms"].is_number());
+  // Listed, never adopted or deleted: it is still there, and not in the inventory.
+  EXPECT_EQ(json::parse(call("GET", "/v1/vms").body)["items"].size(), 1u);
+  EXPECT_EQ(json::parse(call("GET", "/v1/vms:unmanaged").body)["items"].size(), 1u);
+}
+
 // The CLI's vm commands against a daemon with the token provider and the kvm driver on
 // test:///default.
 TEST(VmCliTest, CreateListShowActAndDeleteByName) {
