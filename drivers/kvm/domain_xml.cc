@@ -120,7 +120,7 @@ std::string domain_xml(const sdk::VmSpec& spec, const std::string& domain_type) 
     << "  <features><acpi/><apic/></features>\n"
     << "  <on_poweroff>destroy</on_poweroff>\n  <on_reboot>restart</on_reboot>\n  <on_crash>destroy</on_crash>\n"
     << "  <devices>\n";
-  // Each bus numbers its own disks: vda, vdb, sda, ...
+  // Each device prefix numbers its own disks: vda, vdb, ...; sata and scsi share sda, sdb, ...
   std::map<std::string, size_t> per_bus;
   for (const auto& d : spec.disks) {
     size_t index = per_bus[target_prefix(d.bus)]++;
@@ -141,7 +141,7 @@ std::string domain_xml(const sdk::VmSpec& spec, const std::string& domain_type) 
     x << "      <model type='virtio'/>\n    </interface>\n";
   }
   if (!spec.console_log.empty()) {
-    x << "    <serial type='file'>\n      <source path='" << xml_escape(spec.console_log) << "'/>\n"
+    x << "    <serial type='file'>\n      <source path='" << xml_escape(spec.console_log) << "' append='on'/>\n"
       << "      <target port='0'/>\n    </serial>\n"
       << "    <console type='file'>\n      <source path='" << xml_escape(spec.console_log) << "'/>\n"
       << "      <target type='serial' port='0'/>\n    </console>\n";

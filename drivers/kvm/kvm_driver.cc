@@ -97,6 +97,12 @@ bool file_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
+// Images, kernels and initrds must be regular files (or block devices for disks).
+bool usable_image(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
 // Runs qemu-img (no shell) and waits for it.
 Status run_qemu_img(const std::vector<std::string>& args) {
   std::vector<char*> argv;
@@ -117,7 +123,7 @@ Status run_qemu_img(const std::vector<std::string>& args) {
 // Reads typed parameters of one domain's stats record into VmStats.
 sdk::VmStats stats_from(const virDomainStatsRecordPtr record) {
   sdk::VmStats s;
-  std::int64_t rd = 0, wr = 0, rx = 0, tx = 0;
+  std::int64_t rd = 0, wr = 0, rx = 0, tx = 0, available = -1, unused = -1;
   bool any_block = false, any_net = false;
   for (int i = 0; i < record->nparams; ++i) {
     const virTypedParameter& p = record->params[i];
@@ -144,8 +150,10 @@ sdk::VmStats stats_from(const virDomainStatsRecordPtr record) {
       s.cpu_time_ns = as_int();
     } else if (field == "balloon.current") {
       s.memory_balloon_kib = as_int();
-    } else if (field == "balloon.rss") {
-      s.memory_used_kib = as_int();
+    } else if (field == "balloon.available") {
+      available = as_int();
+    } else if (field == "balloon.unused") {
+      unused = as_int();
     } else if (field.rfind("block.", 0) == 0 && ends_with(".rd.bytes")) {
       rd += as_int();
       any_block = true;
@@ -160,6 +168,8 @@ sdk::VmStats stats_from(const virDomainStatsRecordPtr record) {
       any_net = true;
     }
   }
+  // Memory the guest uses, from its balloon driver's report (absent without one).
+  if (available >= 0 && unused >= 0) s.memory_used_kib = available - unused;
   if (any_block) {
     s.disk_read_bytes = rd;
     s.disk_write_bytes = wr;
@@ -256,14 +266,21 @@ void KvmDriver::run_event_loop() {
   }
 }
 
-void KvmDriver::drop_connection() {
-  std::lock_guard<std::mutex> lock(mutex_);
+void KvmDriver::retire_connection_locked() {
   if (conn_ == nullptr) return;
   if (lifecycle_callback_ >= 0) virConnectDomainEventDeregisterAny(conn_, lifecycle_callback_);
   virConnectUnregisterCloseCallback(conn_, on_connection_closed);
-  virConnectClose(conn_);
+  // Not closed yet: another thread may still be in a call on it. Closed at stop.
+  retired_.push_back(conn_);
   conn_ = nullptr;
   lifecycle_callback_ = -1;
+}
+
+void KvmDriver::drop_connection() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  retire_connection_locked();
+  for (virConnectPtr c : retired_) virConnectClose(c);
+  retired_.clear();
 }
 
 void KvmDriver::on_connection_closed(virConnectPtr, int reason, void* opaque) {
@@ -274,13 +291,10 @@ void KvmDriver::on_connection_closed(virConnectPtr, int reason, void* opaque) {
 }
 
 sdk::Result<virConnectPtr> KvmDriver::connection() {
-  std::unique_lock<std::mutex> lock(mutex_);
+  // One lock around the whole check-and-reconnect: two callers never both open one.
+  std::lock_guard<std::mutex> lock(mutex_);
   if (conn_ != nullptr && virConnectIsAlive(conn_) == 1) return conn_;
-  if (conn_ != nullptr) {
-    lock.unlock();
-    drop_connection();
-    lock.lock();
-  }
+  retire_connection_locked();
   auto now = std::chrono::steady_clock::now();
   if (now < next_attempt_) {
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_attempt_ - now).count();
@@ -420,15 +434,16 @@ Status KvmDriver::on_validate(const sdk::VmSpec& spec) {
       if (d.path.rfind(spec.vm_dir + "/", 0) != 0) {
         return sdk::invalid_argument(p + "/path: a new disk must be created in the VM's folder " + spec.vm_dir);
       }
-    } else if (!file_exists(d.path)) {
-      return sdk::invalid_argument(p + "/path: " + d.path + " does not exist");
+    } else if (!usable_image(d.path)) {
+      return sdk::invalid_argument(p + "/path: " + d.path + " is not an image file");
     }
   }
   if (spec.boot.from == "kernel") {
-    if (!file_exists(spec.boot.kernel))
-      return sdk::invalid_argument("/boot/kernel: " + spec.boot.kernel + " does not exist");
-    if (!spec.boot.initrd.empty() && !file_exists(spec.boot.initrd)) {
-      return sdk::invalid_argument("/boot/initrd: " + spec.boot.initrd + " does not exist");
+    if (!usable_image(spec.boot.kernel)) {
+      return sdk::invalid_argument("/boot/kernel: " + spec.boot.kernel + " is not a file");
+    }
+    if (!spec.boot.initrd.empty() && !usable_image(spec.boot.initrd)) {
+      return sdk::invalid_argument("/boot/initrd: " + spec.boot.initrd + " is not a file");
     }
   }
   return Status::ok();

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "novacron/sdk/hypervisor_driver.hpp"
 
@@ -63,7 +64,8 @@ class KvmDriver final : public sdk::HypervisorDriverBase {
 
   // The live connection, reconnecting when allowed; kUnavailable when there is none.
   sdk::Result<virConnectPtr> connection();
-  void drop_connection();
+  void drop_connection();  // at stop: closes the current and every retired connection
+  void retire_connection_locked();
   sdk::Result<Domain> lookup(std::string_view id);
   sdk::VmStatus status_of(virDomainPtr dom);
   sdk::Status create_disks(const sdk::VmSpec& spec);
@@ -77,6 +79,7 @@ class KvmDriver final : public sdk::HypervisorDriverBase {
 
   std::mutex mutex_;  // guards the fields below
   virConnectPtr conn_ = nullptr;
+  std::vector<virConnectPtr> retired_;  // dead connections, closed at stop
   int lifecycle_callback_ = -1;
   std::string domain_type_;
   std::string last_error_;

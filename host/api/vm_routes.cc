@@ -83,7 +83,7 @@ void ApiServer::add_vm_routes() {
   router_.add({"GET",
                "/v1/vms",
                Access::kRead,
-               "VMs on this node, ordered by name; filters ?state= ?driver= ?label=K=V",
+               "VMs on this node, ordered by name; filters ?name= ?state= ?driver= ?label=K=V",
                [this, vms](RequestContext& ctx, const HttpServer::Responder& respond) {
                  auto page = parse_page_request(ctx.query);
                  if (!page) return respond(api_error(ctx, 400, page.error().code, page.error().message));

@@ -55,7 +55,7 @@ tl::expected<json, std::string> spec_from(const CreateFlags& f) {
     ss << in.rdbuf();
     spec = json::parse(ss.str(), nullptr, false, /*ignore_comments=*/true);
     if (spec.is_discarded() || !spec.is_object()) return tl::unexpected(f.file + ": not a JSON object");
-    if (!f.name.empty()) spec["name"] = f.name;  // flags override the file's common fields
+    if (!f.name.empty()) spec["name"] = f.name;  // --name overrides the file's name; other flags are ignored
     return spec;
   }
   if (f.name.empty()) return tl::unexpected(std::string("give -f SPEC.json or at least --name"));
@@ -201,8 +201,10 @@ void add_list_show(CLI::App* vm, Output& out, int& exit_code, ConnectionFlags& f
 void add_actions(CLI::App* vm, Output& out, int& exit_code, ConnectionFlags& flags) {
   for (const char* name : {"start", "stop", "reboot", "suspend", "resume", "delete"}) {
     std::string action = name;
-    auto* cmd = vm->add_subcommand(action, action == "delete" ? "Delete a VM (forced off, removed with its disks)"
-                                                              : action + " a VM; waits unless --no-wait");
+    auto* cmd = vm->add_subcommand(
+        action, action == "delete"
+                    ? "Delete a VM (forced off, removed with the disks NovaCron created; images are kept)"
+                    : action + " a VM; waits unless --no-wait");
     auto id = std::make_shared<std::string>();
     auto no_wait = std::make_shared<bool>(false);
     auto timeout = std::make_shared<double>(600);

@@ -391,7 +391,6 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
       cfg.vm_reconcile_interval_seconds = int(*n);
     }
   }
-  if (cfg.image_root.empty()) cfg.image_root = cfg.data_dir / "images";
 
   parse_plugins(c, root, base_dir, cfg);
 

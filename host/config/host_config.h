@@ -64,11 +64,12 @@ struct HostConfig {
   NodeCapacity node_capacity;
   std::string transport_address;  // host:port of this node's migration transport ("" = none yet)
   std::optional<ClusterConfig> cluster;
-  // VMs: image, kernel and initrd paths of specs resolve beneath image_root
-  // (default DATA_DIR/images); a graceful stop waits this long before forcing a VM off.
+  // VMs: image, kernel and initrd paths of specs resolve beneath image_root (empty:
+  // DATA_DIR/images, whatever data dir the daemon ends up with); a graceful stop waits this
+  // long before forcing a VM off.
   std::filesystem::path image_root;
   int vm_stop_timeout_seconds = 60;
-  int vm_reconcile_interval_seconds = 30;  // inventory vs. hypervisors (0 = only on request)
+  int vm_reconcile_interval_seconds = 30;  // inventory vs. hypervisors (0 = at start and on request)
   std::filesystem::path data_dir = "/var/lib/novacron";
   std::string listen_address = "127.0.0.1";
   std::uint16_t listen_port = 8470;

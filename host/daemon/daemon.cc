@@ -202,6 +202,7 @@ int run_daemon(const DaemonOptions& options) {
   peers.stop();  // before the blocking pool its probes run on
   vms.stop_reconciler();
   operations.drain(std::chrono::seconds(30));
+  vms.detach_drivers();  // no driver event may reach the service once the drivers stop
   plugins.stop_all();
   pools.shutdown();
   // Event stream subscribers own WebSocket sessions: release them while the io_context

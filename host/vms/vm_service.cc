@@ -48,10 +48,27 @@ VmService::VmService(const HostConfig& config, VmStore& store, PluginManager& pl
 
 VmService::~VmService() {
   stop_reconciler();
+  detach_drivers();
+}
+
+void VmService::detach_drivers() {
   std::lock_guard<std::mutex> lock(mutex_);
-  for (const auto& id : attached_) {
-    if (auto d = plugins_.hypervisor_driver(id)) d->set_event_sink({});
+  for (const auto& [id, instance] : attached_) {
+    if (auto d = plugins_.hypervisor_driver(id); d && d.get() == instance) d->set_event_sink({});
   }
+  attached_.clear();
+}
+
+void VmService::attach(const std::string& plugin_id, sdk::HypervisorDriver* driver) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto [it, inserted] = attached_.try_emplace(plugin_id, driver);
+  if (!inserted && it->second == driver) return;
+  it->second = driver;
+  driver->set_event_sink([this](const sdk::VmEvent& e) { on_driver_event(e); });
+}
+
+std::filesystem::path VmService::image_root() const {
+  return config_.image_root.empty() ? config_.data_dir / "images" : config_.image_root;
 }
 
 std::filesystem::path VmService::vm_dir(const std::string& id) const { return config_.data_dir / "vms" / id; }
@@ -61,10 +78,7 @@ BorrowedPlugin<sdk::HypervisorDriver> VmService::driver(const std::string& name)
     if (p.kind != "hypervisor_driver" || p.state != "running") continue;
     auto d = plugins_.hypervisor_driver(p.id);
     if (!d || d->driver_name() != name) continue;
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (attached_.insert(p.id).second) {
-      d->set_event_sink([this](const sdk::VmEvent& e) { on_driver_event(e); });
-    }
+    attach(p.id, d.get());
     return d;
   }
   return {};
@@ -86,7 +100,7 @@ json VmService::to_json(const VmRecord& vm) {
 Expected<std::pair<VmRecord, Operation>> VmService::create(const json& body, const std::string& principal) {
   VmRecord vm;
   vm.id = new_uuid();
-  auto request = parse_vm_spec(body, vm.id, vm_dir(vm.id), config_.image_root);
+  auto request = parse_vm_spec(body, vm.id, vm_dir(vm.id), image_root());
   if (!request) return tl::unexpected(request.error());
   auto d = driver(request->driver);
   if (!d) {
@@ -266,12 +280,15 @@ Expected<std::vector<VmRecord>> VmService::list(const VmFilter& filter, const st
 Expected<VmService::ReconcileReport> VmService::reconcile() {
   std::lock_guard<std::mutex> one_at_a_time(reconcile_mutex_);
   ReconcileReport report;
+  // Records changed after this instant are newer than the hypervisors' answers: left alone.
+  const std::int64_t snapshot_ms = now_ms();
   // What every running driver has, by id.
   std::map<std::string, std::map<std::string, sdk::VmStatus>> live;  // driver -> id -> status
   for (const auto& p : plugins_.list()) {
     if (p.kind != "hypervisor_driver" || p.state != "running") continue;
     auto d = plugins_.hypervisor_driver(p.id);
     if (!d) continue;
+    attach(p.id, d.get());
     auto all = d->list_vms();
     if (!all) {
       spdlog::warn("reconciliation: driver {} cannot list its VMs: {}", d->driver_name(), all.status().message());
@@ -288,15 +305,23 @@ Expected<VmService::ReconcileReport> VmService::reconcile() {
     for (const auto& vm : *page) {
       known.insert(vm.id);
       auto driver_vms = live.find(vm.driver);
-      if (driver_vms == live.end() || vm.state == "creating" || vm.state == "deleting" ||
-          operations_.busy("vm/" + vm.id)) {
+      if (driver_vms == live.end() || operations_.busy("vm/" + vm.id) || vm.updated_at > snapshot_ms) {
         ++report.skipped;
         continue;
       }
       ++report.checked;
       auto it = driver_vms->second.find(vm.id);
-      std::string state = it == driver_vms->second.end() ? "missing" : sdk::vm_power_state_name(it->second.state);
-      std::string reason = it == driver_vms->second.end() ? "not found in the hypervisor" : it->second.reason;
+      const bool present = it != driver_vms->second.end();
+      std::string state = present ? sdk::vm_power_state_name(it->second.state) : "missing";
+      std::string reason = present ? it->second.reason : "not found in the hypervisor";
+      // A create or delete that novacrond did not finish (it stopped meanwhile): say so.
+      if (vm.state == "creating" && !present) {
+        state = "error";
+        reason = "the create was interrupted; delete it and create it again";
+      } else if (vm.state == "deleting") {
+        state = "error";
+        reason = "the delete was interrupted; delete it again";
+      }
       if (state == vm.state) continue;
       ++report.corrected;
       (void)store_.set_state(vm.id, state, reason);

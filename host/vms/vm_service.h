@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -75,9 +76,13 @@ class VmService {
   // The running driver plugin whose driver_name() is `name`; attaches the event sink on
   // first use.
   BorrowedPlugin<sdk::HypervisorDriver> driver(const std::string& name);
+  // Clears the event sinks this service set: before the drivers stop or it goes away.
+  void detach_drivers();
 
  private:
   void on_driver_event(const sdk::VmEvent& event);
+  void attach(const std::string& plugin_id, sdk::HypervisorDriver* driver);
+  std::filesystem::path image_root() const;
   std::filesystem::path vm_dir(const std::string& id) const;
 
   const HostConfig& config_;
@@ -86,7 +91,9 @@ class VmService {
   OperationManager& operations_;
   EventBus& events_;
   mutable std::mutex mutex_;
-  std::set<std::string> attached_;  // plugin ids whose event sink points here
+  // Driver instances whose event sink points here, by plugin id (a re-enabled plugin is a
+  // new instance and gets the sink again).
+  std::map<std::string, sdk::HypervisorDriver*> attached_;
   nlohmann::json unmanaged_ = nlohmann::json::array();
   std::int64_t reconciled_at_ms_ = 0;
   std::mutex reconcile_mutex_;  // one reconciliation at a time

@@ -108,7 +108,11 @@ void parse_disks(SpecReader& r, const json& body, VmRequest& out, const std::fil
     const std::string p = "/disks/" + std::to_string(i);
     if (!r.object(d, p, {"image", "size_gib", "format", "bus", "read_only"})) continue;
     sdk::DiskSpec disk;
-    if (auto f = r.string(d, p, "format", false)) disk.format = *f;
+    if (auto f = r.string(d, p, "format", false)) {
+      // It names the file of a new disk: only the known formats, never a path.
+      if (*f != "qcow2" && *f != "raw") r.fail(p + "/format", "expected qcow2 or raw, got \"" + *f + "\"");
+      disk.format = *f;
+    }
     if (auto b = r.string(d, p, "bus", false)) disk.bus = *b;
     if (auto ro = d.find("read_only"); ro != d.end()) {
       if (!ro->is_boolean())
@@ -165,7 +169,14 @@ void parse_network(SpecReader& r, const json& body, VmRequest& out, const VmSpec
     sdk::NicSpec nic;
     if (auto t = r.string(n, p, "type", true)) nic.type = *t;
     if (auto b = r.string(n, p, "bridge", false)) nic.bridge = *b;
-    if (auto m = r.string(n, p, "mac", false)) nic.mac = *m;
+    if (auto m = r.string(n, p, "mac", false)) {
+      bool ok = m->size() == 17;
+      for (size_t k = 0; ok && k < m->size(); ++k) {
+        ok = k % 3 == 2 ? (*m)[k] == ':' : std::isxdigit(static_cast<unsigned char>((*m)[k])) != 0;
+      }
+      if (!ok) r.fail(p + "/mac", "expected a MAC address like 52:54:00:12:34:56, got \"" + *m + "\"");
+      nic.mac = *m;
+    }
     out.spec.nics.push_back(nic);
   }
 }

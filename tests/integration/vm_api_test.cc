@@ -1,8 +1,8 @@
 // VMs through the REST API of a real novacrond with the KVM driver plugin on libvirt's
 // test:///default hypervisor (in the daemon's process): create, act, show, list, delete,
 // and the refusals (bad specs, paths out of the image root, unknown driver, wrong state,
-// duplicate names, read-only tokens). The same routes against a real libvirtd and a booting
-// TCG guest are exercised by the driver's integration tests.
+// duplicate names, read-only tokens). Tests against a real libvirtd and a booting TCG guest
+// are still to be added.
 #include <gtest/gtest.h>
 #include <signal.h>
 

@@ -3,16 +3,17 @@
 //
 // The host owns the VM records (ids, names, specs, desired state) and calls the driver to
 // make the hypervisor match them. Every method may block (hypervisor calls, disk I/O): the
-// host calls them on its blocking executor, possibly from several threads at once for
-// different VMs, never concurrently for the same VM. Paths in a spec (images, kernel,
+// host calls them on its blocking executor, possibly from several threads at once:
+// lifecycle calls (define_vm .. destroy_vm) never run concurrently for the same VM, but
+// vm_status and list_vms may run alongside them. Paths in a spec (images, kernel,
 // initrd, console file, the VM's folder) have been resolved and checked by the host
 // beneath its configured roots: a driver uses them as given and creates files only inside
 // VmSpec::vm_dir.
 //
 // Errors: kInvalidArgument with the spec field first ("/disks/0/format: ..."), kNotFound
 // for an unknown VM, kFailedPrecondition for an action in the wrong state ("vm is not
-// running"), kUnavailable when the hypervisor cannot be reached (the host marks the
-// driver unavailable and retries later).
+// running"), kUnavailable when the hypervisor cannot be reached (the host answers 503 and
+// tries again on the next call).
 //
 // Interface version 1 (SDK 1.2).
 #pragma once
@@ -82,7 +83,7 @@ inline const char* vm_power_state_name(VmPowerState s) noexcept;
 // Measured use; fields a driver cannot measure stay at -1.
 struct VmStats {
   std::int64_t cpu_time_ns = -1;
-  std::int64_t memory_used_kib = -1;     // in the guest (balloon) or the container's cgroup
+  std::int64_t memory_used_kib = -1;     // in the guest (balloon stats) or the container's cgroup
   std::int64_t memory_balloon_kib = -1;  // current balloon size (VMs)
   std::int64_t disk_read_bytes = -1;
   std::int64_t disk_write_bytes = -1;
