@@ -5,6 +5,7 @@
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -375,7 +376,11 @@ std::string KvmDriver::domain_type() {
   if (caps == nullptr) return "";
   std::string xml(caps);
   std::free(caps);
+  // libvirt may list kvm where /dev/kvm is missing (sandboxes, nested guests without
+  // virtualisation): kvm only when this machine has the device, else QEMU's TCG.
+  const bool have_kvm = ::access("/dev/kvm", R_OK | W_OK) == 0;
   for (const char* t : {"kvm", "qemu", "test"}) {
+    if (std::string(t) == "kvm" && !have_kvm) continue;
     if (xml.find(std::string("<domain type='") + t + "'") != std::string::npos) {
       domain_type_ = t;
       break;
