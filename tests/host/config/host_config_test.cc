@@ -25,12 +25,14 @@ TEST(HostConfigTest, EmbeddedDefaultIsValid) {
   ASSERT_TRUE(cfg.has_value()) << cfg.error().message;
   EXPECT_EQ(cfg->node_name, "node-1");
   EXPECT_EQ(cfg->listen_port, 8470);
-  ASSERT_EQ(cfg->plugins.size(), 4u);
+  ASSERT_EQ(cfg->plugins.size(), 5u);
   EXPECT_EQ(cfg->plugins[0].id, "io.novacron.auth.token");
   EXPECT_EQ(cfg->plugins[1].id, "io.novacron.policy.resource-fit");
   EXPECT_TRUE(cfg->plugins[1].required);
   EXPECT_EQ(nlohmann::json::parse(cfg->plugins[1].config_json)["cpu_allocation_ratio"], 4.0);
   EXPECT_EQ(cfg->plugins[3].config_json, "{}");
+  EXPECT_EQ(cfg->plugins[4].id, "io.novacron.driver.kvm");
+  EXPECT_FALSE(cfg->plugins[4].required) << "a host without libvirtd still starts";
 }
 
 TEST(HostConfigTest, CommentsAndRelativePaths) {
