@@ -110,6 +110,12 @@ void ApiServer::add_vm_routes() {
                 {"label", "string", "KEY=VALUE: only VMs with this label"}},
                /*paginated=*/true});
 
+  router_.add({"GET", "/v1/nodes/self/drivers", Access::kRead,
+               "This node's hypervisor drivers: available or why not, capabilities, resources",
+               [this, vms](RequestContext&, const HttpServer::Responder& respond) {
+                 ctx_.pools->blocking().post([vms, respond] { respond(api_json(200, {{"items", vms->drivers()}})); });
+               }});
+
   router_.add(
       {"GET", "/v1/vms:unmanaged", Access::kRead,
        "Domains and containers the hypervisors have that are not in the inventory (found by the last "

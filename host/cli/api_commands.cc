@@ -302,6 +302,22 @@ void add_node(CLI::App& app, Output& out, int& exit_code, ConnectionFlags& flags
                 << "Labels      " << labels_text((*self)["labels"]) << "\n"
                 << "Capacity    " << (*self)["capacity"].dump() << "\n"
                 << "Started     " << format_time_ms((*self)["started_at_ms"]) << "\n";
+      auto drivers = api.call("GET", "/v1/nodes/self/drivers");
+      if (drivers && !(*drivers)["items"].empty()) {
+        std::cout << "\n";
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& d : (*drivers)["items"]) {
+          std::string state = d.value("available", false) ? "available" : "unavailable";
+          if (d["error"].is_object()) state += ": " + d["error"].value("message", "");
+          std::string res = d["resources"].is_object()
+                                ? std::to_string(d["resources"].value("cpus", 0)) + " cpus, " +
+                                      std::to_string(d["resources"].value("memory_total_mib", 0)) + " MiB, " +
+                                      d["resources"].value("hypervisor", "")
+                                : "-";
+          rows.push_back({str(d, "name"), str(d, "plugin"), state, res});
+        }
+        print_table({"DRIVER", "PLUGIN", "STATE", "RESOURCES"}, rows);
+      }
       return 0;
     });
   });

@@ -97,6 +97,43 @@ json VmService::to_json(const VmRecord& vm) {
           {"updated_at_ms", vm.updated_at}};
 }
 
+json VmService::drivers() {
+  json out = json::array();
+  for (const auto& p : plugins_.list()) {
+    if (p.kind != "hypervisor_driver" || p.state != "running") continue;
+    auto d = plugins_.hypervisor_driver(p.id);
+    if (!d) continue;
+    json entry = {{"name", d->driver_name()}, {"plugin", p.id}, {"version", p.version}};
+    sdk::Status up = d->check_available();
+    entry["available"] = up.is_ok();
+    entry["error"] =
+        up.is_ok() ? json(nullptr) : json{{"code", sdk::status_code_name(up.code())}, {"message", up.message()}};
+    if (auto caps = d->capabilities()) {
+      const auto& c = caps.value();
+      entry["capabilities"] = {{"live_migration", c.live_migration},
+                               {"save_restore", c.save_restore},
+                               {"snapshots", c.snapshots},
+                               {"suspend", c.suspend},
+                               {"reboot", c.reboot},
+                               {"console_log", c.console_log}};
+    } else {
+      entry["capabilities"] = nullptr;
+    }
+    if (auto r = d->node_resources()) {
+      const auto& n = r.value();
+      entry["resources"] = {{"cpus", n.cpus},
+                            {"memory_total_mib", n.memory_total_mib},
+                            {"memory_free_mib", n.memory_free_mib},
+                            {"cpu_model", n.cpu_model},
+                            {"hypervisor", n.hypervisor}};
+    } else {
+      entry["resources"] = nullptr;
+    }
+    out.push_back(entry);
+  }
+  return out;
+}
+
 Expected<std::pair<VmRecord, Operation>> VmService::create(const json& body, const std::string& principal) {
   VmRecord vm;
   vm.id = new_uuid();
@@ -108,6 +145,10 @@ Expected<std::pair<VmRecord, Operation>> VmService::create(const json& body, con
                                                 "\" is not running on this node (load its plugin, e.g. "
                                                 "io.novacron.driver." +
                                                 request->driver + ")");
+  }
+  // A driver that cannot reach its hypervisor (libvirtd down) refuses at once: 503.
+  if (auto up = d->check_available(); !up) {
+    return make_error("driver_unavailable", "driver \"" + request->driver + "\" is unavailable: " + up.message());
   }
   if (auto s = d->validate(request->spec); !s) {
     if (s.code() == sdk::StatusCode::kInvalidArgument) return make_error("invalid_spec", s.message());

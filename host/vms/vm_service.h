@@ -55,6 +55,10 @@ class VmService {
 
   static nlohmann::json to_json(const VmRecord& vm);
 
+  // Every running hypervisor driver: availability (with the reason when unavailable),
+  // capabilities and the node's resources as the driver sees them. Blocking.
+  nlohmann::json drivers();
+
   // Reconciliation: compares the inventory with what each running driver reports. A VM that
   // died or changed behind the host's back gets its real state (vm.state_changed); one whose
   // domain is gone becomes "missing"; VMs with an operation in flight, or whose driver is

@@ -112,6 +112,18 @@ TEST_F(VmApiTest, LifecycleThroughTheApi) {
   EXPECT_FALSE(fs::exists(dir_ / "data/vms" / id));
 }
 
+TEST_F(VmApiTest, NodeDriversReportAvailabilityCapabilitiesAndResources) {
+  auto r = call("GET", "/v1/nodes/self/drivers", nullptr, kReader);
+  ASSERT_EQ(r.status, 200) << r.body;
+  json items = json::parse(r.body)["items"];
+  ASSERT_EQ(items.size(), 1u) << r.body;
+  EXPECT_EQ(items[0]["name"], "kvm");
+  EXPECT_EQ(items[0]["plugin"], "io.novacron.driver.kvm");
+  EXPECT_EQ(items[0]["available"], true);
+  EXPECT_EQ(items[0]["capabilities"]["live_migration"], false) << "the test hypervisor cannot migrate";
+  EXPECT_GT(items[0]["resources"]["cpus"].get<int>(), 0);
+}
+
 TEST_F(VmApiTest, CreateWithoutWaitAndANewDisk) {
   json s = spec("db-1");
   s["start"] = false;
@@ -199,6 +211,43 @@ TEST_F(VmApiTest, ReconciliationListsUnmanagedDomainsAndKeepsRecords) {
   // Listed, never adopted or deleted: it is still there, and not in the inventory.
   EXPECT_EQ(json::parse(call("GET", "/v1/vms").body)["items"].size(), 1u);
   EXPECT_EQ(json::parse(call("GET", "/v1/vms:unmanaged").body)["items"].size(), 1u);
+}
+
+// libvirtd down: the driver still loads, reports itself unavailable with the reason, and VM
+// calls answer 503 while the host keeps serving.
+TEST(VmDriverDownTest, UnavailableDriverIs503AndReported) {
+  TempDir dir;
+  auto r = run({(bin_dir() / "novacron").string(), "plugin", "install", "--data-dir", (dir / "data").string(),
+                fixture("io.novacron.test.auth").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  fs::create_directories(dir / "images");
+  write_file(dir / "images/base.raw", std::string(512, '\0'));
+  write_file(dir / "cfg.json",
+             json{{"data_dir", (dir / "data").string()},
+                  {"listen", {{"port", 0}}},
+                  {"vms", {{"image_root", (dir / "images").string()}}},
+                  {"plugins",
+                   {{"load",
+                     {{{"id", "io.novacron.test.auth"}, {"required", true}},
+                      {{"id", "io.novacron.driver.kvm"},
+                       {"config", {{"uri", "qemu+unix:///system?socket=" + (dir / "no-libvirt-sock").string()}}}}}}}}}
+                 .dump());
+  Process daemon({(bin_dir() / "novacrond").string(), "--config", (dir / "cfg.json").string()}, dir.path());
+  ASSERT_TRUE(daemon.wait_for_output("novacrond ready")) << daemon.err();
+  int port = ready_port(daemon.out());
+  auto drivers = http_request(port, "GET", "/v1/nodes/self/drivers", kReader);
+  ASSERT_EQ(drivers.status, 200);
+  json d = json::parse(drivers.body)["items"][0];
+  EXPECT_EQ(d["available"], false) << d.dump();
+  EXPECT_EQ(d["error"]["code"], "unavailable");
+  json s = {{"name", "x"},
+            {"driver", "kvm"},
+            {"vcpus", 1},
+            {"memory_mib", 64},
+            {"disks", {{{"image", "base.raw"}, {"format", "raw"}}}}};
+  auto created = http_request(port, "POST", "/v1/vms", kAdmin, s.dump());
+  EXPECT_EQ(created.status, 503) << created.body;
+  EXPECT_EQ(http_request(port, "GET", "/v1/health").status, 200);
 }
 
 // The CLI's vm commands against a daemon with the token provider and the kvm driver on
