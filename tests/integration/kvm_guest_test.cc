@@ -135,6 +135,15 @@ TEST_F(KvmGuestTest, BootsTheGuestSeesItsCounterAndReconciles) {
   json shown = json::parse(call("GET", "/v1/vms/" + id).body);
   EXPECT_EQ(shown["live"]["state"], "running") << shown.dump();
   EXPECT_GT(shown["live"]["stats"]["cpu_time_ns"].get<std::int64_t>(), 0) << shown.dump();
+  // The guest's balloon driver reports its memory use (QEMU polls it every 5 s).
+  json memory = nullptr;
+  for (int i = 0; i < 60 && !memory.is_number(); ++i) {
+    memory = json::parse(call("GET", "/v1/vms/" + id).body)["live"]["stats"]["memory_used_kib"];
+    if (!memory.is_number()) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  ASSERT_TRUE(memory.is_number()) << "no balloon statistics from the guest";
+  EXPECT_GT(memory.get<std::int64_t>(), 0);
+  EXPECT_LT(memory.get<std::int64_t>(), 128 * 1024) << "used memory within the guest's 128 MiB";
 
   // Behind the host's back: the domain is destroyed, another one is defined.
   ASSERT_EQ(virsh({"destroy", "guest-1"}).exit_code, 0);
