@@ -229,6 +229,12 @@ tl::expected<std::unique_ptr<WebSocketConnection>, ApiFailure> ApiClient::events
 
 int ApiClient::fail(const Output& out, const ApiFailure& f) { return out.error(f.code, f.message, f.hint); }
 
+void with_api(const ConnectionFlags& flags, const Output& out, int& exit_code,
+              const std::function<int(ApiClient&)>& command) {
+  auto client = ApiClient::connect(flags, out, exit_code);
+  if (client) exit_code = command(*client);
+}
+
 std::string url_encode(const std::string& s) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;

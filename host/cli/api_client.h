@@ -13,6 +13,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -95,6 +96,11 @@ class ApiClient {
   ConnectionSettings settings_;
   HttpClient client_;
 };
+
+// Runs `command` with a client for the resolved connection and stores its exit code;
+// connection errors are printed instead.
+void with_api(const ConnectionFlags& flags, const Output& out, int& exit_code,
+              const std::function<int(ApiClient&)>& command);
 
 // Percent-encodes a path segment or query value.
 std::string url_encode(const std::string& s);

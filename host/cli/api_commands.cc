@@ -22,14 +22,6 @@ using nlohmann::json;
 
 namespace {
 
-// Runs `command` with a client for the resolved connection; errors on the way are printed.
-void with_api(const ConnectionFlags& flags, const Output& out, int& exit_code,
-              const std::function<int(ApiClient&)>& command) {
-  auto client = ApiClient::connect(flags, out, exit_code);
-  if (!client) return;
-  exit_code = command(*client);
-}
-
 std::string format_time_ms(const json& ms) {
   if (!ms.is_number()) return "-";
   std::time_t t = static_cast<std::time_t>(ms.get<std::int64_t>() / 1000);

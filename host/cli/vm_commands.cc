@@ -12,12 +12,6 @@ namespace {
 
 using nlohmann::json;
 
-void with_api(const ConnectionFlags& flags, const Output& out, int& exit_code,
-              const std::function<int(ApiClient&)>& command) {
-  auto client = ApiClient::connect(flags, out, exit_code);
-  if (client) exit_code = command(*client);
-}
-
 std::string field(const json& j, const char* key) {
   if (!j.contains(key) || j[key].is_null()) return "-";
   return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
