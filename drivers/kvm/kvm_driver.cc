@@ -430,6 +430,10 @@ sdk::Result<sdk::NodeResources> KvmDriver::on_node_resources() {
 
 Status KvmDriver::on_validate(const sdk::VmSpec& spec) {
   if (Status s = check_spec(spec); !s) return s;
+  if (!spec.container.empty()) {
+    return sdk::invalid_argument(
+        "/container: the kvm driver runs virtual machines; container settings need driver lxc");
+  }
   for (size_t i = 0; i < spec.disks.size(); ++i) {
     const auto& d = spec.disks[i];
     const std::string p = "/disks/" + std::to_string(i);

@@ -181,6 +181,74 @@ void parse_network(SpecReader& r, const json& body, VmRequest& out, const VmSpec
   }
 }
 
+// Environment names as a POSIX shell would accept them.
+bool is_env_name(const std::string& k) {
+  if (k.empty() || k.size() > 255 || std::isdigit(static_cast<unsigned char>(k[0]))) return false;
+  for (unsigned char c : k) {
+    if (!std::isalnum(c) && c != '_') return false;
+  }
+  return true;
+}
+
+// A string without control characters (they would break the container's config file).
+bool is_printable(const std::string& v) {
+  for (unsigned char c : v) {
+    if (c < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+void parse_container(SpecReader& r, const json& body, VmRequest& out, const std::filesystem::path& image_root) {
+  auto it = body.find("container");
+  if (it == body.end()) return;
+  if (!r.object(*it, "/container", {"template", "rootfs_tarball", "env", "init"})) return;
+  sdk::ContainerSpec& c = out.spec.container;
+  if (auto t = r.string(*it, "/container", "template", false)) {
+    // A template is a script name in LXC's template folder, never a path.
+    bool ok = t->size() <= 64;
+    for (unsigned char ch : *t) ok = ok && (std::isalnum(ch) || ch == '-' || ch == '_');
+    if (!ok) r.fail("/container/template", "expected a template name like \"busybox\", got \"" + *t + "\"");
+    c.template_name = *t;
+  }
+  if (auto t = r.string(*it, "/container", "rootfs_tarball", false)) {
+    if (auto path = image_path(r, "/container/rootfs_tarball", *t, image_root)) c.rootfs_tarball = *path;
+  }
+  if (!c.template_name.empty() && it->contains("rootfs_tarball")) {
+    r.fail("/container", "give either template or rootfs_tarball, not both");
+  }
+  if (auto env = it->find("env"); env != it->end()) {
+    if (!env->is_object()) {
+      r.fail("/container/env", std::string("expected an object of strings, got ") + env->type_name());
+    } else {
+      for (const auto& [k, v] : env->items()) {
+        if (!is_env_name(k))
+          r.fail("/container/env/" + k, "names are letters, digits and '_', not starting with a digit");
+        else if (!v.is_string() || v.get<std::string>().size() > 4096 || !is_printable(v.get<std::string>()))
+          r.fail("/container/env/" + k, "expected a string of at most 4096 printable characters");
+        else
+          c.env.emplace_back(k, v.get<std::string>());
+      }
+    }
+  }
+  if (auto init = it->find("init"); init != it->end()) {
+    if (!init->is_array() || init->empty() || init->size() > 256) {
+      r.fail("/container/init", "expected an array of 1 to 256 strings (the command and its arguments)");
+    } else {
+      for (size_t i = 0; i < init->size(); ++i) {
+        const json& a = (*init)[i];
+        if (!a.is_string() || a.get<std::string>().size() > 4096 || (i == 0 && a.get<std::string>().empty())) {
+          r.fail("/container/init/" + std::to_string(i), "expected a string of at most 4096 characters");
+        } else {
+          c.init.push_back(a.get<std::string>());
+        }
+      }
+      if (!c.init.empty() && c.init[0].front() != '/') {
+        r.fail("/container/init/0", "expected an absolute path inside the container, got \"" + c.init[0] + "\"");
+      }
+    }
+  }
+}
+
 }  // namespace
 
 std::string new_uuid() {
@@ -203,9 +271,9 @@ Expected<VmRequest> parse_vm_spec(const json& body, const std::string& id, const
   SpecReader r;
   VmRequest out;
   out.original = body;
-  if (!r.object(
-          body, "",
-          {"name", "driver", "vcpus", "memory_mib", "disks", "boot", "network", "labels", "start", "driver_options"})) {
+  if (!r.object(body, "",
+                {"name", "driver", "vcpus", "memory_mib", "disks", "boot", "network", "labels", "start", "container",
+                 "driver_options"})) {
     return make_error("invalid_spec", r.message());
   }
   out.spec.id = id;
@@ -224,6 +292,7 @@ Expected<VmRequest> parse_vm_spec(const json& body, const std::string& id, const
   parse_disks(r, body, out, vm_dir, image_root, limits);
   parse_boot(r, body, out, image_root);
   parse_network(r, body, out, limits);
+  parse_container(r, body, out, image_root);
   if (auto l = body.find("labels"); l != body.end()) {
     if (!l->is_object()) {
       r.fail("/labels", std::string("expected an object of strings, got ") + l->type_name());

@@ -10,6 +10,10 @@
 //                                "cmdline": "console=ttyS0"},
 //    "network": [] | [{"type": "user"}] | [{"type": "bridge", "bridge": "br0", "mac": "..."}],
 //    "labels": {"tier": "web"}, "start": true, "driver_options": {}}
+//
+// Containers (lxc) have no disks or boot section; instead:
+//    "container": {"template": "busybox"} | {"rootfs_tarball": "rootfs/alpine.tar.gz"},
+//                 "env": {"MODE": "prod"}, "init": ["/bin/sh", "-c", "exec httpd -f"]}
 #pragma once
 
 #include <filesystem>

@@ -54,6 +54,16 @@ struct NicSpec {
   std::string mac;            // "" = the hypervisor picks one
 };
 
+// What a container runs (LXC); VM drivers refuse a spec that sets any of it.
+struct ContainerSpec {
+  std::string template_name;                             // an LXC template, e.g. "busybox"; "" = the driver's default
+  std::string rootfs_tarball;                            // absolute (beneath the image root): unpacked as the rootfs
+  std::vector<std::pair<std::string, std::string>> env;  // environment of the init command
+  std::vector<std::string> init;                         // the init command and its arguments; empty = /sbin/init
+
+  bool empty() const { return template_name.empty() && rootfs_tarball.empty() && env.empty() && init.empty(); }
+};
+
 struct VmSpec {
   std::string id;    // the host's id: a UUID, stable for the VM's life
   std::string name;  // unique on the node
@@ -65,7 +75,8 @@ struct VmSpec {
   Labels labels;
   std::string console_log;  // serial console output goes to this file
   std::string vm_dir;       // a folder of its own for files the driver creates
-  // Driver-specific settings (JSON object), e.g. an LXC template; "{}" when none.
+  ContainerSpec container;  // containers only
+  // Driver-specific settings (JSON object); "{}" when none.
   std::string driver_options_json = "{}";
 };
 

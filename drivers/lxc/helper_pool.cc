@@ -1,0 +1,237 @@
+#include "helper_pool.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+namespace novacron::lxc {
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kHelloTimeout = std::chrono::seconds(10);
+constexpr auto kExitGrace = std::chrono::seconds(2);
+
+std::string errno_text() { return std::strerror(errno); }
+
+}  // namespace
+
+std::string sha256_of_fd(int fd) {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) return "";
+  std::vector<unsigned char> buf(1 << 16);
+  off_t offset = 0;
+  for (;;) {
+    ssize_t n = ::pread(fd, buf.data(), buf.size(), offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return "";
+    if (n == 0) break;
+    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(n));
+    offset += n;
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx.get(), digest, &len);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 0xf];
+  }
+  return out;
+}
+
+HelperPool::~HelperPool() {
+  std::vector<std::unique_ptr<Helper>> idle;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    idle.swap(idle_);
+  }
+  for (auto& h : idle) finish(*h, /*kill=*/false);
+}
+
+sdk::Result<std::unique_ptr<HelperPool::Helper>> HelperPool::spawn() {
+  const std::string& path = options_.helper_path;
+  int exe = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (exe < 0) return sdk::unavailable("cannot open the lxc helper " + path + ": " + errno_text());
+  struct stat st {};
+  if (::fstat(exe, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 ||
+      (st.st_uid != 0 && st.st_uid != ::geteuid())) {
+    ::close(exe);
+    return sdk::unavailable("the lxc helper " + path +
+                            " must be a regular file owned by root (or this user) and writable only by its owner");
+  }
+  std::string digest = sha256_of_fd(exe);
+  if (digest != options_.expected_sha256) {
+    ::close(exe);
+    return sdk::unavailable("the lxc helper " + path + " is not the one this plugin was built with (sha256 " + digest +
+                            ", expected " + options_.expected_sha256 + "): reinstall the plugin");
+  }
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    ::close(exe);
+    return sdk::unavailable("socketpair: " + errno_text());
+  }
+  // Everything the child needs is prepared before fork(): after it, in a multithreaded
+  // process, only async-signal-safe calls are allowed until the exec.
+  std::string arg0 = "novacron-lxc-helper", flag = "--lxcpath", lxcpath = options_.lxcpath;
+  char* argv[] = {arg0.data(), flag.data(), lxcpath.data(), nullptr};
+  std::string env_path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", env_lang = "LANG=C";
+  char* envp[] = {env_path.data(), env_lang.data(), nullptr};
+  sigset_t none;
+  sigemptyset(&none);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(exe);
+    ::close(sv[0]);
+    ::close(sv[1]);
+    return sdk::unavailable("fork: " + errno_text());
+  }
+  if (pid == 0) {
+    ::setsid();  // its own session: a terminal's signals to the daemon do not reach it
+    ::dup2(sv[1], STDIN_FILENO);
+    ::dup2(sv[1], STDOUT_FILENO);
+    ::close_range(3, static_cast<unsigned>(exe) - 1, 0);
+    ::close_range(static_cast<unsigned>(exe) + 1, ~0U, 0);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    ::sigaction(SIGPIPE, &dfl, nullptr);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::fexecve(exe, argv, envp);
+    ::_exit(127);
+  }
+  ::close(exe);
+  ::close(sv[1]);
+  auto helper = std::make_unique<Helper>();
+  helper->pid = pid;
+  helper->fd = sv[0];
+  helper->reader = std::make_unique<LineReader>(sv[0]);
+  auto hello = exchange(*helper, {{"op", "hello"}}, Clock::now() + kHelloTimeout);
+  if (!hello.is_ok()) return hello.status();
+  if (hello.value().value("protocol", 0) != kHelperProtocolVersion) {
+    std::string got = hello.value().contains("protocol") ? hello.value()["protocol"].dump() : "none";
+    finish(*helper, /*kill=*/true);
+    return sdk::unavailable("the lxc helper speaks protocol " + got + ", the driver " +
+                            std::to_string(kHelperProtocolVersion));
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  hello_ = hello.value();
+  running_.push_back(pid);
+  return helper;
+}
+
+std::string HelperPool::finish(Helper& helper, bool kill) {
+  if (helper.fd >= 0) ::close(helper.fd);  // the helper exits when its stdin closes
+  helper.fd = -1;
+  if (helper.pid <= 0) return "";
+  if (kill) ::kill(helper.pid, SIGKILL);
+  int status = 0;
+  auto give_up = Clock::now() + kExitGrace;
+  for (;;) {
+    pid_t r = ::waitpid(helper.pid, &status, WNOHANG);
+    if (r == helper.pid || (r < 0 && errno != EINTR)) break;
+    if (Clock::now() > give_up) {
+      ::kill(helper.pid, SIGKILL);
+      give_up = Clock::time_point::max();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  helper.pid = -1;
+  if (WIFSIGNALED(status)) return std::string("killed by signal ") + std::to_string(WTERMSIG(status));
+  return "exit status " + std::to_string(WEXITSTATUS(status));
+}
+
+sdk::Result<json> HelperPool::exchange(Helper& helper, const json& request, Clock::time_point deadline) {
+  const std::string op = request.value("op", "?");
+  sdk::Status sent = write_message(helper.fd, request.dump());
+  sdk::Result<std::string> line = sent.is_ok() ? helper.reader->next(deadline) : sdk::Result<std::string>(sent);
+  if (!line.is_ok()) {
+    bool timed_out = line.status().code() == sdk::StatusCode::kDeadlineExceeded;
+    pid_t pid = helper.pid;
+    std::string how = finish(helper, /*kill=*/true);
+    if (timed_out) {
+      return sdk::unavailable("the lxc helper (pid " + std::to_string(pid) + ") did not answer \"" + op +
+                              "\" in time; it was killed and will be replaced");
+    }
+    return sdk::unavailable("the lxc helper (pid " + std::to_string(pid) + ") died during \"" + op + "\" (" + how +
+                            "); it will be replaced on the next call");
+  }
+  json response = json::parse(line.value(), nullptr, /*allow_exceptions=*/false);
+  if (!response.is_object() || !response.contains("ok")) {
+    finish(helper, /*kill=*/true);
+    return sdk::unavailable("the lxc helper answered \"" + op + "\" with something that is not a response");
+  }
+  if (response.value("ok", false)) return response;
+  return sdk::Status{status_code_from_name(response.value("code", "internal")),
+                     response.value("error", "the lxc helper refused \"" + op + "\"")};
+}
+
+void HelperPool::release(std::unique_ptr<Helper> helper, pid_t pid) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (helper->pid > 0) {
+    idle_.push_back(std::move(helper));
+  } else {  // exchange() killed it
+    running_.erase(std::remove(running_.begin(), running_.end(), pid), running_.end());
+    --live_;
+    ++replaced_;
+  }
+  available_.notify_one();
+}
+
+sdk::Result<json> HelperPool::call(const json& request, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  std::unique_ptr<Helper> helper;
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!available_.wait_until(lock, deadline, [&] { return !idle_.empty() || live_ < options_.max_processes; })) {
+      return sdk::unavailable("every lxc helper is busy");
+    }
+    if (!idle_.empty()) {
+      helper = std::move(idle_.back());
+      idle_.pop_back();
+    } else {
+      ++live_;
+    }
+  }
+  if (!helper) {
+    auto spawned = spawn();
+    if (!spawned.is_ok()) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      --live_;
+      available_.notify_one();
+      return spawned.status();
+    }
+    helper = std::move(spawned.value());
+  }
+  pid_t pid = helper->pid;
+  auto result = exchange(*helper, request, deadline);
+  release(std::move(helper), pid);
+  return result;
+}
+
+json HelperPool::hello() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return hello_;
+}
+
+int HelperPool::replaced() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return replaced_;
+}
+
+std::vector<pid_t> HelperPool::pids() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return running_;
+}
+
+}  // namespace novacron::lxc
