@@ -33,10 +33,19 @@ bool is_directory(const std::string& path) {
 }
 
 // The folder this plugin's library was loaded from: the helper is installed beside it.
+// The host loads verified libraries through /proc/self/fd/N (kept open), so the link is
+// followed to the file's real place.
 std::string plugin_dir() {
   Dl_info info{};
   if (::dladdr(reinterpret_cast<void*>(&plugin_dir), &info) == 0 || info.dli_fname == nullptr) return "";
-  return std::filesystem::path(info.dli_fname).parent_path().string();
+  std::string path = info.dli_fname;
+  if (path.rfind("/proc/self/fd/", 0) == 0) {
+    std::error_code ec;
+    auto target = std::filesystem::read_symlink(path, ec);
+    if (ec) return "";
+    path = target.string();
+  }
+  return std::filesystem::path(path).parent_path().string();
 }
 
 std::int64_t meminfo_kib(const std::string& key) {

@@ -5,11 +5,16 @@
 #include <fcntl.h>
 #include <lxc/lxccontainer.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <vector>
@@ -211,7 +216,16 @@ json op_create(const HelperContext& ctx, const json& req) {
     fail("internal", message);
   }
   try {
-    if (!tarball.empty()) extract_tarball(tarball, c.rootfs());
+    if (!tarball.empty()) {
+      // Without a template liblxc records no rootfs: it is lxcpath/NAME/rootfs, made here.
+      std::string rootfs = c.rootfs();
+      if (rootfs.empty()) {
+        rootfs = ctx.lxcpath + "/" + c.name() + "/rootfs";
+        if (::mkdir(rootfs.c_str(), 0755) != 0 && errno != EEXIST) fail("internal", "cannot create " + rootfs);
+        c->set_config_item(c.get(), "lxc.rootfs.path", ("dir:" + rootfs).c_str());
+      }
+      extract_tarball(tarball, rootfs);
+    }
     for (const auto& item : items) {
       if (!item.is_array() || item.size() != 2 || !item[0].is_string() || !item[1].is_string()) {
         fail("invalid_argument", "config items are [key, value] string pairs");
@@ -230,6 +244,63 @@ json op_create(const HelperContext& ctx, const json& req) {
   return {{"ok", true}};
 }
 
+// liblxc 5.0 leaves the monitor's cgroup ("lxc.monitor.NAME", or NAME-N when that was
+// taken) behind on cgroup v1 hosts; over a host's life they pile up. rmdir removes only
+// empty cgroups, so one still in use (a same-named container of another lxcpath) stays.
+// Returns how many are left (in use).
+int remove_monitor_cgroups(const std::string& name) {
+  int left = 0;
+  std::error_code ec;
+  const std::string prefix = "lxc.monitor." + name;
+  auto matches = [&](const std::string& entry) {
+    if (entry == prefix) return true;
+    if (entry.rfind(prefix + "-", 0) != 0 || entry.size() == prefix.size() + 1) return false;
+    return entry.find_first_not_of("0123456789", prefix.size() + 1) == std::string::npos;
+  };
+  std::vector<std::filesystem::path> roots = {"/sys/fs/cgroup"};
+  for (const auto& h : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) roots.push_back(h.path());
+  for (const auto& root : roots) {
+    for (const auto& e : std::filesystem::directory_iterator(root, ec)) {
+      if (e.is_directory(ec) && matches(e.path().filename().string()) && ::rmdir(e.path().c_str()) != 0) ++left;
+    }
+  }
+  return left;
+}
+
+// Runs `fn` in a child process and returns its response (or its failure).
+json in_child(const std::function<json()>& fn) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) fail("internal", "pipe: " + std::string(std::strerror(errno)));
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(p[0]);
+    ::close(p[1]);
+    fail("internal", "fork: " + std::string(std::strerror(errno)));
+  }
+  if (pid == 0) {
+    ::close(p[0]);
+    json r;
+    try {
+      r = fn();
+    } catch (const Failure& f) {
+      r = {{"ok", false}, {"code", f.code}, {"error", f.message}};
+    }
+    (void)write_message(p[1], r.dump());
+    ::_exit(0);  // no destructors: the parent owns the liblxc handles
+  }
+  ::close(p[1]);
+  LineReader reader(p[0]);
+  auto line = reader.next();
+  ::close(p[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  json r = line.is_ok() ? json::parse(line.value(), nullptr, /*allow_exceptions=*/false) : json();
+  if (!r.is_object()) fail("internal", "the start process ended without an answer");
+  if (!r.value("ok", false)) throw Failure{r.value("code", "internal"), r.value("error", "start failed")};
+  return r;
+}
+
 json op_start(const HelperContext& ctx, const json& req) {
   auto c = open_defined(ctx, req);
   if ((*c)->is_running(c->get())) fail("failed_precondition", "container " + c->name() + " is already running");
@@ -243,13 +314,19 @@ json op_start(const HelperContext& ctx, const json& req) {
   struct stat st {};
   bool has_shell = ::lstat((c->rootfs() + "/bin/sh").c_str(), &st) == 0;
   std::vector<std::string> argv = init_argv(init, has_shell);
+  remove_monitor_cgroups(c->name());  // the last run's, so that this monitor gets the plain name
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
   (*c)->want_daemonize(c->get(), true);
   (*c)->want_close_all_fds(c->get(), true);
-  if (!(*c)->start(c->get(), 0, argv.empty() ? nullptr : args.data())) fail("internal", c->error("starting"));
-  return {{"ok", true}, {"init_pid", (*c)->init_pid(c->get())}};
+  // liblxc moves the process that calls start() into the container's monitor cgroup; a
+  // child makes that call (as LXD's forkstart does), so the helper stays where it is and
+  // the monitor cgroup empties when the container stops.
+  return in_child([&]() -> json {
+    if (!(*c)->start(c->get(), 0, argv.empty() ? nullptr : args.data())) fail("internal", c->error("starting"));
+    return {{"ok", true}, {"init_pid", (*c)->init_pid(c->get())}};
+  });
 }
 
 json op_shutdown(const HelperContext& ctx, const json& req) {
@@ -281,6 +358,9 @@ json op_destroy(const HelperContext& ctx, const json& req) {
   auto c = open_defined(ctx, req);
   if ((*c)->is_running(c->get()) && !(*c)->stop(c->get())) fail("internal", c->error("stopping"));
   if (!(*c)->destroy(c->get())) fail("internal", c->error("destroying"));
+  // A monitor that has just stopped the container may take a moment to leave its cgroup.
+  for (int i = 0; i < 20 && remove_monitor_cgroups(c->name()) > 0; ++i) ::usleep(50 * 1000);
+  return {{"ok", true}};
   return {{"ok", true}};
 }
 
