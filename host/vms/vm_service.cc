@@ -406,21 +406,32 @@ json VmService::unmanaged() const {
 void VmService::start_reconciler(std::chrono::seconds interval) {
   if (reconciler_.joinable()) return;
   reconciler_ = std::thread([this, interval] {
+    using Clock = std::chrono::steady_clock;
+    auto next_full = Clock::now();
     for (;;) {
-      if (auto r = reconcile(); !r) spdlog::warn("reconciliation failed: {}", r.error().message);
-      std::unique_lock<std::mutex> lock(mutex_);
-      if (interval.count() == 0) {
-        wake_.wait(lock, [this] { return stopping_; });
-        return;
+      if (Clock::now() >= next_full) {
+        if (auto r = reconcile(); !r) spdlog::warn("reconciliation failed: {}", r.error().message);
+        next_full = interval.count() == 0 ? Clock::time_point::max() : Clock::now() + interval;
       }
-      if (wake_.wait_for(lock, interval, [this] { return stopping_; })) return;
+      std::vector<sdk::VmEvent> events;
+      {
+        std::unique_lock<std::mutex> lock(loop_mutex_);
+        auto ready = [this] { return stopping_ || !pending_events_.empty(); };
+        if (next_full == Clock::time_point::max())
+          wake_.wait(lock, ready);
+        else
+          wake_.wait_until(lock, next_full, ready);
+        if (stopping_) return;
+        events.swap(pending_events_);
+      }
+      for (const auto& e : events) apply_driver_event(e);
     }
   });
 }
 
 void VmService::stop_reconciler() {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<std::mutex> lock(loop_mutex_);
     stopping_ = true;
   }
   wake_.notify_all();
@@ -428,20 +439,36 @@ void VmService::stop_reconciler() {
 }
 
 void VmService::on_driver_event(const sdk::VmEvent& event) {
-  // Only VMs in the inventory; a transitional state the host itself is driving (an
-  // operation) is recorded by that operation when it ends.
+  // Runs on the driver's thread, inside its sink lock: only queue it. The reconciler thread
+  // handles it (apply_driver_event).
+  {
+    std::lock_guard<std::mutex> lock(loop_mutex_);
+    if (pending_events_.size() >= 10000) pending_events_.erase(pending_events_.begin());  // bounded
+    pending_events_.push_back(event);
+  }
+  wake_.notify_all();
+}
+
+void VmService::apply_driver_event(const sdk::VmEvent& event) {
+  // An event says "look again", not what to record: it can arrive after an operation has
+  // moved the VM on (libvirt delivers asynchronously), so the state recorded is the one the
+  // driver reports now. A VM with an operation in flight is left to the operation, which
+  // records the state it leaves.
   auto vm = store_.get(event.id);
   if (!vm || !*vm || (*vm)->state == "creating" || (*vm)->state == "deleting") return;
-  std::string state = sdk::vm_power_state_name(event.state);
-  if (event.state == sdk::VmPowerState::kUnknown || state == (*vm)->state) return;
-  (void)store_.set_state(event.id, state, event.reason);
-  events_.publish("vm.state_changed", "vm/" + event.id, "host",
-                  json{{"id", event.id},
-                       {"name", event.name},
-                       {"state", state},
-                       {"previous", (*vm)->state},
-                       {"reason", event.reason}}
-                      .dump());
+  if (operations_.busy("vm/" + event.id)) return;
+  auto d = driver((*vm)->driver);
+  if (!d) return;
+  auto live = d->vm_status(event.id);
+  if (!live || live.value().state == sdk::VmPowerState::kUnknown) return;
+  std::string state = sdk::vm_power_state_name(live.value().state);
+  if (state == (*vm)->state) return;
+  std::string reason = live.value().state == event.state ? event.reason : live.value().reason;
+  (void)store_.set_state(event.id, state, reason);
+  events_.publish(
+      "vm.state_changed", "vm/" + event.id, "host",
+      json{{"id", event.id}, {"name", event.name}, {"state", state}, {"previous", (*vm)->state}, {"reason", reason}}
+          .dump());
 }
 
 }  // namespace novacron

@@ -73,7 +73,8 @@ class VmService {
   Expected<ReconcileReport> reconcile();
   // The domains found by the last reconciliation that are not in the inventory.
   nlohmann::json unmanaged() const;
-  // Runs reconcile() now and then every `interval` on a thread of its own (0: never).
+  // Runs reconcile() now and then every `interval` on a thread of its own (0: never); the
+  // same thread records the state changes drivers report (without it they are dropped).
   void start_reconciler(std::chrono::seconds interval);
   void stop_reconciler();
 
@@ -84,7 +85,8 @@ class VmService {
   void detach_drivers();
 
  private:
-  void on_driver_event(const sdk::VmEvent& event);
+  void on_driver_event(const sdk::VmEvent& event);     // queues it
+  void apply_driver_event(const sdk::VmEvent& event);  // on the reconciler thread
   void attach(const std::string& plugin_id, sdk::HypervisorDriver* driver);
   std::filesystem::path image_root() const;
   std::filesystem::path vm_dir(const std::string& id) const;
@@ -101,8 +103,12 @@ class VmService {
   nlohmann::json unmanaged_ = nlohmann::json::array();
   std::int64_t reconciled_at_ms_ = 0;
   std::mutex reconcile_mutex_;  // one reconciliation at a time
+  // Guards stopping_ and pending_events_. Not mutex_: drivers call on_driver_event holding
+  // their sink lock, and attach() holds mutex_ while it sets a sink.
+  std::mutex loop_mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  std::vector<sdk::VmEvent> pending_events_;
   std::thread reconciler_;
 };
 
