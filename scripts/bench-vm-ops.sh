@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # NovaCron's overhead per VM operation (issue 4): create+start and stop+delete through the
 # REST API against the same operations made directly with libvirt's C API by
-# vm_overhead_benchmark, in the same run.
+# vm_overhead_benchmark (or with liblxc by lxc_overhead_benchmark), in the same run.
 #   test   libvirt's in-process test:///default (novacrond's own and the benchmark's)
 #   guest  the tiny TCG guest on a libvirtd of the benchmark's own (root)
-# Usage: scripts/bench-vm-ops.sh [BUILD_DIR] [test|guest] [COUNT]   (defaults: build test 50)
+#   lxc    a busybox container (root), each side in its own lxcpath
+# Usage: scripts/bench-vm-ops.sh [BUILD_DIR] [test|guest|lxc] [COUNT]   (defaults: build test 50)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -24,7 +25,14 @@ trap cleanup EXIT
 mkdir -p "$WORK/images" /tmp/novacron-bench-direct
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
-if [[ "$MODE" == test ]]; then
+DRIVER_JSON=""
+if [[ "$MODE" == lxc ]]; then
+  # The same init in both: a shell loop writing to the console, as a small service would.
+  echo '{"driver": "lxc", "vcpus": 1, "memory_mib": 128, "network": "none",
+         "container": {"template": "busybox", "init": ["/bin/sh", "-c", "while true; do echo tick; sleep 1; done"]}}' \
+    > "$WORK/spec.json"
+  DRIVER_JSON='{"id": "io.novacron.driver.lxc", "required": true, "config": {"state_poll_ms": 1000}}'
+elif [[ "$MODE" == test ]]; then
   URI="test:///default"
   TYPE=test
   head -c 4096 /dev/zero > "$WORK/images/base.raw"
@@ -40,17 +48,27 @@ else
          "boot": {"from": "kernel", "kernel": "vmlinuz", "initrd": "initrd.gz", "cmdline": "console=ttyS0 quiet"}}' \
     > "$WORK/spec.json"
 fi
+if [[ -z "$DRIVER_JSON" ]]; then
+  DRIVER_JSON="{\"id\": \"io.novacron.driver.kvm\", \"required\": true,
+                \"config\": {\"uri\": \"$URI\", \"domain_type\": \"$TYPE\"}}"
+fi
 cat > "$WORK/novacrond.json" <<JSON
 {"node": {"name": "bench"}, "data_dir": "$WORK/data", "listen": {"address": "127.0.0.1", "port": $PORT},
  "log": {"level": "warn"}, "vms": {"image_root": "$WORK/images", "reconcile_interval_seconds": 0},
  "plugins": {"load": [{"id": "io.novacron.auth.token", "required": true},
-   {"id": "io.novacron.driver.kvm", "required": true, "config": {"uri": "$URI", "domain_type": "$TYPE"}}]}}
+   $DRIVER_JSON]}}
 JSON
 "$BUILD/bin/novacrond" --config "$WORK/novacrond.json" > "$WORK/out" 2> "$WORK/err" &
 NOVA_PID=$!
 for _ in $(seq 100); do grep -q "novacrond ready" "$WORK/out" && break; sleep 0.1; done
 grep -q "novacrond ready" "$WORK/out" || { cat "$WORK/err" >&2; exit 1; }
 
+if [[ "$MODE" == lxc ]]; then
+  echo "mode lxc (busybox template)"
+  "$BUILD/bin/lxc_overhead_benchmark" --url "http://127.0.0.1:$PORT" --token "$(cat "$WORK/data/admin.token")" \
+    --spec "$WORK/spec.json" --lxcpath "$WORK/direct-lxc" --count "$COUNT"
+  exit 0
+fi
 echo "mode $MODE ($URI, domain type $TYPE)"
 "$BUILD/bin/vm_overhead_benchmark" --url "http://127.0.0.1:$PORT" --token "$(cat "$WORK/data/admin.token")" \
   --libvirt "$URI" --domain-type "$TYPE" --spec "$WORK/spec.json" --image-root "$WORK/images" --count "$COUNT"
