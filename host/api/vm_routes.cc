@@ -98,7 +98,16 @@ void ApiServer::add_vm_routes() {
                    bool more = list->size() > wanted.limit;
                    if (more) list->resize(wanted.limit);
                    json items = json::array();
-                   for (const auto& vm : *list) items.push_back(VmService::to_json(vm));
+                   // Whether each VM's driver is up, asked once per driver per page.
+                   std::map<std::string, json> drivers;
+                   for (const auto& vm : *list) {
+                     auto d = drivers.find(vm.driver);
+                     if (d == drivers.end()) d = drivers.emplace(vm.driver, vms->driver_availability(vm.driver)).first;
+                     json item = VmService::to_json(vm);
+                     item["driver_available"] = d->second["available"];
+                     if (!d->second["available"].get<bool>()) item["driver_error"] = d->second["error"];
+                     items.push_back(std::move(item));
+                   }
                    respond(
                        api_json(200, {{"items", items},
                                       {"next_cursor", more ? json(encode_cursor(list->back().name)) : json(nullptr)}}));

@@ -33,6 +33,8 @@ tl::expected<std::string, ApiFailure> resolve_vm(ApiClient& api, const std::stri
 struct CreateFlags {
   std::string file;
   std::string name, driver = "kvm", image, format = "qcow2", kernel, initrd, cmdline, network = "none";
+  std::string container_template, rootfs_tarball, init;  // containers (lxc)
+  std::vector<std::string> env;
   int vcpus = 1;
   std::int64_t memory_mib = 512, disk_gib = 0;
   std::vector<std::string> labels;
@@ -79,6 +81,18 @@ tl::expected<json, std::string> spec_from(const CreateFlags& f) {
     labels[l.substr(0, eq)] = l.substr(eq + 1);
   }
   spec["labels"] = labels;
+  if (!f.container_template.empty() || !f.rootfs_tarball.empty() || !f.init.empty() || !f.env.empty()) {
+    json c = json::object();
+    if (!f.container_template.empty()) c["template"] = f.container_template;
+    if (!f.rootfs_tarball.empty()) c["rootfs_tarball"] = f.rootfs_tarball;
+    if (!f.init.empty()) c["init"] = json::array({"/bin/sh", "-c", f.init});
+    for (const auto& e : f.env) {
+      auto eq = e.find('=');
+      if (eq == std::string::npos) return tl::unexpected("--env " + e + ": expected NAME=VALUE");
+      c["env"][e.substr(0, eq)] = e.substr(eq + 1);
+    }
+    spec["container"] = c;
+  }
   spec["start"] = !f.no_start;
   return spec;
 }
@@ -123,6 +137,10 @@ void add_create(CLI::App* vm, Output& out, int& exit_code, ConnectionFlags& flag
   cmd->add_option("--cmdline", f->cmdline, "Kernel command line");
   cmd->add_option("--network", f->network, "none, user or a bridge name (default none)");
   cmd->add_option("--label", f->labels, "KEY=VALUE (repeatable)");
+  cmd->add_option("--template", f->container_template, "lxc: LXC template for the rootfs (default busybox)");
+  cmd->add_option("--rootfs-tarball", f->rootfs_tarball, "lxc: rootfs tarball, relative to the image root");
+  cmd->add_option("--init", f->init, "lxc: init command, run by /bin/sh -c in the container");
+  cmd->add_option("--env", f->env, "lxc: NAME=VALUE for the init command (repeatable)");
   cmd->add_flag("--no-start", f->no_start, "Create it stopped");
   cmd->add_flag("--no-wait", f->no_wait, "Print the operation and return at once");
   cmd->add_option("--wait-timeout", f->wait_timeout, "Stop waiting after this many seconds (default 600)");
@@ -168,8 +186,9 @@ void add_list_show(CLI::App* vm, Output& out, int& exit_code, ConnectionFlags& f
       if (out.json) return out.emit_json({{"items", *all}});
       std::vector<std::vector<std::string>> rows;
       for (const auto& v : *all) {
-        rows.push_back({field(v, "name"), field(v, "id"), field(v, "state"), field(v, "driver"),
-                        field(v["spec"], "vcpus"), field(v["spec"], "memory_mib"), field(v, "node")});
+        std::string driver_cell = field(v, "driver") + (v.value("driver_available", true) ? "" : " (unavailable)");
+        rows.push_back({field(v, "name"), field(v, "id"), field(v, "state"), driver_cell, field(v["spec"], "vcpus"),
+                        field(v["spec"], "memory_mib"), field(v, "node")});
       }
       print_table({"NAME", "ID", "STATE", "DRIVER", "VCPUS", "MEMORY_MIB", "NODE"}, rows);
       return 0;

@@ -84,6 +84,13 @@ BorrowedPlugin<sdk::HypervisorDriver> VmService::driver(const std::string& name)
   return {};
 }
 
+json VmService::driver_availability(const std::string& driver_name) {
+  auto d = driver(driver_name);
+  if (!d) return {{"available", false}, {"error", "driver \"" + driver_name + "\" is not loaded on this node"}};
+  if (auto up = d->check_available(); !up) return {{"available", false}, {"error", up.message()}};
+  return {{"available", true}};
+}
+
 json VmService::to_json(const VmRecord& vm) {
   return {{"id", vm.id},
           {"name", vm.name},

@@ -54,6 +54,9 @@ class VmService {
   Expected<std::vector<VmRecord>> list(const VmFilter& filter, const std::string& after_name, size_t limit);
 
   static nlohmann::json to_json(const VmRecord& vm);
+  // {"available": true} or {"available": false, "error": why} (not loaded, or it cannot
+  // reach its hypervisor).
+  nlohmann::json driver_availability(const std::string& driver_name);
 
   // Every running hypervisor driver: availability (with the reason when unavailable),
   // capabilities and the node's resources as the driver sees them. Blocking.

@@ -102,7 +102,9 @@ class LxcApiTest : public ::testing::Test {
 
   fs::path lxcpath() const { return dir_ / "data/lxc"; }
 
-  void start_daemon(int stop_timeout_seconds = 10) {
+  // `auth`: the test's provider ("Test admin:root" headers) or the bundled token provider
+  // (DATA_DIR/admin.token), which the CLI speaks.
+  void start_daemon(int stop_timeout_seconds = 10, const std::string& auth = "io.novacron.test.auth") {
     write_file(
         dir_ / "cfg.json",
         json{{"node", {{"name", "lxc-node"}}},
@@ -114,7 +116,7 @@ class LxcApiTest : public ::testing::Test {
                {"reconcile_interval_seconds", 3600}}},
              {"plugins",
               {{"load",
-                {{{"id", "io.novacron.test.auth"}, {"required", true}},
+                {{{"id", auth}, {"required", true}},
                  {{"id", "io.novacron.driver.lxc"}, {"required", true}, {"config", {{"state_poll_ms", 200}}}}}}}}}
             .dump());
     daemon_ = std::make_unique<Process>(
@@ -344,6 +346,67 @@ TEST_F(LxcApiTest, StoppedBehindTheHostsBackAndUnmanagedContainers) {
   EXPECT_TRUE(listed) << unmanaged.dump();
   EXPECT_TRUE(LxcHandle("handmade", lxcpath()).defined()) << "reconciliation never deletes";
   EXPECT_EQ(ok("GET", "/v1/vms")["items"].size(), 1u);
+}
+
+TEST_F(LxcApiTest, CliCreatesListsTailsAndDeletesAContainer) {
+  start_daemon(10, "io.novacron.auth.token");
+  std::string token = read_file(dir_ / "data/admin.token");
+  while (!token.empty() && token.back() == '\n') token.pop_back();
+  ASSERT_FALSE(token.empty()) << daemon_->err();
+  auto nc = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv{"/usr/bin/env",
+                                  "-i",
+                                  "HOME=" + dir_.path().string(),
+                                  "NOVACRON_URL=http://127.0.0.1:" + std::to_string(port_),
+                                  "NOVACRON_TOKEN=" + token,
+                                  (bin_dir() / "novacron").string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  };
+  auto created = nc({"vm", "create", "--name", "cli-1", "--driver", "lxc", "--memory", "64", "--template", "busybox",
+                     "--env", "WHO=cli", "--init", "echo hello from $WHO; sleep 1000", "--json"});
+  ASSERT_EQ(created.exit_code, 0) << created.out << created.err;
+  EXPECT_EQ(LxcHandle("cli-1", lxcpath()).state(), "RUNNING");
+  auto list = nc({"vm", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("cli-1"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("lxc"), std::string::npos) << list.out;
+  std::string console;
+  for (int i = 0; i < 50 && console.find("hello from cli") == std::string::npos; ++i) {
+    console = nc({"vm", "console", "cli-1"}).out;
+    if (console.find("hello from cli") == std::string::npos)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(console.find("hello from cli"), std::string::npos) << console;
+  auto deleted = nc({"vm", "delete", "cli-1"});
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.out << deleted.err;
+  EXPECT_FALSE(LxcHandle("cli-1", lxcpath()).defined());
+}
+
+TEST_F(LxcApiTest, VmsOfADriverThatIsNotLoadedAreKeptAndMarked) {
+  start_daemon();
+  auto created = call("POST", "/v1/vms?wait=60", spec("kept-1"));
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string id = json::parse(created.body)["vm"]["id"];
+  json disabled = ok("POST", "/v1/plugins/io.novacron.driver.lxc/disable?wait=30");
+  ASSERT_EQ(disabled["operation"]["state"], "succeeded") << disabled.dump();
+
+  json items = ok("GET", "/v1/vms")["items"];
+  ASSERT_EQ(items.size(), 1u) << items.dump();
+  EXPECT_EQ(items[0]["driver_available"], false) << items.dump();
+  EXPECT_NE(items[0]["driver_error"].get<std::string>().find("not loaded"), std::string::npos) << items.dump();
+  EXPECT_EQ(ok("GET", "/v1/vms/" + id)["driver_available"], false);
+  ok("POST", "/v1/vms:reconcile");
+  EXPECT_EQ(ok("GET", "/v1/vms")["items"].size(), 1u) << "reconciliation keeps it";
+  auto refused = call("POST", "/v1/vms/" + id + "/stop");
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_NE(refused.body.find("lxc"), std::string::npos) << refused.body;
+  EXPECT_EQ(LxcHandle("kept-1", lxcpath()).state(), "RUNNING") << "the container never noticed";
+
+  ASSERT_EQ(ok("POST", "/v1/plugins/io.novacron.driver.lxc/enable?wait=30")["operation"]["state"], "succeeded");
+  json back = ok("GET", "/v1/vms")["items"][0];
+  EXPECT_EQ(back["driver_available"], true) << back.dump();
+  EXPECT_EQ(back["state"], "running");
 }
 
 // The helpers are children of the daemon named novacron-lxc-helper.
