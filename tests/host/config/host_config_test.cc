@@ -25,7 +25,7 @@ TEST(HostConfigTest, EmbeddedDefaultIsValid) {
   ASSERT_TRUE(cfg.has_value()) << cfg.error().message;
   EXPECT_EQ(cfg->node_name, "node-1");
   EXPECT_EQ(cfg->listen_port, 8470);
-  ASSERT_EQ(cfg->plugins.size(), 5u);
+  ASSERT_EQ(cfg->plugins.size(), 6u);
   EXPECT_EQ(cfg->plugins[0].id, "io.novacron.auth.token");
   EXPECT_EQ(cfg->plugins[1].id, "io.novacron.policy.resource-fit");
   EXPECT_TRUE(cfg->plugins[1].required);
@@ -33,6 +33,8 @@ TEST(HostConfigTest, EmbeddedDefaultIsValid) {
   EXPECT_EQ(cfg->plugins[3].config_json, "{}");
   EXPECT_EQ(cfg->plugins[4].id, "io.novacron.driver.kvm");
   EXPECT_FALSE(cfg->plugins[4].required) << "a host without libvirtd still starts";
+  EXPECT_EQ(cfg->plugins[5].id, "io.novacron.driver.lxc");
+  EXPECT_EQ(nlohmann::json::parse(cfg->plugins[5].config_json)["lxcpath"], "") << "DATA_DIR/lxc";
 }
 
 TEST(HostConfigTest, CommentsAndRelativePaths) {
