@@ -188,6 +188,9 @@ sdk::Result<json> LxcDriver::request_for(const std::string& op, std::string_view
 }
 
 Status LxcDriver::on_check_available() {
+  // A live helper answered its hello when it started and is replaced if it dies: that is
+  // enough, and asking again would wait behind long calls (creates) on a busy pool.
+  if (pool_ && !pool_->pids().empty()) return Status::ok();
   auto hello = request("hello", "", std::chrono::seconds(15));
   return hello ? Status::ok() : hello.status();
 }
@@ -281,7 +284,7 @@ Status LxcDriver::on_define(const sdk::VmSpec& spec) {
     items.insert(items.begin(), {"lxc.include", "/usr/share/lxc/config/common.conf"});
     items.emplace_back("lxc.autodev", "1");
   } else {
-    req["template"] = tmpl;
+    req["template"] = template_dir_ + "/lxc-" + tmpl;  // liblxc runs a template given by path
   }
   // An init command of the operator's gets SIGTERM to stop, as container runtimes send;
   // the templates' own init keeps the halt signal the template chose.

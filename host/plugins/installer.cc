@@ -98,6 +98,34 @@ bool looks_like_archive(const fs::path& p) {
          s.ends_with(".tar");
 }
 
+namespace {
+
+// Companion files (the lxc driver's helper executable, data files): every other regular
+// file of the package's top folder, executables kept executable. Symlinks, folders and
+// devices are skipped. The host pins only the library and its manifest; a plugin that runs
+// or trusts a companion file verifies it itself (the lxc driver checks its helper against
+// a digest compiled into the library).
+Expected<void> copy_companion_files(const fs::path& folder, const fs::path& to, const std::string& library) {
+  constexpr size_t kMaxFiles = 64;
+  size_t copied = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(folder, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name == library || name == "plugin.json" || name == library + ".sig") continue;
+    auto st = fs::symlink_status(e.path(), ec);
+    if (ec || !fs::is_regular_file(st)) continue;
+    if (++copied > kMaxFiles) {
+      return make_error("invalid_package", folder.string() + ": more than " + std::to_string(kMaxFiles) + " files");
+    }
+    bool executable = (st.permissions() & fs::perms::owner_exec) != fs::perms::none;
+    if (auto r = copy_file_synced(e.path(), to / name, executable ? 0755 : 0644); !r) return r;
+  }
+  if (ec) return make_error("io", folder.string() + ": " + ec.message());
+  return {};
+}
+
+}  // namespace
+
 Expected<InstallResult> install_plugin(const fs::path& source, const InstallOptions& options, PluginCatalog& catalog) {
   fs::path folder = source;
   std::optional<StagingDir> extracted;
@@ -148,6 +176,7 @@ Expected<InstallResult> install_plugin(const fs::path& source, const InstallOpti
     if (auto r = copy_file_synced(sig, staging->path() / (m.library + ".sig"), 0644); !r)
       return tl::unexpected(r.error());
   }
+  if (auto r = copy_companion_files(folder, staging->path(), m.library); !r) return tl::unexpected(r.error());
   // Hash what was written, not what was read: the pins are of the installed files.
   if (to_hex(sha256_bytes(read_all((staging->path() / "plugin.json").string()))) != report.manifest_sha256) {
     return make_error("io", "plugin.json changed while it was being installed");

@@ -284,12 +284,14 @@ Expected<json> VmService::show(const std::string& id) {
   if (!*vm) return make_error("not_found", "no VM with id " + id);
   json out = to_json(**vm);
   out["live"] = nullptr;
-  auto d = driver((*vm)->driver);
-  if (!d) {
-    out["driver_available"] = false;
+  json availability = driver_availability((*vm)->driver);
+  out["driver_available"] = availability["available"];
+  if (!availability["available"].get<bool>()) {
+    out["driver_error"] = availability["error"];
     return out;
   }
-  out["driver_available"] = true;
+  auto d = driver((*vm)->driver);
+  if (!d) return out;  // unloaded since
   auto live = d->vm_status(id);
   if (live) {
     out["live"] = {{"state", sdk::vm_power_state_name(live.value().state)},

@@ -198,6 +198,9 @@ json op_create(const HelperContext& ctx, const json& req) {
   std::string tmpl = string_field(req, "template", false);
   std::string tarball = string_field(req, "tarball", false);
   if (tmpl.empty() == tarball.empty()) fail("invalid_argument", "create needs exactly one of template and tarball");
+  if (!tmpl.empty() && tmpl.find("/") != std::string::npos && tmpl[0] != '/') {
+    fail("invalid_argument", "template must be a name or an absolute path");
+  }
   if (!tarball.empty() && tarball[0] != '/') fail("invalid_argument", "tarball must be an absolute path");
   const json& items = req.value("config", json::array());
   const json& marker = req.value("marker", json::object());
@@ -360,7 +363,6 @@ json op_destroy(const HelperContext& ctx, const json& req) {
   if (!(*c)->destroy(c->get())) fail("internal", c->error("destroying"));
   // A monitor that has just stopped the container may take a moment to leave its cgroup.
   for (int i = 0; i < 20 && remove_monitor_cgroups(c->name()) > 0; ++i) ::usleep(50 * 1000);
-  return {{"ok", true}};
   return {{"ok", true}};
 }
 

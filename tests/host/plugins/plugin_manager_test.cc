@@ -578,6 +578,24 @@ TEST_F(PluginManagerTest, InstallsFromTarZstArchive) {
   EXPECT_TRUE(fs::is_empty(dir_ / "tmp"));
 }
 
+TEST_F(PluginManagerTest, CompanionFilesAreInstalledWithTheLibrary) {
+  // A helper executable and a data file beside the library (as the lxc driver ships its
+  // helper); a symlink is not followed.
+  auto entries = testing::entries_of_folder(fixture(kGood), "1.0.0");
+  entries.push_back({"1.0.0/plugin-helper", testing::ArchiveEntry::Type::kFile, "#!/bin/true\n", "", 0755});
+  entries.push_back({"1.0.0/defaults.json", testing::ArchiveEntry::Type::kFile, "{}", "", 0644});
+  fs::path pkg = dir_ / "with-helper.tar.zst";
+  testing::write_archive(pkg, entries);
+  auto r = manager().install(pkg);
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  fs::path installed = dir_ / "plugins" / kGood / "1.0.0";
+  ASSERT_TRUE(fs::is_regular_file(installed / "plugin-helper"));
+  EXPECT_EQ(fs::status(installed / "plugin-helper").permissions() & fs::perms::all, fs::perms(0755));
+  EXPECT_EQ(testing::read_file(installed / "defaults.json"), "{}");
+  EXPECT_EQ(fs::status(installed / "defaults.json").permissions() & fs::perms::all, fs::perms(0644));
+  EXPECT_TRUE(load(kGood).has_value()) << "companions do not disturb the library's pins";
+}
+
 TEST_F(PluginManagerTest, ArchiveWithParentDirEntriesIsRefused) {
   fs::path pkg = dir_ / "evil.tar.zst";
   auto entries = testing::entries_of_folder(fixture(kGood), "1.0.0");
