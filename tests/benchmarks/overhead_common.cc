@@ -60,33 +60,60 @@ ApiRunner::ApiRunner(const std::string& url, const std::string& token) : impl_(s
 
 ApiRunner::~ApiRunner() = default;
 
+namespace {
+
+// POST /v1/vms?wait; returns the new VM's id.
+std::string api_create(HttpClient& client, const std::vector<std::pair<std::string, std::string>>& auth,
+                       const json& spec) {
+  auto r = client.request("POST", "/v1/vms?wait=120", spec.dump(), auth);
+  if (!r || r->status != 201) die("api create: " + (r ? r->body : r.error().message));
+  return json::parse(r->body)["vm"]["id"];
+}
+
+void api_call(HttpClient& client, const std::vector<std::pair<std::string, std::string>>& auth,
+              const std::string& method, const std::string& target) {
+  auto r = client.request(method, target, "", auth);
+  if (!r || r->status != 200) die("api " + method + " " + target + ": " + (r ? r->body : r.error().message));
+}
+
+}  // namespace
+
 void ApiRunner::run_once(const json& spec, int n, Series& up, Series& down) {
   json s = spec;
   s["name"] = "api-" + std::to_string(n);
   s["start"] = true;
   auto t0 = Clock::now();
-  auto r = impl_->client->request("POST", "/v1/vms?wait=120", s.dump(), impl_->auth);
-  if (!r || r->status != 201) die("api create: " + (r ? r->body : r.error().message));
+  std::string id = api_create(*impl_->client, impl_->auth, s);
   up.values.push_back(ms_since(t0));
-  std::string id = json::parse(r->body)["vm"]["id"];
   t0 = Clock::now();
-  r = impl_->client->request("DELETE", "/v1/vms/" + id + "?wait=120", "", impl_->auth);
-  if (!r || r->status != 200) die("api delete: " + (r ? r->body : r.error().message));
+  api_call(*impl_->client, impl_->auth, "DELETE", "/v1/vms/" + id + "?wait=120");
   down.values.push_back(ms_since(t0));
 }
 
-void print_overhead(const std::string& direct_name, int count, const Series& direct_up, const Series& direct_down,
-                    const Series& api_up, const Series& api_down) {
+void ApiRunner::run_split(const json& spec, int n, Series& create, Series& start, Series& down) {
+  json s = spec;
+  s["name"] = "api-" + std::to_string(n);
+  s["start"] = false;
+  auto t0 = Clock::now();
+  std::string id = api_create(*impl_->client, impl_->auth, s);
+  create.values.push_back(ms_since(t0));
+  t0 = Clock::now();
+  api_call(*impl_->client, impl_->auth, "POST", "/v1/vms/" + id + "/start?wait=120");
+  start.values.push_back(ms_since(t0));
+  t0 = Clock::now();
+  api_call(*impl_->client, impl_->auth, "DELETE", "/v1/vms/" + id + "?wait=120");
+  down.values.push_back(ms_since(t0));
+}
+
+void print_overhead(const std::string& direct_name, int count, const std::vector<OverheadRow>& rows) {
   std::printf("%d runs each; ms: median (p90)\n", count);
   std::printf("%-22s %18s %18s %18s %10s\n", "operation", direct_name.c_str(), "through the API", "NovaCron adds",
               "ratio");
-  auto row = [](const char* name, const Series& d, const Series& a) {
-    double dm = d.pct(0.5), am = a.pct(0.5);
-    std::printf("%-22s %10.2f (%5.2f) %10.2f (%5.2f) %12.2f ms %9.1f%%\n", name, dm, d.pct(0.9), am, a.pct(0.9),
-                am - dm, dm > 0 ? (am - dm) / dm * 100 : 0.0);
-  };
-  row("create+start", direct_up, api_up);
-  row("stop+delete", direct_down, api_down);
+  for (const auto& row : rows) {
+    double dm = row.direct.pct(0.5), am = row.api.pct(0.5);
+    std::printf("%-22s %10.2f (%5.2f) %10.2f (%5.2f) %12.2f ms %9.1f%%\n", row.operation, dm, row.direct.pct(0.9), am,
+                row.api.pct(0.9), am - dm, dm > 0 ? (am - dm) / dm * 100 : 0.0);
+  }
 }
 
 }  // namespace novacron::bench

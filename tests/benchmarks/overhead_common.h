@@ -38,14 +38,21 @@ class ApiRunner {
   ApiRunner(const std::string& url, const std::string& token);
   ~ApiRunner();
   void run_once(const nlohmann::json& spec, int n, Series& up, Series& down);
+  // The same with create (start: false) and start timed apart.
+  void run_split(const nlohmann::json& spec, int n, Series& create, Series& start, Series& down);
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
-// Medians, p90s and what NovaCron adds, for one direct tool against the API.
-void print_overhead(const std::string& direct_name, int count, const Series& direct_up, const Series& direct_down,
-                    const Series& api_up, const Series& api_down);
+// Medians, p90s and what NovaCron adds, for one direct tool against the API: one row per
+// operation, {name, direct series, API series}.
+struct OverheadRow {
+  const char* operation;
+  const Series& direct;
+  const Series& api;
+};
+void print_overhead(const std::string& direct_name, int count, const std::vector<OverheadRow>& rows);
 
 }  // namespace novacron::bench

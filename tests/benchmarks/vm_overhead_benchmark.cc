@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   }
   virConnectClose(conn);
 
-  print_overhead("libvirt directly", count, direct_up, direct_down, api_up, api_down);
+  print_overhead("libvirt directly", count,
+                 {{"create+start", direct_up, api_up}, {"stop+delete", direct_down, api_down}});
   return 0;
 }
