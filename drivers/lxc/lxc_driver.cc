@@ -78,7 +78,7 @@ sdk::VmStatus status_from(const json& c) {
   sdk::VmStatus s;
   s.name = c.value("name", "");
   const json& marker = c.contains("marker") ? c["marker"] : json(nullptr);
-  s.managed = marker.is_object() && marker.value("vm_id", "") != "";
+  s.managed = marker.is_object() && !marker.value("vm_id", "").empty();
   s.id = s.managed ? marker.value("vm_id", "") : s.name;  // containers have no uuid of their own
   std::string state = c.value("state", "UNKNOWN");
   s.state = power_state_from_lxc(state);

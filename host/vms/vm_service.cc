@@ -426,10 +426,11 @@ void VmService::start_reconciler(std::chrono::seconds interval) {
       {
         std::unique_lock<std::mutex> lock(loop_mutex_);
         auto ready = [this] { return stopping_ || !pending_events_.empty(); };
-        if (next_full == Clock::time_point::max())
+        if (next_full == Clock::time_point::max()) {
           wake_.wait(lock, ready);
-        else
+        } else {
           wake_.wait_until(lock, next_full, ready);
+        }
         if (stopping_) return;
         events.swap(pending_events_);
       }

@@ -115,10 +115,11 @@ void parse_disks(SpecReader& r, const json& body, VmRequest& out, const std::fil
     }
     if (auto b = r.string(d, p, "bus", false)) disk.bus = *b;
     if (auto ro = d.find("read_only"); ro != d.end()) {
-      if (!ro->is_boolean())
+      if (!ro->is_boolean()) {
         r.fail(p + "/read_only", "expected true or false, got " + ro->dump());
-      else
+      } else {
         disk.read_only = ro->get<bool>();
+      }
     }
     auto image = r.string(d, p, "image", false);
     auto size = r.integer(d, p, "size_gib", false, 1, limits.max_disk_gib);
@@ -221,12 +222,13 @@ void parse_container(SpecReader& r, const json& body, VmRequest& out, const std:
       r.fail("/container/env", std::string("expected an object of strings, got ") + env->type_name());
     } else {
       for (const auto& [k, v] : env->items()) {
-        if (!is_env_name(k))
+        if (!is_env_name(k)) {
           r.fail("/container/env/" + k, "names are letters, digits and '_', not starting with a digit");
-        else if (!v.is_string() || v.get<std::string>().size() > 4096 || !is_printable(v.get<std::string>()))
+        } else if (!v.is_string() || v.get<std::string>().size() > 4096 || !is_printable(v.get<std::string>())) {
           r.fail("/container/env/" + k, "expected a string of at most 4096 printable characters");
-        else
+        } else {
           c.env.emplace_back(k, v.get<std::string>());
+        }
       }
     }
   }
@@ -298,26 +300,29 @@ Expected<VmRequest> parse_vm_spec(const json& body, const std::string& id, const
       r.fail("/labels", std::string("expected an object of strings, got ") + l->type_name());
     } else {
       for (const auto& [k, v] : l->items()) {
-        if (!is_label_key(k))
+        if (!is_label_key(k)) {
           r.fail("/labels/" + k, "label keys are 1-63 letters, digits, '-', '_', '.', '/'");
-        else if (!v.is_string() || v.get<std::string>().size() > 255)
+        } else if (!v.is_string() || v.get<std::string>().size() > 255) {
           r.fail("/labels/" + k, "expected a string of at most 255 characters");
-        else
+        } else {
           out.spec.labels.emplace_back(k, v.get<std::string>());
+        }
       }
     }
   }
   if (auto s = body.find("start"); s != body.end()) {
-    if (!s->is_boolean())
+    if (!s->is_boolean()) {
       r.fail("/start", "expected true or false, got " + s->dump());
-    else
+    } else {
       out.start = s->get<bool>();
+    }
   }
   if (auto o = body.find("driver_options"); o != body.end()) {
-    if (!o->is_object())
+    if (!o->is_object()) {
       r.fail("/driver_options", std::string("expected an object, got ") + o->type_name());
-    else
+    } else {
       out.spec.driver_options_json = o->dump();
+    }
   }
   if (!r.ok()) return make_error("invalid_spec", r.message());
   return out;

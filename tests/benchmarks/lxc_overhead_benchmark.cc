@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
     auto items = novacron::lxc::container_config(req->spec, novacron::lxc::detect_cgroup_layout());
     std::vector<std::string> init = req->spec.container.init;
     std::vector<char*> argvs;
+    argvs.reserve(init.size() + 1);
     for (auto& a : init) argvs.push_back(a.data());
     argvs.push_back(nullptr);
 
@@ -49,10 +50,11 @@ int main(int argc, char** argv) {
     lxc_container* c = lxc_container_new(req->spec.name.c_str(), lxcpath.c_str());
     if (c == nullptr || !c->create(c, "busybox", "dir", nullptr, LXC_CREATE_QUIET, nullptr)) die("direct create");
     for (const auto& [k, v] : items) {
-      if (v.empty())
+      if (v.empty()) {
         c->clear_config_item(c, k.c_str());
-      else
+      } else {
         c->set_config_item(c, k.c_str(), v.c_str());
+      }
     }
     c->save_config(c, nullptr);
     direct_create.values.push_back(ms_since(t0));

@@ -72,12 +72,13 @@ void destroy_all(const fs::path& lxcpath) {
 }
 
 bool lxc_usable(std::string* why) {
-  if (::geteuid() != 0)
+  if (::geteuid() != 0) {
     *why = "needs root: liblxc creates containers as root (CI runs as root)";
-  else if (!fs::exists("/usr/share/lxc/templates/lxc-busybox"))
+  } else if (!fs::exists("/usr/share/lxc/templates/lxc-busybox")) {
     *why = "needs lxc-templates (busybox template)";
-  else if (!fs::exists("/bin/busybox"))
+  } else if (!fs::exists("/bin/busybox")) {
     *why = "needs busybox-static";
+  }
   return why->empty();
 }
 

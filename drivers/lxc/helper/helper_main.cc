@@ -30,10 +30,8 @@ int usage() {
 int main(int argc, char** argv) {
   novacron::lxc::HelperContext ctx;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--lxcpath") == 0 && i + 1 < argc)
-      ctx.lxcpath = argv[++i];
-    else
-      return usage();
+    if (std::strcmp(argv[i], "--lxcpath") != 0 || i + 1 >= argc) return usage();
+    ctx.lxcpath = argv[++i];
   }
   struct stat st {};
   if (ctx.lxcpath.empty() || ctx.lxcpath[0] != '/' || ::stat(ctx.lxcpath.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {

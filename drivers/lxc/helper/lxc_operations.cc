@@ -198,7 +198,7 @@ json op_create(const HelperContext& ctx, const json& req) {
   std::string tmpl = string_field(req, "template", false);
   std::string tarball = string_field(req, "tarball", false);
   if (tmpl.empty() == tarball.empty()) fail("invalid_argument", "create needs exactly one of template and tarball");
-  if (!tmpl.empty() && tmpl.find("/") != std::string::npos && tmpl[0] != '/') {
+  if (!tmpl.empty() && tmpl.find('/') != std::string::npos && tmpl[0] != '/') {
     fail("invalid_argument", "template must be a name or an absolute path");
   }
   if (!tarball.empty() && tarball[0] != '/') fail("invalid_argument", "tarball must be an absolute path");
@@ -319,6 +319,7 @@ json op_start(const HelperContext& ctx, const json& req) {
   std::vector<std::string> argv = init_argv(init, has_shell);
   remove_monitor_cgroups(c->name());  // the last run's, so that this monitor gets the plain name
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
   (*c)->want_daemonize(c->get(), true);
@@ -390,7 +391,7 @@ void add_block_io(const std::string& text, bool v2, json& stats) {
     words >> device >> a >> b;
     if (device == "Total") continue;
     if (v2) {
-      for (std::string w : {a, b}) {
+      for (const std::string& w : {a, b}) {
         if (w.rfind("rbytes=", 0) == 0) read += to_int(w.substr(7));
         if (w.rfind("wbytes=", 0) == 0) write += to_int(w.substr(7));
       }

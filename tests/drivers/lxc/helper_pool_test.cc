@@ -153,6 +153,7 @@ TEST_F(HelperPoolTest, AKilledHelperIsReplaced) {
 TEST_F(HelperPoolTest, ConcurrentCallsShareTheBoundedPool) {
   HelperPool pool(options());
   std::vector<std::thread> threads;
+  threads.reserve(6);
   std::atomic<int> ok{0};
   for (int i = 0; i < 6; ++i) {
     threads.emplace_back([&] {
