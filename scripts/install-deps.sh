@@ -11,7 +11,7 @@ PACKAGES=(
   libexpected-dev libarchive-dev zstd clang-14 clang-tidy-14 libclang-rt-14-dev curl openssl
   prometheus
   libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
-  lxc lxc-dev lxc-templates busybox-static cpio
+  lxc lxc-dev lxc-templates busybox-static cpio iproute2
 )
 
 missing=()

@@ -212,6 +212,52 @@ TEST_F(LxcApiTest, BusyboxLifecycleCheckedWithLiblxc) {
   EXPECT_EQ(call("GET", "/v1/vms/" + id).status, 404);
 }
 
+// A bridge of the test's own, removed when the test ends.
+class TestBridge {
+ public:
+  TestBridge() : name_("nc-br" + std::to_string(::getpid() % 100000)) {
+    ok_ = run({"/usr/sbin/ip", "link", "add", name_, "type", "bridge"}).exit_code == 0 &&
+          run({"/usr/sbin/ip", "link", "set", name_, "up"}).exit_code == 0;
+  }
+  ~TestBridge() { run({"/usr/sbin/ip", "link", "del", name_}); }
+  TestBridge(const TestBridge&) = delete;
+  TestBridge& operator=(const TestBridge&) = delete;
+  bool ok() const { return ok_; }
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_;
+  bool ok_ = false;
+};
+
+TEST_F(LxcApiTest, VethOnANamedBridgeAndNodeResources) {
+  TestBridge bridge;
+  if (!bridge.ok()) GTEST_SKIP() << "cannot create a bridge here (ip link add ... type bridge)";
+  start_daemon();
+  json s = spec("bridged");
+  s["network"] = json::array({{{"type", "bridge"}, {"bridge", bridge.name()}, {"mac", "52:54:00:aa:bb:cc"}}});
+  auto created = call("POST", "/v1/vms?wait=60", s);
+  ASSERT_EQ(created.status, 201) << created.body;
+  LxcHandle c("bridged", lxcpath());
+  ASSERT_EQ(c.state(), "RUNNING");
+  // One veth end is enslaved to the bridge; the other is eth0 in the container, with the MAC.
+  EXPECT_EQ(std::distance(fs::directory_iterator("/sys/class/net/" + bridge.name() + "/brif"), {}), 1);
+  pid_t init = c->init_pid(c.operator->());
+  std::string dev = read_file("/proc/" + std::to_string(init) + "/net/dev");
+  EXPECT_NE(dev.find("eth0:"), std::string::npos) << dev;
+  auto r = run({"/usr/bin/nsenter", "-t", std::to_string(init), "-n", "/usr/sbin/ip", "-o", "link", "show", "eth0"});
+  EXPECT_NE(r.out.find("52:54:00:aa:bb:cc"), std::string::npos) << r.out << r.err;
+
+  json drivers = ok("GET", "/v1/nodes/self/drivers")["items"];
+  ASSERT_EQ(drivers.size(), 1u) << drivers.dump();
+  EXPECT_EQ(drivers[0]["name"], "lxc");
+  EXPECT_GT(drivers[0]["resources"]["cpus"].get<int>(), 0) << drivers.dump();
+  EXPECT_GT(drivers[0]["resources"]["memory_total_mib"].get<std::int64_t>(), 0) << drivers.dump();
+  EXPECT_NE(drivers[0]["resources"]["hypervisor"].get<std::string>().find("LXC "), std::string::npos);
+  EXPECT_EQ(drivers[0]["capabilities"]["suspend"], true);
+  EXPECT_EQ(drivers[0]["capabilities"]["live_migration"], false);
+}
+
 TEST_F(LxcApiTest, StopKillsAnInitThatIgnoresTheSignal) {
   start_daemon(/*stop_timeout_seconds=*/1);
   json s = spec("stubborn");
