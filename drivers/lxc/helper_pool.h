@@ -2,9 +2,9 @@
 // helper processes, started on demand, verified before they run, replaced when they die.
 //
 // Trust: the host verified the plugin library; the library carries the SHA-256 of the
-// helper it was built with, and the pool runs only a file with that digest. It hashes an
-// open descriptor and executes that same descriptor (fexecve), so the file cannot be
-// swapped between the check and the exec.
+// helper it was built with, and the pool runs only a file with that digest. It copies the
+// file into a sealed memfd while hashing it and executes that memfd (fexecve), so the file
+// can be neither swapped nor rewritten between the check and the exec.
 //
 // Concurrency: each helper serves one request at a time; call() takes an idle helper,
 // starts one when fewer than `max_processes` run, else waits for one to come back.
@@ -64,6 +64,7 @@ class HelperPool {
                                        std::chrono::steady_clock::time_point deadline);
   // Kills (if it still runs) and reaps a helper; returns how it ended.
   static std::string finish(Helper& helper, bool kill);
+  static bool still_alive(const Helper& helper);
   // Back to the idle list, or (when exchange() killed it) counted as replaced.
   void release(std::unique_ptr<Helper> helper, pid_t pid);
 
@@ -79,5 +80,9 @@ class HelperPool {
 
 // SHA-256 of everything readable from `fd` (from offset 0), lowercase hex; "" on a read error.
 std::string sha256_of_fd(int fd);
+
+// Copies everything readable from `fd` into a new sealed memfd (close-on-exec), computing
+// its SHA-256 into `digest` on the way; the memfd, or -1.
+int copy_to_sealed_memfd(int fd, std::string& digest);
 
 }  // namespace novacron::lxc

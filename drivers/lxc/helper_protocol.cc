@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <string>
 
 namespace novacron::lxc {
 
@@ -56,7 +57,7 @@ sdk::Status write_message(int fd, std::string_view message) {
 }
 
 sdk::StatusCode status_code_from_name(std::string_view name) {
-  for (int c = 0; c <= static_cast<int>(sdk::StatusCode::kInternal); ++c) {
+  for (int c = 1; c <= static_cast<int>(sdk::StatusCode::kInternal); ++c) {
     if (name == sdk::status_code_name(static_cast<sdk::StatusCode>(c))) return static_cast<sdk::StatusCode>(c);
   }
   return sdk::StatusCode::kInternal;

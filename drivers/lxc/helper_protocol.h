@@ -48,7 +48,7 @@ class LineReader {
 // Writes `message` and a '\n' (no SIGPIPE on a closed socket).
 sdk::Status write_message(int fd, std::string_view message);
 
-// "not_found" -> kNotFound ...; unknown names -> kInternal.
+// "not_found" -> kNotFound ...; unknown names (and "ok", which is no error) -> kInternal.
 sdk::StatusCode status_code_from_name(std::string_view name);
 
 }  // namespace novacron::lxc

@@ -62,8 +62,8 @@ std::string cpu_model() {
   std::string line;
   while (std::getline(in, line)) {
     if (line.rfind("model name", 0) == 0) {
-      auto colon = line.find(':');
-      return colon == std::string::npos ? "" : line.substr(line.find_first_not_of(' ', colon + 1));
+      auto value = line.find_first_not_of(' ', line.find(':') == std::string::npos ? line.size() : line.find(':') + 1);
+      return value == std::string::npos ? "" : line.substr(value);
     }
   }
   return "";
@@ -74,16 +74,24 @@ std::int64_t int_field(const json& j, const char* key) {
   return it != j.end() && it->is_number_integer() ? it->get<std::int64_t>() : -1;
 }
 
+std::string string_field(const json& j, const char* key) {
+  auto it = j.is_object() ? j.find(key) : j.end();
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// A container of the helper's list or status answer. Every field is checked: a malformed
+// answer gives an unknown, unmanaged container, never an exception.
 sdk::VmStatus status_from(const json& c) {
   sdk::VmStatus s;
-  s.name = c.value("name", "");
-  const json& marker = c.contains("marker") ? c["marker"] : json(nullptr);
-  s.managed = marker.is_object() && !marker.value("vm_id", "").empty();
-  s.id = s.managed ? marker.value("vm_id", "") : s.name;  // containers have no uuid of their own
-  std::string state = c.value("state", "UNKNOWN");
+  s.name = string_field(c, "name");
+  auto marker = c.is_object() ? c.find("marker") : c.end();
+  std::string vm_id = marker != c.end() ? string_field(*marker, "vm_id") : "";
+  s.managed = !vm_id.empty();
+  s.id = s.managed ? vm_id : s.name;  // containers have no uuid of their own
+  std::string state = string_field(c, "state");
   s.state = power_state_from_lxc(state);
   s.reason = state == "STOPPED" ? "stopped" : "";
-  if (auto st = c.find("stats"); st != c.end() && st->is_object()) {
+  if (auto st = c.is_object() ? c.find("stats") : c.end(); st != c.end() && st->is_object()) {
     s.stats.cpu_time_ns = int_field(*st, "cpu_time_ns");
     s.stats.memory_used_kib = int_field(*st, "memory_used_kib");
     s.stats.disk_read_bytes = int_field(*st, "disk_read_bytes");
@@ -92,6 +100,13 @@ sdk::VmStatus status_from(const json& c) {
     s.stats.net_tx_bytes = int_field(*st, "net_tx_bytes");
   }
   return s;
+}
+
+// The "containers" array of a list answer ([] when it has none).
+const json& containers_of(const json& answer) {
+  static const json kNone = json::array();
+  auto it = answer.is_object() ? answer.find("containers") : answer.end();
+  return it != answer.end() && it->is_array() ? *it : kNone;
 }
 
 }  // namespace
@@ -168,7 +183,7 @@ sdk::Result<std::string> LxcDriver::name_of(std::string_view id) {
   auto listed = request("list", "");
   if (!listed) return listed.status();
   std::lock_guard<std::mutex> lock(names_mutex_);
-  for (const auto& c : listed.value()["containers"]) {
+  for (const auto& c : containers_of(listed.value())) {
     sdk::VmStatus s = status_from(c);
     if (s.managed) names_[s.id] = s.name;
   }
@@ -207,7 +222,9 @@ sdk::Result<sdk::DriverCapabilities> LxcDriver::on_capabilities() {
 }
 
 sdk::Result<sdk::NodeResources> LxcDriver::on_node_resources() {
-  auto hello = request("hello", "");
+  // The versions come from a helper's hello (the pool keeps the last one).
+  sdk::Result<json> hello = pool_ ? pool_->hello() : json();
+  if (!hello.value().is_object() || hello.value().empty()) hello = request("hello", "");
   if (!hello) return hello.status();
   sdk::NodeResources r;
   r.cpus = static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN));
@@ -295,7 +312,19 @@ Status LxcDriver::on_define(const sdk::VmSpec& spec) {
   std::filesystem::create_directories(spec.vm_dir, ec);
   if (!pool_) return sdk::unavailable("the lxc driver is not started");
   auto r = pool_->call(req, create_timeout_);
-  if (!r) return r.status();
+  if (!r) {
+    // The helper died or was killed mid-create: remove what it left (only a container
+    // whose provisional marker names this VM), so that the name is free again.
+    if (r.status().code() == StatusCode::kUnavailable) {
+      auto discarded = pool_->call({{"op", "discard"}, {"name", spec.name}, {"vm_id", spec.id}}, request_timeout_);
+      if (!discarded) {
+        host().log(sdk::LogLevel::kWarn, "could not remove an unfinished container",
+                   {{"name", spec.name}, {"error", discarded.status().message()}});
+      }
+    }
+    return r.status();
+  }
+  observe(spec.id, sdk::VmPowerState::kStopped);
   std::lock_guard<std::mutex> lock(names_mutex_);
   names_[spec.id] = spec.name;
   return Status::ok();
@@ -303,17 +332,22 @@ Status LxcDriver::on_define(const sdk::VmSpec& spec) {
 
 Status LxcDriver::on_start_vm(std::string_view id) {
   auto r = request_for("start", id);
+  if (r) observe(id, sdk::VmPowerState::kRunning);
   return r ? Status::ok() : r.status();
 }
 
 Status LxcDriver::stop_container(const std::string& name, milliseconds timeout) {
+  // A frozen container cannot act on the halt signal: thaw it first.
+  if (auto st = request("status", name); st && string_field(st.value(), "state") == "FROZEN") {
+    if (auto thawed = request("unfreeze", name); !thawed) return thawed.status();
+  }
   auto asked = request("shutdown", name);
   if (!asked) return asked.status();
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     auto st = request("status", name);
     if (!st) return st.status();
-    if (st.value().value("state", "") == "STOPPED") return Status::ok();
+    if (string_field(st.value(), "state") == "STOPPED") return Status::ok();
     std::this_thread::sleep_for(shutdown_poll_);
   }
   auto killed = request("stop", name);  // the init did not stop in time
@@ -323,7 +357,9 @@ Status LxcDriver::stop_container(const std::string& name, milliseconds timeout) 
 Status LxcDriver::on_stop_vm(std::string_view id, milliseconds timeout) {
   auto name = name_of(id);
   if (!name) return name.status();
-  return stop_container(name.value(), timeout);
+  Status s = stop_container(name.value(), timeout);
+  if (s) observe(id, sdk::VmPowerState::kStopped);
+  return s;
 }
 
 Status LxcDriver::on_reboot(std::string_view id) {
@@ -331,27 +367,31 @@ Status LxcDriver::on_reboot(std::string_view id) {
   if (!name) return name.status();
   auto st = request("status", name.value());
   if (!st) return st.status();
-  if (st.value().value("state", "") != "RUNNING") {
+  if (string_field(st.value(), "state") != "RUNNING") {
     return Status{StatusCode::kFailedPrecondition, "container " + name.value() + " is not running"};
   }
   if (Status s = stop_container(name.value(), std::chrono::seconds(10)); !s) return s;
   auto started = request("start", name.value());
+  if (started) observe(id, sdk::VmPowerState::kRunning);
   return started ? Status::ok() : started.status();
 }
 
 Status LxcDriver::on_suspend(std::string_view id) {
   auto r = request_for("freeze", id);
+  if (r) observe(id, sdk::VmPowerState::kPaused);
   return r ? Status::ok() : r.status();
 }
 
 Status LxcDriver::on_resume(std::string_view id) {
   auto r = request_for("unfreeze", id);
+  if (r) observe(id, sdk::VmPowerState::kRunning);
   return r ? Status::ok() : r.status();
 }
 
 Status LxcDriver::on_destroy(std::string_view id) {
   auto r = request_for("destroy", id);
   if (!r) return r.status();
+  observe(id, std::nullopt);
   std::lock_guard<std::mutex> lock(names_mutex_);
   names_.erase(std::string(id));
   return Status::ok();
@@ -368,6 +408,7 @@ sdk::Result<sdk::VmStatus> LxcDriver::on_status(std::string_view id) {
 
 std::vector<sdk::VmStatus> LxcDriver::statuses_of(const json& containers) {
   std::vector<sdk::VmStatus> out;
+  if (!containers.is_array()) return out;
   for (const auto& c : containers) out.push_back(status_from(c));
   return out;
 }
@@ -375,33 +416,55 @@ std::vector<sdk::VmStatus> LxcDriver::statuses_of(const json& containers) {
 sdk::Result<std::vector<sdk::VmStatus>> LxcDriver::on_list() {
   auto r = request("list", "");
   if (!r) return r.status();
-  return statuses_of(r.value()["containers"]);
+  return statuses_of(containers_of(r.value()));
+}
+
+void LxcDriver::observe(std::string_view id, std::optional<sdk::VmPowerState> state) {
+  std::lock_guard<std::mutex> lock(observed_mutex_);
+  if (state) {
+    observed_[std::string(id)] = *state;
+  } else {
+    observed_.erase(std::string(id));
+  }
 }
 
 void LxcDriver::run_monitor() {
-  std::map<std::string, sdk::VmPowerState> last;  // VM id -> state seen
   bool first = true;
   std::unique_lock<std::mutex> lock(monitor_mutex_);
   while (!stopping_) {
     lock.unlock();
-    auto r = request("list", "", std::chrono::seconds(10));
-    if (r) {
-      std::map<std::string, sdk::VmPowerState> now;
-      for (const auto& s : statuses_of(r.value()["containers"])) {
-        if (!s.managed) continue;
-        now[s.id] = s.state;
-        auto before = last.find(s.id);
-        // The first poll only learns the states; later ones report changes.
-        if (!first && (before == last.end() || before->second != s.state)) {
-          emit({s.id, s.name, s.state, s.reason.empty() ? "observed" : s.reason});
-        }
-      }
-      last.swap(now);
-      first = false;
+    try {
+      poll_states(first);
+    } catch (const std::exception& e) {  // never let this thread take the daemon down
+      host().log(sdk::LogLevel::kWarn, "lxc state poll failed", {{"error", e.what()}});
     }
     lock.lock();
     monitor_wake_.wait_for(lock, state_poll_, [this] { return stopping_; });
   }
+}
+
+void LxcDriver::poll_states(bool& first) {
+  auto r = request("list", "", std::chrono::seconds(10));
+  if (!r) return;
+  std::vector<sdk::VmEvent> changes;
+  {
+    // Compared with what the last poll saw or this driver last did (a start between two
+    // polls followed by a stop behind the host's back must still count as a change).
+    std::lock_guard<std::mutex> lock(observed_mutex_);
+    std::map<std::string, sdk::VmPowerState> now;
+    for (const auto& s : statuses_of(containers_of(r.value()))) {
+      if (!s.managed) continue;
+      now[s.id] = s.state;
+      auto before = observed_.find(s.id);
+      // The first poll only learns the states; later ones report changes.
+      if (!first && (before == observed_.end() || before->second != s.state)) {
+        changes.push_back({s.id, s.name, s.state, s.reason.empty() ? "observed" : s.reason});
+      }
+    }
+    observed_.swap(now);
+    first = false;
+  }
+  for (const auto& e : changes) emit(e);
 }
 
 }  // namespace novacron::lxc

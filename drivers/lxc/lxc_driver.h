@@ -23,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -81,6 +82,10 @@ class LxcDriver final : public sdk::HypervisorDriverBase {
   sdk::Status stop_container(const std::string& name, std::chrono::milliseconds timeout);
   std::vector<sdk::VmStatus> statuses_of(const nlohmann::json& containers);
   void run_monitor();
+  // One poll of the monitor: events for containers whose state differs from observed_.
+  void poll_states(bool& first);
+  // Records the state this driver just put a container in (nullopt: it is gone).
+  void observe(std::string_view id, std::optional<sdk::VmPowerState> state);
 
   // Config.
   std::string lxcpath_;
@@ -98,6 +103,9 @@ class LxcDriver final : public sdk::HypervisorDriverBase {
 
   std::mutex names_mutex_;
   std::map<std::string, std::string> names_;  // VM id -> container name
+
+  std::mutex observed_mutex_;
+  std::map<std::string, sdk::VmPowerState> observed_;  // VM id -> last state polled or set
 
   std::mutex monitor_mutex_;
   std::condition_variable monitor_wake_;

@@ -60,10 +60,10 @@ void VmService::detach_drivers() {
 }
 
 void VmService::attach(const std::string& plugin_id, sdk::HypervisorDriver* driver) {
+  // Set every time, even for a pointer seen before: a plugin disabled and enabled again is
+  // a new instance that may sit at the old one's address, and must get the sink too.
   std::lock_guard<std::mutex> lock(mutex_);
-  auto [it, inserted] = attached_.try_emplace(plugin_id, driver);
-  if (!inserted && it->second == driver) return;
-  it->second = driver;
+  attached_[plugin_id] = driver;
   driver->set_event_sink([this](const sdk::VmEvent& e) { on_driver_event(e); });
 }
 

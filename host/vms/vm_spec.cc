@@ -230,6 +230,9 @@ void parse_container(SpecReader& r, const json& body, VmRequest& out, const std:
           c.env.emplace_back(k, v.get<std::string>());
         }
       }
+      size_t total = 0;
+      for (const auto& [k, v] : c.env) total += k.size() + v.size();
+      if (total > 65536) r.fail("/container/env", "at most 65536 bytes in all");
     }
   }
   if (auto init = it->find("init"); init != it->end()) {
@@ -244,6 +247,9 @@ void parse_container(SpecReader& r, const json& body, VmRequest& out, const std:
           c.init.push_back(a.get<std::string>());
         }
       }
+      size_t total = 0;
+      for (const auto& a : c.init) total += a.size();
+      if (total > 65536) r.fail("/container/init", "at most 65536 bytes in all");
       if (!c.init.empty() && c.init[0].front() != '/') {
         r.fail("/container/init/0", "expected an absolute path inside the container, got \"" + c.init[0] + "\"");
       }

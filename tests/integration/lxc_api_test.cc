@@ -456,17 +456,21 @@ TEST_F(LxcApiTest, VmsOfADriverThatIsNotLoadedAreKeptAndMarked) {
   EXPECT_EQ(back["state"], "running");
 }
 
-// The helpers are children of the daemon named novacron-lxc-helper.
+// The helpers are children of the daemon whose argv[0] is novacron-lxc-helper.
 std::vector<pid_t> helper_pids(pid_t daemon) {
   std::vector<pid_t> out;
   for (const auto& e : fs::directory_iterator("/proc")) {
     std::string n = e.path().filename();
     if (n.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream cmdline(e.path() / "cmdline");
+    std::string arg0;
+    std::getline(cmdline, arg0, '\0');
+    if (arg0 != "novacron-lxc-helper") continue;
     std::ifstream stat(e.path() / "stat");
     std::string line;
     std::getline(stat, line);
     auto close = line.rfind(')');
-    if (close == std::string::npos || line.find("(novacron-lxc-h") == std::string::npos) continue;
+    if (close == std::string::npos) continue;
     std::istringstream rest(line.substr(close + 2));
     char st = 0;
     pid_t ppid = 0;

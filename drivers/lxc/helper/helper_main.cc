@@ -6,6 +6,7 @@
 // Started by the driver (never by hand in production); handy for debugging:
 //   echo '{"op":"list"}' | novacron-lxc-helper --lxcpath /tmp/lxc
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +29,8 @@ int usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Run from a memfd, the process would be named "memfd:..." in ps and top.
+  ::prctl(PR_SET_NAME, "nc-lxc-helper");
   novacron::lxc::HelperContext ctx;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--lxcpath") != 0 || i + 1 >= argc) return usage();
@@ -57,6 +60,6 @@ int main(int argc, char** argv) {
         request.is_discarded()
             ? nlohmann::json{{"ok", false}, {"code", "invalid_argument"}, {"error", "request is not valid JSON"}}
             : novacron::lxc::handle_request(ctx, request);
-    if (!novacron::lxc::write_message(out, response.dump()).is_ok()) return 1;
+    if (!novacron::lxc::write_message(out, novacron::lxc::response_text(response)).is_ok()) return 1;
   }
 }

@@ -26,6 +26,10 @@ namespace {
 
 using json = nlohmann::json;
 
+// JSON text even when a string holds bytes that are not UTF-8 (liblxc's messages, entry
+// names from a client's tarball): they become U+FFFD instead of an exception.
+std::string dump_safe(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 // Thrown by the operations below and turned into an error response by handle_request.
 struct Failure {
   std::string code;
@@ -112,11 +116,23 @@ std::string marker_path(const HelperContext& ctx, const std::string& name) {
   return ctx.lxcpath + "/" + name + "/" + kMarkerFile;
 }
 
+// The marker when it is well-formed (an object with a string vm_id), else null: a file
+// someone edited by hand makes the container unmanaged, never breaks a call.
 json read_marker(const HelperContext& ctx, const std::string& name) {
   std::ifstream in(marker_path(ctx, name));
   if (!in) return nullptr;
   json m = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  return m.is_object() ? m : json(nullptr);
+  auto id = m.is_object() ? m.find("vm_id") : json::iterator{};
+  if (!m.is_object() || id == m.end() || !id->is_string() || id->get<std::string>().empty()) return nullptr;
+  return m;
+}
+
+// What callers of status and list get of a marker: its id, and whether the create that
+// wrote it was still running (kept small: list answers for every container).
+json marker_summary(const json& marker) {
+  if (!marker.is_object()) return nullptr;
+  auto creating = marker.find("creating");
+  return {{"vm_id", marker["vm_id"]}, {"creating", creating != marker.end() && *creating == true}};
 }
 
 // Written to a temporary file and renamed, 0600: a half-written marker never exists.
@@ -133,8 +149,22 @@ void write_marker(const HelperContext& ctx, const std::string& name, const json&
   }
 }
 
+// libarchive's error text, which may be NULL.
+std::string archive_text(archive* a) {
+  const char* s = archive_error_string(a);
+  return s != nullptr ? s : "unknown error";
+}
+
+std::string entry_name(archive_entry* e) {
+  const char* s = e != nullptr ? archive_entry_pathname(e) : "closing";
+  return s != nullptr ? s : "(unnamed entry)";
+}
+
 // Unpacks a rootfs tarball into `rootfs` (owners, modes, times, xattrs kept; entries with
-// "..", absolute paths or paths through symlinks refused).
+// "..", absolute paths or paths through symlinks refused; device nodes skipped: the
+// container's /dev comes from lxc.autodev, and a device node in a client's tarball would
+// be a way into the host's devices). A refused entry is invalid_argument; a write error
+// (a full disk) is resource_exhausted or internal.
 void extract_tarball(const std::string& tarball, const std::string& rootfs) {
   std::unique_ptr<archive, decltype(&archive_read_free)> in(archive_read_new(), archive_read_free);
   std::unique_ptr<archive, decltype(&archive_write_free)> out(archive_write_disk_new(), archive_write_free);
@@ -146,50 +176,74 @@ void extract_tarball(const std::string& tarball, const std::string& rootfs) {
                                                 ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
                                                 ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
   if (archive_read_open_filename(in.get(), tarball.c_str(), 1 << 16) != ARCHIVE_OK) {
-    fail("invalid_argument", "cannot read rootfs tarball " + tarball + ": " + archive_error_string(in.get()));
+    fail("invalid_argument", "cannot read rootfs tarball " + tarball + ": " + archive_text(in.get()));
   }
   // Relative entries land beneath the rootfs: the helper is single-threaded, so changing
   // its working folder for the extraction is safe.
   if (::chdir(rootfs.c_str()) != 0) fail("internal", "cannot enter " + rootfs);
   std::string error;
+  const char* code = "invalid_argument";
+  auto write_failed = [&](archive_entry* entry) {
+    int err = archive_errno(out.get());
+    code = err == ENOSPC || err == EDQUOT ? "resource_exhausted" : "internal";
+    error = entry_name(entry) + ": " + archive_text(out.get());
+  };
   for (;;) {
     archive_entry* entry = nullptr;
     int r = archive_read_next_header(in.get(), &entry);
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) {
-      error = std::string("reading ") + tarball + ": " + archive_error_string(in.get());
+      error = std::string("reading ") + tarball + ": " + archive_text(in.get());
       break;
     }
+    mode_t type = archive_entry_filetype(entry);
+    if (type == AE_IFCHR || type == AE_IFBLK) continue;
     r = archive_write_header(out.get(), entry);
     if (r < ARCHIVE_WARN) {
-      error = std::string(archive_entry_pathname(entry)) + ": " + archive_error_string(out.get());
+      // Refusals (.., absolute, through a symlink) are the client's; errno says a disk error.
+      if (archive_errno(out.get()) == ENOSPC || archive_errno(out.get()) == EDQUOT) {
+        write_failed(entry);
+      } else {
+        error = entry_name(entry) + ": " + archive_text(out.get());
+      }
       break;
     }
     if (archive_entry_size(entry) > 0) {
       const void* buf = nullptr;
       size_t size = 0;
       la_int64_t offset = 0;
+      bool write_error = false;
       while ((r = archive_read_data_block(in.get(), &buf, &size, &offset)) == ARCHIVE_OK) {
         if (archive_write_data_block(out.get(), buf, size, offset) < ARCHIVE_WARN) {
-          r = ARCHIVE_FATAL;
+          write_error = true;
           break;
         }
       }
+      if (write_error) {
+        write_failed(entry);
+        break;
+      }
       if (r != ARCHIVE_EOF) {
-        error = std::string(archive_entry_pathname(entry)) + ": " + archive_error_string(in.get());
+        error = entry_name(entry) + ": " + archive_text(in.get());
         break;
       }
     }
     archive_write_finish_entry(out.get());
   }
-  if (error.empty() && archive_write_close(out.get()) != ARCHIVE_OK) error = archive_error_string(out.get());
+  if (error.empty() && archive_write_close(out.get()) != ARCHIVE_OK) write_failed(nullptr);
   if (::chdir("/") != 0) error = "cannot leave " + rootfs;
-  if (!error.empty()) fail("invalid_argument", "rootfs tarball " + tarball + ": " + error);
+  if (!error.empty()) fail(code, "rootfs tarball " + tarball + ": " + error);
 }
 
-// Removes a container that create() left half made.
-void discard(Container& c) {
-  if (c->is_defined(c.get())) c->destroy(c.get());
+// Removes a container that create() left half made, with its folder (liblxc's destroy
+// needs a config; a create that failed early has none).
+void discard(const HelperContext& ctx, Container& c) {
+  if (c->is_defined(c.get())) {
+    if (c->is_running(c.get())) c->stop(c.get());
+    c->destroy(c.get());
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(ctx.lxcpath + "/" + c.name(), ec);
 }
 
 json op_create(const HelperContext& ctx, const json& req) {
@@ -202,49 +256,73 @@ json op_create(const HelperContext& ctx, const json& req) {
     fail("invalid_argument", "template must be a name or an absolute path");
   }
   if (!tarball.empty() && tarball[0] != '/') fail("invalid_argument", "tarball must be an absolute path");
-  const json& items = req.value("config", json::array());
-  const json& marker = req.value("marker", json::object());
-  if (!items.is_array() || !marker.is_object()) fail("invalid_argument", "config must be an array, marker an object");
-  // The log settings first, so that a failing template run is logged there.
+  const json items = req.value("config", json::array());
+  json marker = req.value("marker", json::object());
+  if (!items.is_array() || !marker.is_object() || !marker.contains("vm_id") || !marker["vm_id"].is_string()) {
+    fail("invalid_argument", "config must be an array, marker an object with a vm_id");
+  }
   for (const auto& item : items) {
-    if (item.is_array() && item.size() == 2 && item[0] == "lxc.log.file") {
-      c->set_config_item(c.get(), "lxc.log.file", item[1].get<std::string>().c_str());
+    if (!item.is_array() || item.size() != 2 || !item[0].is_string() || !item[1].is_string()) {
+      fail("invalid_argument", "config items are [key, value] string pairs");
+    }
+    if (item[1].get<std::string>().find_first_of("\r\n") != std::string::npos) {
+      fail("invalid_argument", "config values are one line: " + item[0].get<std::string>());
     }
   }
-  bool created = tmpl.empty() ? c->create(c.get(), nullptr, "dir", nullptr, LXC_CREATE_QUIET, nullptr)
-                              : c->create(c.get(), tmpl.c_str(), "dir", nullptr, LXC_CREATE_QUIET, nullptr);
-  if (!created) {
-    std::string message = c.error("creating container (template " + (tmpl.empty() ? "none" : tmpl) + ")");
-    discard(c);
-    fail("internal", message);
+  // A provisional marker first, before liblxc writes anything: a create that never ends
+  // (the helper killed at its deadline, the daemon gone) leaves a container the driver can
+  // recognise as its own and discard.
+  const std::string dir = ctx.lxcpath + "/" + c.name();
+  if (::mkdir(dir.c_str(), 0770) != 0) {
+    fail(errno == EEXIST ? "already_exists" : "internal", "cannot create " + dir + ": " + std::strerror(errno));
   }
+  json provisional = marker;
+  provisional["creating"] = true;
   try {
+    write_marker(ctx, c.name(), provisional);
+    // The log settings first, so that a failing template run is logged there.
+    for (const auto& item : items) {
+      if (item[0] == "lxc.log.file") c->set_config_item(c.get(), "lxc.log.file", item[1].get<std::string>().c_str());
+    }
+    bool created = tmpl.empty() ? c->create(c.get(), nullptr, "dir", nullptr, LXC_CREATE_QUIET, nullptr)
+                                : c->create(c.get(), tmpl.c_str(), "dir", nullptr, LXC_CREATE_QUIET, nullptr);
+    if (!created) fail("internal", c.error("creating container (template " + (tmpl.empty() ? "none" : tmpl) + ")"));
     if (!tarball.empty()) {
       // Without a template liblxc records no rootfs: it is lxcpath/NAME/rootfs, made here.
       std::string rootfs = c.rootfs();
       if (rootfs.empty()) {
-        rootfs = ctx.lxcpath + "/" + c.name() + "/rootfs";
+        rootfs = dir + "/rootfs";
         if (::mkdir(rootfs.c_str(), 0755) != 0 && errno != EEXIST) fail("internal", "cannot create " + rootfs);
         c->set_config_item(c.get(), "lxc.rootfs.path", ("dir:" + rootfs).c_str());
       }
       extract_tarball(tarball, rootfs);
     }
     for (const auto& item : items) {
-      if (!item.is_array() || item.size() != 2 || !item[0].is_string() || !item[1].is_string()) {
-        fail("invalid_argument", "config items are [key, value] string pairs");
-      }
       std::string key = item[0].get<std::string>(), value = item[1].get<std::string>();
       bool ok = value.empty() ? c->clear_config_item(c.get(), key.c_str())
                               : c->set_config_item(c.get(), key.c_str(), value.c_str());
       if (!ok && !value.empty()) fail("invalid_argument", "liblxc refused config " + key + " = " + value);
     }
     if (!c->save_config(c.get(), nullptr)) fail("internal", c.error("saving the config of"));
-    write_marker(ctx, c.name(), marker);
+    write_marker(ctx, c.name(), marker);  // final: no longer "creating"
   } catch (const Failure&) {
-    discard(c);
+    discard(ctx, c);
     throw;
   }
   return {{"ok", true}};
+}
+
+// Removes what an unfinished create of `vm_id` left (see op_create); anything else under
+// that name is not touched.
+json op_discard(const HelperContext& ctx, const json& req) {
+  Container c(ctx, name_field(req));
+  std::string vm_id = string_field(req, "vm_id", true);
+  json marker = read_marker(ctx, c.name());
+  if (!marker.is_object() || marker["vm_id"] != vm_id || marker.value("creating", false) != true) {
+    return {{"ok", true}, {"discarded", false}};
+  }
+  discard(ctx, c);
+  return {{"ok", true}, {"discarded", true}};
 }
 
 // liblxc 5.0 leaves the monitor's cgroup ("lxc.monitor.NAME", or NAME-N when that was
@@ -281,14 +359,19 @@ json in_child(const std::function<json()>& fn) {
     fail("internal", "fork: " + std::string(std::strerror(errno)));
   }
   if (pid == 0) {
-    ::close(p[0]);
-    json r;
+    // Whatever happens here ends in _exit: an exception must never unwind into the
+    // helper's main loop in the child (it would answer on the driver's channel).
     try {
-      r = fn();
-    } catch (const Failure& f) {
-      r = {{"ok", false}, {"code", f.code}, {"error", f.message}};
+      ::close(p[0]);
+      json r;
+      try {
+        r = fn();
+      } catch (const Failure& f) {
+        r = {{"ok", false}, {"code", f.code}, {"error", f.message}};
+      }
+      (void)write_message(p[1], dump_safe(r));
+    } catch (...) {
     }
-    (void)write_message(p[1], r.dump());
     ::_exit(0);  // no destructors: the parent owns the liblxc handles
   }
   ::close(p[1]);
@@ -451,17 +534,20 @@ json stats_of(const HelperContext& ctx, const Container& c) {
   return stats;
 }
 
-json describe(const HelperContext& ctx, const Container& c, bool with_stats) {
+// One container for status and list: name, state, the marker's summary, and (status only)
+// init pid and stats. Kept small: list answers for every container in one message.
+json describe(const HelperContext& ctx, const Container& c, bool detailed, bool with_stats) {
   std::string state = c.state();
-  json out = {{"name", c.name()}, {"state", state}, {"marker", read_marker(ctx, c.name())}};
-  if (state != "STOPPED") out["init_pid"] = c->init_pid(c.get());
-  if (with_stats && state != "STOPPED") out["stats"] = stats_of(ctx, c);
+  json out = {{"name", c.name()}, {"state", state}, {"marker", marker_summary(read_marker(ctx, c.name()))}};
+  if (detailed && state != "STOPPED") out["init_pid"] = c->init_pid(c.get());
+  if (detailed && with_stats && state != "STOPPED") out["stats"] = stats_of(ctx, c);
   return out;
 }
 
 json op_status(const HelperContext& ctx, const json& req) {
   auto c = open_defined(ctx, req);
-  json out = describe(ctx, *c, req.value("stats", false));
+  auto stats = req.find("stats");
+  json out = describe(ctx, *c, true, stats != req.end() && *stats == true);
   out["ok"] = true;
   return out;
 }
@@ -470,19 +556,29 @@ json op_list(const HelperContext& ctx) {
   char** names = nullptr;
   int n = list_all_containers(ctx.lxcpath.c_str(), &names, nullptr);
   if (n < 0) fail("internal", "liblxc cannot list the containers in " + ctx.lxcpath);
-  json containers = json::array();
+  std::vector<std::string> all;
   for (int i = 0; i < n; ++i) {
-    std::string name = names[i];
+    all.emplace_back(names[i]);
     std::free(names[i]);
-    if (!is_valid_name(name)) continue;
-    Container c(ctx, name);
-    containers.push_back(describe(ctx, c, false));
   }
   std::free(static_cast<void*>(names));
+  json containers = json::array();
+  for (const auto& name : all) {
+    if (!is_valid_name(name)) continue;
+    // One container liblxc cannot read (a broken config) must not hide the others.
+    try {
+      Container c(ctx, name);
+      containers.push_back(describe(ctx, c, false, false));
+    } catch (const Failure& f) {
+      containers.push_back({{"name", name}, {"state", "UNKNOWN"}, {"marker", nullptr}, {"error", f.message}});
+    }
+  }
   return {{"ok", true}, {"containers", containers}};
 }
 
 }  // namespace
+
+std::string response_text(const json& response) { return dump_safe(response); }
 
 json handle_request(const HelperContext& ctx, const json& request) {
   try {
@@ -502,6 +598,7 @@ json handle_request(const HelperContext& ctx, const json& request) {
     if (op == "freeze") return op_freeze(ctx, request, true);
     if (op == "unfreeze") return op_freeze(ctx, request, false);
     if (op == "destroy") return op_destroy(ctx, request);
+    if (op == "discard") return op_discard(ctx, request);
     if (op == "status") return op_status(ctx, request);
     if (op == "list") return op_list(ctx);
     fail("invalid_argument", "unknown operation \"" + op + "\"");

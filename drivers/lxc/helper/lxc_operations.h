@@ -20,4 +20,7 @@ struct HelperContext {
 // "error"}). Never throws: a malformed request is an invalid_argument response.
 nlohmann::json handle_request(const HelperContext& ctx, const nlohmann::json& request);
 
+// The response as one line of JSON; bytes that are not UTF-8 become U+FFFD.
+std::string response_text(const nlohmann::json& response);
+
 }  // namespace novacron::lxc
