@@ -68,31 +68,6 @@ int copy_to_sealed_memfd(int fd, std::string& digest) {
   return mem;
 }
 
-std::string sha256_of_fd(int fd) {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) return "";
-  std::vector<unsigned char> buf(1 << 16);
-  off_t offset = 0;
-  for (;;) {
-    ssize_t n = ::pread(fd, buf.data(), buf.size(), offset);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return "";
-    if (n == 0) break;
-    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(n));
-    offset += n;
-  }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx.get(), digest, &len);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 0xf];
-  }
-  return out;
-}
-
 HelperPool::~HelperPool() {
   std::vector<std::unique_ptr<Helper>> idle;
   {

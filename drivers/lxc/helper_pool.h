@@ -78,9 +78,6 @@ class HelperPool {
   nlohmann::json hello_;
 };
 
-// SHA-256 of everything readable from `fd` (from offset 0), lowercase hex; "" on a read error.
-std::string sha256_of_fd(int fd);
-
 // Copies everything readable from `fd` into a new sealed memfd (close-on-exec), computing
 // its SHA-256 into `digest` on the way; the memfd, or -1.
 int copy_to_sealed_memfd(int fd, std::string& digest);

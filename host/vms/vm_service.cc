@@ -53,17 +53,22 @@ VmService::~VmService() {
 
 void VmService::detach_drivers() {
   std::lock_guard<std::mutex> lock(mutex_);
-  for (const auto& [id, instance] : attached_) {
-    if (auto d = plugins_.hypervisor_driver(id); d && d.get() == instance) d->set_event_sink({});
+  for (const auto& [id, attachment] : attached_) {
+    if (auto d = plugins_.hypervisor_driver(id); d && d.get() == attachment.driver) d->set_event_sink({});
   }
   attached_.clear();
 }
 
 void VmService::attach(const std::string& plugin_id, sdk::HypervisorDriver* driver) {
-  // Set every time, even for a pointer seen before: a plugin disabled and enabled again is
-  // a new instance that may sit at the old one's address, and must get the sink too.
+  // The pointer alone does not identify an instance: a plugin disabled and enabled again
+  // may sit at the old one's address. Every start or stop changes the plugin manager's
+  // generation, so (pointer, generation) does; the caller holds a borrow, so this instance
+  // cannot be replaced while it is attached here.
+  const std::uint64_t generation = plugins_.generation();
   std::lock_guard<std::mutex> lock(mutex_);
-  attached_[plugin_id] = driver;
+  Attachment& a = attached_[plugin_id];
+  if (a.driver == driver && a.generation == generation) return;
+  a = {driver, generation};
   driver->set_event_sink([this](const sdk::VmEvent& e) { on_driver_event(e); });
 }
 
@@ -86,6 +91,10 @@ BorrowedPlugin<sdk::HypervisorDriver> VmService::driver(const std::string& name)
 
 json VmService::driver_availability(const std::string& driver_name) {
   auto d = driver(driver_name);
+  return availability_of(d, driver_name);
+}
+
+json VmService::availability_of(BorrowedPlugin<sdk::HypervisorDriver>& d, const std::string& driver_name) {
   if (!d) return {{"available", false}, {"error", "driver \"" + driver_name + "\" is not loaded on this node"}};
   if (auto up = d->check_available(); !up) return {{"available", false}, {"error", up.message()}};
   return {{"available", true}};
@@ -284,14 +293,13 @@ Expected<json> VmService::show(const std::string& id) {
   if (!*vm) return make_error("not_found", "no VM with id " + id);
   json out = to_json(**vm);
   out["live"] = nullptr;
-  json availability = driver_availability((*vm)->driver);
+  auto d = driver((*vm)->driver);
+  json availability = availability_of(d, (*vm)->driver);
   out["driver_available"] = availability["available"];
   if (!availability["available"].get<bool>()) {
     out["driver_error"] = availability["error"];
     return out;
   }
-  auto d = driver((*vm)->driver);
-  if (!d) return out;  // unloaded since
   auto live = d->vm_status(id);
   if (live) {
     out["live"] = {{"state", sdk::vm_power_state_name(live.value().state)},

@@ -91,6 +91,7 @@ class VmService {
   void on_driver_event(const sdk::VmEvent& event);     // queues it
   void apply_driver_event(const sdk::VmEvent& event);  // on the reconciler thread
   void attach(const std::string& plugin_id, sdk::HypervisorDriver* driver);
+  static nlohmann::json availability_of(BorrowedPlugin<sdk::HypervisorDriver>& d, const std::string& driver_name);
   std::filesystem::path image_root() const;
   std::filesystem::path vm_dir(const std::string& id) const;
 
@@ -102,7 +103,11 @@ class VmService {
   mutable std::mutex mutex_;
   // Driver instances whose event sink points here, by plugin id (a re-enabled plugin is a
   // new instance and gets the sink again).
-  std::map<std::string, sdk::HypervisorDriver*> attached_;
+  struct Attachment {
+    sdk::HypervisorDriver* driver = nullptr;
+    std::uint64_t generation = 0;  // the plugin manager's when the sink was set
+  };
+  std::map<std::string, Attachment> attached_;
   nlohmann::json unmanaged_ = nlohmann::json::array();
   std::int64_t reconciled_at_ms_ = 0;
   std::mutex reconcile_mutex_;  // one reconciliation at a time

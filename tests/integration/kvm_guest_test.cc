@@ -59,11 +59,8 @@ class KvmGuestTest : public ::testing::Test {
                          {"required", true},
                          {"config", {{"uri", uri_}, {"domain_type", "qemu"}}}}}}}}}
                    .dump());
-    daemon_ = std::make_unique<Process>(
-        std::vector<std::string>{(bin_dir() / "novacrond").string(), "--config", (dir_ / "cfg.json").string()},
-        dir_.path());
-    ASSERT_TRUE(daemon_->wait_for_output("novacrond ready")) << daemon_->err();
-    port_ = ready_port(daemon_->out());
+    daemon_ = start_novacrond(dir_ / "cfg.json", dir_.path(), port_);
+    ASSERT_GT(port_, 0) << daemon_->err();
   }
 
   void TearDown() override {

@@ -120,11 +120,8 @@ class LxcApiTest : public ::testing::Test {
                 {{{"id", auth}, {"required", true}},
                  {{"id", "io.novacron.driver.lxc"}, {"required", true}, {"config", {{"state_poll_ms", 200}}}}}}}}}
             .dump());
-    daemon_ = std::make_unique<Process>(
-        std::vector<std::string>{(bin_dir() / "novacrond").string(), "--config", (dir_ / "cfg.json").string()},
-        dir_.path());
-    ASSERT_TRUE(daemon_->wait_for_output("novacrond ready")) << daemon_->err();
-    port_ = ready_port(daemon_->out());
+    daemon_ = start_novacrond(dir_ / "cfg.json", dir_.path(), port_);
+    ASSERT_GT(port_, 0) << daemon_->err();
   }
 
   HttpResult call(const std::string& method, const std::string& target, const json& body = nullptr) {
@@ -513,11 +510,8 @@ TEST_F(LxcApiTest, ShippedExampleServesLxcWhenLibvirtdIsDown) {
     if (p["id"] == "io.novacron.auth.token") p = {{"id", "io.novacron.test.auth"}, {"required", true}};
   }
   write_file(dir_ / "cfg.json", cfg.dump());
-  daemon_ = std::make_unique<Process>(
-      std::vector<std::string>{(bin_dir() / "novacrond").string(), "--config", (dir_ / "cfg.json").string()},
-      dir_.path());
-  ASSERT_TRUE(daemon_->wait_for_output("novacrond ready")) << daemon_->err();
-  port_ = ready_port(daemon_->out());
+  daemon_ = start_novacrond(dir_ / "cfg.json", dir_.path(), port_);
+  ASSERT_GT(port_, 0) << daemon_->err();
 
   json drivers = ok("GET", "/v1/nodes/self/drivers")["items"];
   std::map<std::string, json> by_name;

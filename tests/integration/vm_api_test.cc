@@ -40,11 +40,8 @@ class VmApiTest : public ::testing::Test {
                 {{{"id", "io.novacron.test.auth"}, {"required", true}},
                  {{"id", "io.novacron.driver.kvm"}, {"required", true}, {"config", {{"uri", "test:///default"}}}}}}}}}
             .dump());
-    daemon_ = std::make_unique<Process>(
-        std::vector<std::string>{(bin_dir() / "novacrond").string(), "--config", (dir_ / "cfg.json").string()},
-        dir_.path());
-    ASSERT_TRUE(daemon_->wait_for_output("novacrond ready")) << daemon_->err();
-    port_ = ready_port(daemon_->out());
+    daemon_ = start_novacrond(dir_ / "cfg.json", dir_.path(), port_);
+    ASSERT_GT(port_, 0) << daemon_->err();
   }
 
   HttpResult call(const std::string& method, const std::string& target, const json& body = nullptr,
@@ -232,9 +229,9 @@ TEST(VmDriverDownTest, UnavailableDriverIs503AndReported) {
                       {{"id", "io.novacron.driver.kvm"},
                        {"config", {{"uri", "qemu+unix:///system?socket=" + (dir / "no-libvirt-sock").string()}}}}}}}}}
                  .dump());
-  Process daemon({(bin_dir() / "novacrond").string(), "--config", (dir / "cfg.json").string()}, dir.path());
-  ASSERT_TRUE(daemon.wait_for_output("novacrond ready")) << daemon.err();
-  int port = ready_port(daemon.out());
+  int port = 0;
+  auto daemon = start_novacrond(dir / "cfg.json", dir.path(), port);
+  ASSERT_GT(port, 0) << daemon->err();
   auto drivers = http_request(port, "GET", "/v1/nodes/self/drivers", kReader);
   ASSERT_EQ(drivers.status, 200);
   json d = json::parse(drivers.body)["items"][0];
@@ -266,9 +263,10 @@ TEST(VmCliTest, CreateListShowActAndDeleteByName) {
                      {{{"id", "io.novacron.auth.token"}, {"required", true}},
                       {{"id", "io.novacron.driver.kvm"}, {"config", {{"uri", "test:///default"}}}}}}}}}
                  .dump());
-  Process daemon({(bin_dir() / "novacrond").string(), "--config", (dir / "cfg.json").string()}, dir.path());
-  ASSERT_TRUE(daemon.wait_for_output("novacrond ready")) << daemon.err();
-  const std::string url = "http://127.0.0.1:" + std::to_string(ready_port(daemon.out()));
+  int port = 0;
+  auto daemon = start_novacrond(dir / "cfg.json", dir.path(), port);
+  ASSERT_GT(port, 0) << daemon->err();
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
   const std::string token_file = (dir / "data/admin.token").string();
   auto nc = [&](std::vector<std::string> args) {
     std::vector<std::string> argv{

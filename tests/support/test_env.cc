@@ -174,6 +174,13 @@ int ready_port(const std::string& out) {
   return 0;
 }
 
+std::unique_ptr<Process> start_novacrond(const fs::path& config, const fs::path& log_dir, int& port) {
+  auto daemon = std::make_unique<Process>(
+      std::vector<std::string>{(bin_dir() / "novacrond").string(), "--config", config.string()}, log_dir);
+  port = daemon->wait_for_output("novacrond ready") ? ready_port(daemon->out()) : 0;
+  return daemon;
+}
+
 namespace {
 
 // Header fields of an HTTP response head (after its status line), names lower-cased.

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,13 @@ SubprocessResult run(const std::vector<std::string>& argv,
 
 // Parses "listening on http://ADDR:PORT" from novacrond's ready line; 0 if absent.
 int ready_port(const std::string& out);
+
+// Starts novacrond on `config` (its output in `log_dir`) and waits for its ready line.
+// `port` is the port it listens on, 0 when it did not become ready; the process is
+// returned either way so that the caller can print its stderr:
+//   daemon_ = start_novacrond(dir_ / "cfg.json", dir_.path(), port_);
+//   ASSERT_GT(port_, 0) << daemon_->err();
+std::unique_ptr<Process> start_novacrond(const fs::path& config, const fs::path& log_dir, int& port);
 
 // A minimal HTTP GET over loopback; returns "STATUS BODY" or "" on connection failure.
 std::string http_get(int port, const std::string& target);
