@@ -175,18 +175,6 @@ class HypervisorDriver : public PluginInstance {
   virtual void set_event_sink(VmEventSink sink) noexcept = 0;
 };
 
-// guard_status for calls that return a value.
-template <typename T, typename Fn>
-Result<T> guard_result(std::string_view what, Fn&& fn) noexcept {
-  std::optional<Result<T>> out;
-  Status s = guard_status(what, [&] {
-    out.emplace(fn());
-    return out->is_ok() ? Status::ok() : out->status();
-  });
-  if (!s.is_ok()) return s;
-  return std::move(*out);
-}
-
 // Base for driver authors: the exception guard around every call, on_* hooks to override.
 class HypervisorDriverBase : public PluginBase<HypervisorDriver> {
  public:

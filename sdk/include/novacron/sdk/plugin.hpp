@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <exception>
 #include <new>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -58,6 +59,18 @@ Status guard_status(std::string_view what, Fn&& fn) noexcept {
   } catch (...) {
     return {StatusCode::kInternal, std::string(what) + " threw a non-standard exception"};
   }
+}
+
+// guard_status for calls that return a value (moved here from hypervisor_driver.hpp in SDK 1.3).
+template <typename T, typename Fn>
+Result<T> guard_result(std::string_view what, Fn&& fn) noexcept {
+  std::optional<Result<T>> out;
+  Status s = guard_status(what, [&] {
+    out.emplace(fn());
+    return out->is_ok() ? Status::ok() : out->status();
+  });
+  if (!s.is_ok()) return s;
+  return std::move(*out);
 }
 
 // Base for plugin authors: derive from PluginBase<SchedulingPolicy> (or another kind's

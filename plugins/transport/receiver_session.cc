@@ -1,0 +1,621 @@
+#include "receiver_session.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <optional>
+
+#include "block_hash.h"
+#include "codec.h"
+#include "frames.h"
+#include "safe_path.h"
+
+namespace novacron::transport {
+
+namespace {
+
+constexpr std::uint32_t kHashesPerFrame = 1024;
+constexpr std::uint64_t kAckEveryBytes = 8u << 20;
+constexpr auto kAckEvery = std::chrono::seconds(1);
+constexpr auto kCheckpointEvery = std::chrono::seconds(2);
+
+std::string errno_text() { return std::strerror(errno); }
+
+bool same_times(const struct stat& a, const struct stat& b) {
+  return a.st_size == b.st_size && a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
+         a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec;
+}
+
+// Reads exactly `len` bytes at `offset`; false on an error or a short file.
+bool pread_full(int fd, std::uint8_t* buf, size_t len, std::uint64_t offset) {
+  size_t done = 0;
+  while (done < len) {
+    const ssize_t n = ::pread(fd, buf + done, len - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+bool pwrite_full(int fd, const std::uint8_t* buf, size_t len, std::uint64_t offset) {
+  size_t done = 0;
+  while (done < len) {
+    const ssize_t n = ::pwrite(fd, buf + done, len - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Copies a byte range between files (or within one): copy_file_range where the kernel can,
+// else through a buffer.
+bool copy_range(int from, std::uint64_t from_off, int to, std::uint64_t to_off, std::uint64_t len,
+                std::vector<std::uint8_t>& scratch) {
+  auto in = static_cast<off_t>(from_off);
+  auto out = static_cast<off_t>(to_off);
+  std::uint64_t left = len;
+  while (left > 0) {
+    const ssize_t n = ::copy_file_range(from, &in, to, &out, left, 0);
+    if (n > 0) {
+      left -= static_cast<std::uint64_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) return false;  // the source ended early
+    break;                     // EXDEV, EINVAL, ENOSYS...: copy through memory
+  }
+  while (left > 0) {
+    const size_t chunk = static_cast<size_t>(std::min<std::uint64_t>(left, 1u << 20));
+    scratch.resize(chunk);
+    if (!pread_full(from, scratch.data(), chunk, static_cast<std::uint64_t>(in)) ||
+        !pwrite_full(to, scratch.data(), chunk, static_cast<std::uint64_t>(out))) {
+      return false;
+    }
+    in += static_cast<off_t>(chunk);
+    out += static_cast<off_t>(chunk);
+    left -= chunk;
+  }
+  return true;
+}
+
+std::string temp_name_for(const std::string& name, const std::string& id) {
+  // ".<name>.nctmp-<id>" within NAME_MAX: long names are cut (the id keeps it unique).
+  const std::string suffix = ".nctmp-" + id;
+  const size_t room = 255 - 1 - suffix.size();
+  return "." + name.substr(0, room) + suffix;
+}
+
+// A failure the receiver reports to the sender and keeps (or drops) its partial for.
+struct Failure {
+  ErrorCode code;
+  std::string message;
+  bool keep_partial;
+};
+
+class Receiver {
+ public:
+  Receiver(FrameConnection& conn, const ReceiveContext& ctx) : conn_(conn), ctx_(ctx) {}
+
+  ReceiveResult run() {
+    ReceiveResult result;
+    result.outcome = session();
+    result.entry = entry_;
+    result.partial_kept = partial_kept_;
+    return result;
+  }
+
+ private:
+  SessionOutcome session() {
+    if (auto failed = hello()) return *failed;
+    if (auto failed = offer()) return *failed;
+    entry_->update([&](sdk::TransferStatus& st) { st.state = sdk::TransferState::kRunning; });
+    if (auto failed = scan_and_accept()) return *failed;
+    return receive_blocks();
+  }
+
+  // Ends the session with an ERROR to the peer; the partial is kept or discarded.
+  SessionOutcome fail(const Failure& f, std::uint64_t context = 0) {
+    send_error_and_close(conn_, f.code, f.message, context);
+    if (!f.keep_partial) discard_partial();
+    partial_kept_ = f.keep_partial && record_written_;
+    return SessionOutcome::protocol(f.code, f.message);
+  }
+
+  std::optional<Received> next(const char* what, SessionOutcome& closed) {
+    while (true) {
+      Received r = conn_.receive(kIdleTimeout);
+      if (r.status != Received::Status::kFrame) {
+        closed = outcome_of_closed(r, what);
+        partial_kept_ = record_written_;
+        return std::nullopt;
+      }
+      if (r.frame.header.type == FrameType::kPing) {
+        conn_.send(FrameType::kPong, 0, r.frame.payload);
+        continue;
+      }
+      return r;
+    }
+  }
+
+  std::optional<SessionOutcome> hello() {
+    SessionOutcome closed;
+    auto r = next("HELLO", closed);
+    if (!r) return closed;
+    if (r->frame.header.type != FrameType::kHello) return outcome_of_unexpected(conn_, r->frame, "HELLO");
+    const auto h = Hello::decode(r->frame.payload);
+    if (!h) return fail({ErrorCode::kMalformed, "bad HELLO", false});
+    if (h->node != conn_.peer_name()) {
+      return fail({ErrorCode::kUnknownPeer,
+                   "HELLO names node '" + h->node + "' but the certificate is '" + conn_.peer_name() + "'", false});
+    }
+    const auto version = negotiate_version(*h, kProtocolVersion, kProtocolVersion);
+    if (!version) return fail({ErrorCode::kUnsupportedVersion, "this node speaks protocol version 1 only", false});
+    if (h->purpose != Purpose::kTransfer) {
+      return fail({ErrorCode::kNotPermitted, "stream tunnels are not served by this node yet", false});
+    }
+    HelloOk ok;
+    ok.version = *version;
+    ok.caps = kCapZstd;
+    ok.max_frame = kMaxFrame;
+    ok.node = ctx_.local_node;
+    conn_.send(FrameType::kHelloOk, 0, ok.encode());
+    return std::nullopt;
+  }
+
+  std::optional<SessionOutcome> offer() {
+    SessionOutcome closed;
+    auto r = next("OFFER", closed);
+    if (!r) return closed;
+    if (r->frame.header.type != FrameType::kOffer) return outcome_of_unexpected(conn_, r->frame, "OFFER");
+    const auto o = Offer::decode(r->frame.payload);
+    if (!o) return fail({ErrorCode::kMalformed, "bad OFFER", false});
+    offer_ = *o;
+    if (ctx_.root_fd < 0) return fail({ErrorCode::kNotReady, "this node has no receive policy yet", false});
+    if (offer_.kind != TransferKindCode::kFile) {
+      return fail({ErrorCode::kNotPermitted, "only file transfers are served by this node yet", false});
+    }
+    if (auto bad = check_relative_path(offer_.target)) {
+      return fail({ErrorCode::kNotPermitted, "target: " + bad->message, false});
+    }
+    if (!offer_.base.empty()) {
+      if (auto bad = check_relative_path(offer_.base)) {
+        return fail({ErrorCode::kNotPermitted, "base: " + bad->message, false});
+      }
+    }
+    std::string conflict;
+    entry_ = ctx_.begin(offer_, conn_.peer_name(), conflict);
+    if (!entry_) return fail({ErrorCode::kBusy, conflict, false});
+    if (auto failed = open_target()) return failed;
+    if (auto failed = open_base()) return failed;
+    return prepare_temp();
+  }
+
+  std::optional<SessionOutcome> open_target() {
+    const auto split = split_parent(offer_.target);
+    name_ = split->name;
+    auto parent = open_dir_beneath(ctx_.root_fd, split->dir, /*create_missing=*/true);
+    if (!parent) return fail({ErrorCode::kNotPermitted, "target: " + parent.error().message, false});
+    // O_PATH fds serve the *at calls; fsync of the folder needs a real one.
+    parent_ = Fd(::openat(parent->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!parent_.valid()) return fail({ErrorCode::kIo, "target folder: " + errno_text(), false});
+    struct stat st {};
+    if (::fstatat(parent_.get(), name_.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
+      return fail({ErrorCode::kNotPermitted, "target " + offer_.target + " exists and is not a regular file", false});
+    }
+    return std::nullopt;
+  }
+
+  std::optional<SessionOutcome> open_base() {
+    if (!offer_.base.empty()) {
+      auto base = open_file_beneath(ctx_.root_fd, offer_.base, O_RDONLY);
+      if (!base) return fail({ErrorCode::kNotPermitted, "base: " + base.error().message, false});
+      base_ = std::move(*base);
+    } else {
+      base_ = Fd(::openat(parent_.get(), name_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));  // the old target
+    }
+    if (base_.valid()) {
+      if (::fstat(base_.get(), &base_stat_) != 0 || !S_ISREG(base_stat_.st_mode)) base_.reset();
+    }
+    return std::nullopt;
+  }
+
+  std::optional<SessionOutcome> prepare_temp() {
+    temp_name_ = temp_name_for(name_, offer_.id);
+    const std::string peer = conn_.peer_name();
+    const std::string fingerprint = hex(offer_.source_fingerprint);
+    auto record = ctx_.partials->get(peer, offer_.id);
+    if (record && record->target == offer_.target && record->total_bytes == offer_.total_bytes &&
+        record->block_size == offer_.block_size && record->fingerprint == fingerprint &&
+        record->temp_name == temp_name_) {
+      temp_ = Fd(::openat(parent_.get(), temp_name_.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+      if (temp_.valid()) {
+        acked_ = std::min<std::uint64_t>(record->acked_blocks, offer_.total_blocks);
+        record_ = *record;
+        record_written_ = true;
+        // Whatever was written past the acknowledged point is cut back to a hole: the
+        // view the sender plans against must be exactly what the hashes say.
+        if (::ftruncate(temp_.get(), static_cast<off_t>(acked_ * offer_.block_size)) != 0 ||
+            ::ftruncate(temp_.get(), static_cast<off_t>(offer_.total_bytes)) != 0) {
+          return fail({ErrorCode::kIo, "cannot reset the partial file: " + errno_text(), true});
+        }
+        return std::nullopt;
+      }
+    }
+    if (record) {  // another transfer under this id, or its file is gone: start afresh
+      ::unlinkat(parent_.get(), record->temp_name.c_str(), 0);
+      ctx_.partials->remove(peer, offer_.id);
+    }
+    record_ = PartialRecord{
+        offer_.id,   peer, offer_.target, temp_name_,   offer_.base, offer_.total_bytes, offer_.block_size,
+        fingerprint, 0,    unix_ms_now(), unix_ms_now()};
+    std::string error;
+    // The record first: a crash leaves a record without a file, never a file without one.
+    if (!ctx_.partials->put(record_, error)) return fail({ErrorCode::kIo, error, false});
+    record_written_ = true;
+    ::unlinkat(parent_.get(), temp_name_.c_str(), 0);
+    temp_ = Fd(::openat(parent_.get(), temp_name_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!temp_.valid()) return fail({ErrorCode::kIo, "cannot create the temp file: " + errno_text(), false});
+    struct statvfs vfs {};
+    if (::fstatvfs(temp_.get(), &vfs) == 0 &&
+        static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize < offer_.total_bytes) {
+      return fail(
+          {ErrorCode::kNoSpace, "not enough free space for " + std::to_string(offer_.total_bytes) + " bytes", false});
+    }
+    if (::ftruncate(temp_.get(), static_cast<off_t>(offer_.total_bytes)) != 0) {
+      return fail({errno == ENOSPC ? ErrorCode::kNoSpace : ErrorCode::kIo, "cannot size the temp file: " + errno_text(),
+                   false});
+    }
+    return std::nullopt;
+  }
+
+  std::uint32_t block_len(std::uint64_t block) const {
+    return static_cast<std::uint32_t>(
+        std::min<std::uint64_t>(offer_.block_size, offer_.total_bytes - block * offer_.block_size));
+  }
+
+  std::uint32_t base_block_len(std::uint64_t block) const {
+    const std::uint64_t size = static_cast<std::uint64_t>(base_stat_.st_size);
+    return static_cast<std::uint32_t>(std::min<std::uint64_t>(offer_.block_size, size - block * offer_.block_size));
+  }
+
+  // The view: blocks [0, acked) of the partial, then the base's blocks, up to the file's
+  // length. Its hashes go to the sender as they are computed.
+  std::optional<SessionOutcome> scan_and_accept() {
+    const std::uint64_t base_blocks =
+        base_.valid() ? FileDigest::blocks_for(static_cast<std::uint64_t>(base_stat_.st_size), offer_.block_size) : 0;
+    view_blocks_ = std::max(acked_, std::min(base_blocks, offer_.total_blocks));
+    Accept a;
+    a.block_size = offer_.block_size;
+    a.resume_from_block = acked_;
+    a.base_blocks = view_blocks_;
+    conn_.send(FrameType::kAccept, 0, a.encode());
+    view_present_.assign(view_blocks_, false);
+    view_hash_.assign(view_blocks_, Hash128{});
+    std::vector<std::uint8_t> buf;
+    for (std::uint64_t first = 0; first < view_blocks_; first += kHashesPerFrame) {
+      const auto n = static_cast<std::uint32_t>(std::min<std::uint64_t>(kHashesPerFrame, view_blocks_ - first));
+      Hashes frame;
+      frame.first_block = first;
+      frame.present.resize(n);
+      for (std::uint32_t k = 0; k < n; ++k) {
+        const std::uint64_t j = first + k;
+        const bool from_temp = j < acked_;
+        if (!from_temp && j >= base_blocks) continue;  // beyond a shorter base: a hole
+        const std::uint32_t len = from_temp ? block_len(j) : base_block_len(j);
+        buf.resize(len);
+        if (!pread_full(from_temp ? temp_.get() : base_.get(), buf.data(), len, j * offer_.block_size)) {
+          return fail({ErrorCode::kIo, "cannot read block " + std::to_string(j) + " of the base", true});
+        }
+        if (is_zero(buf)) continue;
+        view_present_[j] = true;
+        view_hash_[j] = block_hash(buf);
+        frame.present[k] = true;
+        frame.hashes.push_back(view_hash_[j]);
+      }
+      if (!conn_.send(FrameType::kHashes, first + n == view_blocks_ ? kFlagLast : 0, frame.encode())) break;
+    }
+    entry_->update([&](sdk::TransferStatus& st) {
+      st.stats.bytes_total = static_cast<std::int64_t>(offer_.total_bytes);
+      st.stats.blocks_total = static_cast<std::int64_t>(offer_.total_blocks);
+    });
+    out_hash_.assign(offer_.total_blocks, Hash128{});
+    digest_ = std::make_unique<FileDigest>(offer_.block_size, offer_.total_bytes);
+    last_ack_ = last_checkpoint_ = std::chrono::steady_clock::now();
+    return std::nullopt;
+  }
+
+  SessionOutcome receive_blocks() {
+    while (true) {
+      SessionOutcome closed;
+      auto r = next("BLOCKS or END", closed);
+      if (!r) {
+        record_progress(true);
+        return closed;
+      }
+      const Frame& f = r->frame;
+      if (f.header.type == FrameType::kBlocks) {
+        if (auto failure = apply(f)) return fail(*failure, next_block_);
+        continue;
+      }
+      if (f.header.type == FrameType::kEnd) return finish(f);
+      if (f.header.type == FrameType::kCancel) {
+        discard_partial();
+        conn_.close(std::chrono::seconds(2));
+        return SessionOutcome::failure("cancelled", "the sender cancelled the transfer", true);
+      }
+      record_progress(true);
+      partial_kept_ = record_written_;
+      return outcome_of_unexpected(conn_, f, "BLOCKS or END");
+    }
+  }
+
+  std::optional<Failure> apply(const Frame& f) {
+    const auto v = BlocksView::decode(f.payload);
+    if (!v) return Failure{ErrorCode::kMalformed, "bad BLOCKS frame", true};
+    const BlocksHeader& h = v->header;
+    if (h.first_block != next_block_ || h.first_block + h.block_count > offer_.total_blocks) {
+      return Failure{ErrorCode::kUnexpectedFrame,
+                     "BLOCKS for " + std::to_string(h.first_block) + "+" + std::to_string(h.block_count) +
+                         " but block " + std::to_string(next_block_) + " is next",
+                     true};
+    }
+    std::uint64_t literal_expected = 0;
+    std::uint64_t j = h.first_block;
+    for (const OpRun& op : v->ops) {
+      for (std::uint32_t k = 0; k < op.run; ++k, ++j) {
+        if (op.op == BlockOp::kLiteral) literal_expected += block_len(j);
+      }
+    }
+    if (literal_expected != h.literal_raw_len) {
+      return Failure{ErrorCode::kUnexpectedFrame, "BLOCKS literal length does not match its ops", true};
+    }
+    std::span<const std::uint8_t> literal = v->literal;
+    if (h.codec == Codec::kZstd) {
+      if (!decompressor_.decompress(v->literal, h.literal_raw_len, decoded_)) {
+        return Failure{ErrorCode::kUnexpectedFrame, "BLOCKS zstd payload does not decode to its length", true};
+      }
+      literal = decoded_;
+    }
+    size_t literal_pos = 0;
+    std::uint64_t bytes = 0;
+    batch_counts_ = {};
+    j = h.first_block;
+    for (const OpRun& op : v->ops) {
+      for (std::uint32_t k = 0; k < op.run; ++k, ++j) {
+        const std::uint32_t len = block_len(j);
+        Hash128 hash{};
+        if (auto failure = apply_block(op, k, j, len, literal, literal_pos, hash)) return failure;
+        out_hash_[j] = hash;
+        digest_->add(hash);
+        bytes += len;
+      }
+    }
+    next_block_ = j;
+    bytes_written_ += bytes;
+    entry_->add_progress(static_cast<std::int64_t>(bytes));
+    entry_->update([&](sdk::TransferStatus& st) {
+      st.stats.blocks_literal += batch_counts_.blocks_literal;
+      st.stats.blocks_delta += batch_counts_.blocks_delta;
+      st.stats.blocks_dedup += batch_counts_.blocks_dedup;
+      st.stats.blocks_zero += batch_counts_.blocks_zero;
+      st.stats.blocks_resumed += batch_counts_.blocks_resumed;
+      st.stats.literal_raw_bytes += h.literal_raw_len;
+      st.stats.literal_wire_bytes += h.literal_wire_len;
+      st.stats.compression_level = h.level;
+      st.stats.wire_bytes_sent = conn_.wire_bytes_sent();
+      st.stats.wire_bytes_received = conn_.wire_bytes_received();
+    });
+    maybe_ack();
+    return std::nullopt;
+  }
+
+  std::optional<Failure> apply_block(const OpRun& op, std::uint32_t k, std::uint64_t j, std::uint32_t len,
+                                     std::span<const std::uint8_t> literal, size_t& literal_pos, Hash128& hash) {
+    const std::uint64_t offset = j * offer_.block_size;
+    switch (op.op) {
+      case BlockOp::kKeep: {
+        const bool in_view = j < view_blocks_;
+        if (in_view && view_present_[j]) {
+          if (j >= acked_ && !copy_range(base_.get(), offset, temp_.get(), offset, len, scratch_)) {
+            return Failure{ErrorCode::kIo, "copy from the base failed at block " + std::to_string(j), true};
+          }
+          hash = view_hash_[j];
+          count(&sdk::TransferStats::blocks_delta, j < acked_);
+        } else {
+          hash = zero_block_hash(len);
+          count(&sdk::TransferStats::blocks_zero, false);
+        }
+        return std::nullopt;
+      }
+      case BlockOp::kZero:
+        if (j < acked_ && j < view_blocks_ && view_present_[j] &&
+            ::fallocate(temp_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), len) !=
+                0) {
+          return Failure{ErrorCode::kIo, "cannot zero block " + std::to_string(j) + ": " + errno_text(), true};
+        }
+        hash = zero_block_hash(len);
+        count(&sdk::TransferStats::blocks_zero, false);
+        return std::nullopt;
+      case BlockOp::kLiteral: {
+        const auto bytes = literal.subspan(literal_pos, len);
+        literal_pos += len;
+        if (!pwrite_full(temp_.get(), bytes.data(), len, offset)) {
+          return Failure{errno == ENOSPC ? ErrorCode::kNoSpace : ErrorCode::kIo,
+                         "write of block " + std::to_string(j) + " failed: " + errno_text(), true};
+        }
+        hash = block_hash(bytes);
+        count(&sdk::TransferStats::blocks_literal, false);
+        return std::nullopt;
+      }
+      case BlockOp::kCopyBase: {
+        const std::uint64_t src = op.arg + k;
+        if (acked_ > 0 || src >= view_blocks_ || !view_present_[src] || base_block_len(src) != len) {
+          return Failure{ErrorCode::kUnexpectedFrame, "COPY_BASE of block " + std::to_string(src) + " not allowed",
+                         true};
+        }
+        if (!copy_range(base_.get(), src * offer_.block_size, temp_.get(), offset, len, scratch_)) {
+          return Failure{ErrorCode::kIo, "copy from the base failed at block " + std::to_string(src), true};
+        }
+        hash = view_hash_[src];
+        count(&sdk::TransferStats::blocks_delta, false);
+        return std::nullopt;
+      }
+      case BlockOp::kCopyOut: {
+        const std::uint64_t src = op.arg + k;
+        if (src >= j) {
+          return Failure{ErrorCode::kUnexpectedFrame, "COPY_OUT of block " + std::to_string(src) + " not yet written",
+                         true};
+        }
+        if (!copy_range(temp_.get(), src * offer_.block_size, temp_.get(), offset, len, scratch_)) {
+          return Failure{ErrorCode::kIo, "copy within the file failed at block " + std::to_string(j), true};
+        }
+        hash = out_hash_[src];
+        count(&sdk::TransferStats::blocks_dedup, false);
+        return std::nullopt;
+      }
+    }
+    return Failure{ErrorCode::kMalformed, "unknown block op", true};
+  }
+
+  // Counted per batch and added to the entry with the batch's other stats.
+  void count(std::int64_t sdk::TransferStats::*field, bool resumed) {
+    if (resumed) {
+      ++batch_counts_.blocks_resumed;
+    } else {
+      ++(batch_counts_.*field);
+    }
+  }
+
+  void maybe_ack() {
+    const auto now = std::chrono::steady_clock::now();
+    if (bytes_written_ - bytes_at_last_ack_ >= kAckEveryBytes || now - last_ack_ >= kAckEvery) {
+      Ack a;
+      a.applied_through = next_block_;
+      a.bytes_written = bytes_written_;
+      conn_.send(FrameType::kAck, 0, a.encode());
+      bytes_at_last_ack_ = bytes_written_;
+      last_ack_ = now;
+    }
+    record_progress(false);
+  }
+
+  // Refreshes the resume record (at most every 2 s, or now).
+  void record_progress(bool now) {
+    if (!record_written_ || !digest_) return;
+    const auto t = std::chrono::steady_clock::now();
+    if (!now && t - last_checkpoint_ < kCheckpointEvery) return;
+    if (next_block_ <= record_.acked_blocks) return;
+    record_.acked_blocks = next_block_;
+    record_.updated_ms = unix_ms_now();
+    std::string ignored;  // a failed checkpoint only costs a longer resume
+    ctx_.partials->put(record_, ignored);
+    last_checkpoint_ = t;
+  }
+
+  SessionOutcome finish(const Frame& f) {
+    const auto e = End::decode(f.payload);
+    if (!e) return fail({ErrorCode::kMalformed, "bad END", true});
+    if (e->total_blocks != offer_.total_blocks || e->total_bytes != offer_.total_bytes ||
+        next_block_ != offer_.total_blocks) {
+      return fail(
+          {ErrorCode::kUnexpectedFrame,
+           "END after " + std::to_string(next_block_) + " of " + std::to_string(offer_.total_blocks) + " blocks",
+           true});
+    }
+    entry_->update([&](sdk::TransferStatus& st) { st.state = sdk::TransferState::kVerifying; });
+    struct stat now {};
+    if (base_.valid() && (::fstat(base_.get(), &now) != 0 || !same_times(now, base_stat_))) {
+      return result_failure(ErrorCode::kBaseChanged, "the base changed during the transfer");
+    }
+    const auto digest = digest_->finish();
+    if (!digest || *digest != e->digest) {
+      return result_failure(ErrorCode::kVerificationFailed,
+                            "the received file's digest differs from the sender's; the target was left as it was");
+    }
+    if (auto failure = install()) return result_failure(failure->code, failure->message);
+    ctx_.partials->remove(record_.peer, record_.id);
+    record_written_ = false;
+    Result res;
+    res.code = 0;
+    res.receiver_digest = *digest;
+    if (::geteuid() != 0) res.flags |= kResultOwnersNotPreserved;
+    conn_.send(FrameType::kResult, 0, res.encode());
+    conn_.close(std::chrono::seconds(5));
+    SessionOutcome ok;
+    ok.digest = digest_text(*digest);
+    return ok;
+  }
+
+  std::optional<Failure> install() {
+    const int fd = temp_.get();
+    if (::geteuid() == 0 && ::fchown(fd, offer_.uid, offer_.gid) != 0) {
+      return Failure{ErrorCode::kIo, "chown: " + errno_text(), false};
+    }
+    if (::fchmod(fd, offer_.mode & 07777) != 0) return Failure{ErrorCode::kIo, "chmod: " + errno_text(), false};
+    const timespec times[2] = {{offer_.atime_ns / 1'000'000'000, offer_.atime_ns % 1'000'000'000},
+                               {offer_.mtime_ns / 1'000'000'000, offer_.mtime_ns % 1'000'000'000}};
+    if (::futimens(fd, times) != 0) return Failure{ErrorCode::kIo, "utimens: " + errno_text(), false};
+    if (ctx_.fsync && ::fsync(fd) != 0) return Failure{ErrorCode::kIo, "fsync: " + errno_text(), false};
+    if (::renameat(parent_.get(), temp_name_.c_str(), parent_.get(), name_.c_str()) != 0) {
+      return Failure{ErrorCode::kIo, "rename into place: " + errno_text(), false};
+    }
+    if (ctx_.fsync) ::fsync(parent_.get());
+    return std::nullopt;
+  }
+
+  // RESULT with an error; the partial goes (a verified failure is not resumable).
+  SessionOutcome result_failure(ErrorCode code, const std::string& message) {
+    discard_partial();
+    Result res;
+    res.code = static_cast<std::uint16_t>(code);
+    res.message = message;
+    conn_.send(FrameType::kResult, 0, res.encode());
+    conn_.close(std::chrono::seconds(2));
+    return SessionOutcome::protocol(code, message);
+  }
+
+  void discard_partial() {
+    if (parent_.valid() && !temp_name_.empty() && temp_.valid()) ::unlinkat(parent_.get(), temp_name_.c_str(), 0);
+    if (record_written_) ctx_.partials->remove(record_.peer, record_.id);
+    record_written_ = false;
+    partial_kept_ = false;
+  }
+
+  FrameConnection& conn_;
+  const ReceiveContext& ctx_;
+  std::shared_ptr<TransferEntry> entry_;
+  Offer offer_;
+  std::string name_, temp_name_;
+  Fd parent_, base_, temp_;
+  struct stat base_stat_ {};
+  PartialRecord record_;
+  bool record_written_ = false;
+  bool partial_kept_ = false;
+  std::uint64_t acked_ = 0;
+  std::uint64_t view_blocks_ = 0;
+  std::vector<bool> view_present_;
+  std::vector<Hash128> view_hash_;
+  std::vector<Hash128> out_hash_;
+  std::unique_ptr<FileDigest> digest_;
+  BatchDecompressor decompressor_;
+  std::vector<std::uint8_t> decoded_, scratch_;
+  sdk::TransferStats batch_counts_;
+  std::uint64_t next_block_ = 0;
+  std::uint64_t bytes_written_ = 0, bytes_at_last_ack_ = 0;
+  std::chrono::steady_clock::time_point last_ack_, last_checkpoint_;
+};
+
+}  // namespace
+
+ReceiveResult run_receive_session(FrameConnection& conn, const ReceiveContext& ctx) {
+  Receiver receiver(conn, ctx);
+  return receiver.run();
+}
+
+}  // namespace novacron::transport

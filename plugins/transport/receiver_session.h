@@ -1,0 +1,39 @@
+// The receiving side of one file transfer over an accepted connection
+// (docs/transport-protocol.md, "A file transfer"): checks HELLO against the peer's
+// certificate, resolves the OFFER's target beneath the receive root, writes a resume record
+// and a temp file, sends the hashes of what it already has (a base, the old target, or an
+// interrupted attempt's blocks), applies BLOCKS in order, and on END installs the temp file
+// by rename only when its digest equals the sender's. A broken connection leaves the temp
+// file and record for a resume; a failed verification leaves nothing.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "frame_connection.h"
+#include "partial_store.h"
+#include "session_common.h"
+#include "transfer_entry.h"
+#include "transfer_frames.h"
+
+namespace novacron::transport {
+
+struct ReceiveContext {
+  std::string local_node;
+  int root_fd = -1;  // the receive root, O_PATH; -1 = no policy yet (not_ready)
+  PartialStore* partials = nullptr;
+  bool fsync = true;  // durability: fsync the file and its folder before answering
+  // Registers the incoming transfer with the node; null with `error` for an id in use.
+  std::function<std::shared_ptr<TransferEntry>(const Offer&, const std::string& peer, std::string& error)> begin;
+};
+
+struct ReceiveResult {
+  SessionOutcome outcome;
+  std::shared_ptr<TransferEntry> entry;  // null when the session ended before OFFER
+  bool partial_kept = false;             // a resume record and temp file remain
+};
+
+ReceiveResult run_receive_session(FrameConnection& conn, const ReceiveContext& ctx);
+
+}  // namespace novacron::transport

@@ -1,0 +1,548 @@
+// Two transport nodes in one process on loopback, each with its own data dir, port and
+// node certificate from a real cluster CA: real TLS 1.3 between them, real files on disk.
+// A FaultProxy between them breaks connections where a test needs it.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "asio_net.h"
+#include "error_codes.h"
+#include "frames.h"
+#include "host/identity/certificates.h"
+#include "novacron/sdk/migration_transport.hpp"
+#include "tests/support/fault_proxy.h"
+#include "tests/support/test_env.h"
+#include "transfer_frames.h"
+#include "transport_node.h"
+
+namespace novacron::transport {
+namespace {
+
+namespace fs = std::filesystem;
+using novacron::testing::FaultProxy;
+using novacron::testing::TempDir;
+using sdk::TransferState;
+
+constexpr std::uint32_t kBlock = 4096;
+
+// Deterministic test data: 64 KiB extents of zeros, text-like bytes, or random bytes.
+std::vector<std::uint8_t> mixed_data(size_t bytes, std::uint32_t seed, int zero_pct = 40, int text_pct = 40) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::uint8_t> out(bytes, 0);
+  static const char* kWords[] = {"virtual ", "machine ", "migration ", "kernel ", "block ", "page ",
+                                 "node ",    "the ",     "of ",        "and ",    "disk ",  "image "};
+  for (size_t off = 0; off < bytes; off += 65536) {
+    const size_t end = std::min(bytes, off + 65536);
+    const int pick = static_cast<int>(rng() % 100);
+    if (pick < zero_pct) continue;
+    if (pick < zero_pct + text_pct) {
+      size_t i = off;
+      while (i < end) {
+        const char* w = kWords[rng() % 12];
+        for (size_t k = 0; w[k] != 0 && i < end; ++k) out[i++] = static_cast<std::uint8_t>(w[k]);
+      }
+    } else {
+      for (size_t i = off; i < end; i += 8) {
+        const std::uint64_t v = rng();
+        std::memcpy(out.data() + i, &v, std::min<size_t>(8, end - i));
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<std::uint8_t> random_data(size_t bytes, std::uint32_t seed) { return mixed_data(bytes, seed, 0, 0); }
+
+void write_bytes(const fs::path& path, const std::vector<std::uint8_t>& data) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+}
+
+std::vector<std::uint8_t> read_bytes(const fs::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+// Temp files (".NAME.nctmp-ID") anywhere under `dir`.
+int temp_files_under(const fs::path& dir) {
+  int n = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (e.path().filename().string().find(".nctmp-") != std::string::npos) ++n;
+  }
+  return n;
+}
+
+struct NodeCerts {
+  std::string ca, cert, key;
+};
+
+class TransportPairTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(create_cluster_ca(dir_ / "ca", "test-ca", 1));
+    ASSERT_TRUE(create_cluster_ca(dir_ / "other-ca", "other-ca", 1));
+    fs::create_directories(dir_ / "a" / "root");
+    fs::create_directories(dir_ / "b" / "root");
+  }
+
+  NodeCerts certs(const std::string& node, const std::string& ca = "ca") {
+    const fs::path out = dir_ / (ca + "-certs");
+    fs::create_directories(out);
+    if (!fs::exists(out / (node + ".crt"))) {
+      auto issued = issue_node_certificate(dir_ / ca, node, out, {"127.0.0.1"}, 1);
+      EXPECT_TRUE(issued) << node;
+    }
+    return {(dir_ / ca / "ca.crt").string(), (out / (node + ".crt")).string(), (out / (node + ".key")).string()};
+  }
+
+  std::unique_ptr<TransportNode> make_node(const std::string& name, const std::string& dir,
+                                           std::map<std::string, std::string> peers, const std::string& ca = "ca",
+                                           const std::string& cert_name = "") {
+    const NodeCerts c = certs(cert_name.empty() ? name : cert_name, ca);
+    TransportOptions o;
+    o.node_name = name;
+    o.identity = {c.ca, c.cert, c.key};
+    o.listen_address = "127.0.0.1:0";
+    o.peers = std::move(peers);
+    o.data_dir = (dir_ / dir).string();
+    o.retry_initial_backoff = std::chrono::milliseconds(100);
+    o.fsync = false;
+    auto node = std::make_unique<TransportNode>(o);
+    const auto s = node->start();
+    EXPECT_TRUE(s.is_ok()) << s.message();
+    sdk::ReceivePolicy policy;
+    policy.root = (dir_ / dir / "root").string();
+    EXPECT_TRUE(node->set_receive_policy(policy).is_ok());
+    return node;
+  }
+
+  // node-a sends to node-b; node-b's address as node-a sees it may be a proxy.
+  void start_pair(const std::function<std::string(const std::string&)>& route = nullptr,
+                  TransportOptions* a_options = nullptr) {
+    b_ = make_node("node-b", "b", {{"node-a", "127.0.0.1:1"}});
+    const std::string b_addr = route ? route(b_->listen_address()) : b_->listen_address();
+    if (a_options != nullptr) {
+      a_options->peers = {{"node-b", b_addr}};
+      a_ = std::make_unique<TransportNode>(*a_options);
+      ASSERT_TRUE(a_->start().is_ok());
+    } else {
+      a_ = make_node("node-a", "a", {{"node-b", b_addr}});
+    }
+  }
+
+  sdk::TransferStatus send(const std::string& id, const fs::path& source, const std::string& target,
+                           int compression = 1, const std::string& base = "") {
+    sdk::SendRequest r;
+    r.id = id;
+    r.source = source.string();
+    r.peer = "node-b";
+    r.target = target;
+    r.base = base;
+    r.compression = compression;
+    auto started = a_->send(r);
+    EXPECT_TRUE(started.is_ok()) << started.status().message();
+    auto done = a_->wait(id, std::chrono::seconds(120));
+    EXPECT_TRUE(done.is_ok());
+    return done.value();
+  }
+
+  sdk::TransferStatus received(const std::string& id) {
+    auto st = b_->wait(id, std::chrono::seconds(30));
+    EXPECT_TRUE(st.is_ok());
+    return st.value();
+  }
+
+  fs::path b_root() const { return dir_ / "b" / "root"; }
+  fs::path a_file(const std::string& name) const { return dir_ / "a" / name; }
+
+  TempDir dir_;
+  std::unique_ptr<TransportNode> b_;
+  std::unique_ptr<TransportNode> a_;
+};
+
+TEST_F(TransportPairTest, FullCopyMixedFile) {
+  start_pair();
+  const auto data = mixed_data(24u << 20, 1);
+  write_bytes(a_file("disk.img"), data);
+  ::chmod(a_file("disk.img").c_str(), 0640);
+  const timespec times[2] = {{1700000000, 123456789}, {1700000001, 987654321}};
+  ::utimensat(AT_FDCWD, a_file("disk.img").c_str(), times, 0);
+
+  const auto st = send("full-1", a_file("disk.img"), "vms/disk.img");
+  ASSERT_EQ(st.state, TransferState::kSucceeded) << st.error_code << ": " << st.error_message;
+  EXPECT_EQ(read_bytes(b_root() / "vms/disk.img"), data);
+  struct stat out {};
+  ASSERT_EQ(::stat((b_root() / "vms/disk.img").c_str(), &out), 0);
+  EXPECT_EQ(out.st_mode & 07777, 0640u);
+  EXPECT_EQ(out.st_mtim.tv_sec, 1700000001);
+  EXPECT_EQ(out.st_mtim.tv_nsec, 987654321);
+  const auto rx = received("full-1");
+  EXPECT_EQ(rx.state, TransferState::kSucceeded);
+  EXPECT_EQ(rx.digest, st.digest);
+  EXPECT_EQ(st.digest.rfind("xxh3-128:", 0), 0u);
+  // Zero extents are never sent and text compresses: far fewer bytes than the file.
+  EXPECT_GT(st.stats.blocks_zero, 0);
+  EXPECT_LT(st.stats.wire_bytes_sent, static_cast<std::int64_t>(data.size()) * 6 / 10);
+  EXPECT_EQ(st.stats.bytes_done, static_cast<std::int64_t>(data.size()));
+  EXPECT_EQ(temp_files_under(b_root()), 0);
+}
+
+TEST_F(TransportPairTest, DeltaOnePercentWireBytes) {
+  start_pair();
+  const size_t size = 32u << 20;
+  auto base = random_data(size, 2);
+  fs::create_directories(b_root() / "vms");
+  write_bytes(b_root() / "vms/disk.img", base);
+  // 1 % of the blocks change, spread over the file.
+  auto changed = base;
+  const size_t blocks = size / kBlock;
+  std::mt19937 rng(3);
+  std::set<size_t> picked;
+  while (picked.size() < blocks / 100) picked.insert(rng() % blocks);
+  for (const size_t b : picked) {
+    for (size_t i = 0; i < kBlock; ++i) changed[b * kBlock + i] = static_cast<std::uint8_t>(rng());
+  }
+  write_bytes(a_file("disk.img"), changed);
+
+  const auto st = send("delta-1", a_file("disk.img"), "vms/disk.img");
+  ASSERT_EQ(st.state, TransferState::kSucceeded) << st.error_message;
+  EXPECT_EQ(read_bytes(b_root() / "vms/disk.img"), changed);
+  EXPECT_EQ(st.stats.blocks_literal, static_cast<std::int64_t>(picked.size()));
+  EXPECT_EQ(st.stats.blocks_delta, static_cast<std::int64_t>(blocks - picked.size()));
+  // Both directions: the changed blocks, 16 B of hash per base block plus its bitmap, and
+  // framing/TLS/handshake overhead.
+  const std::int64_t changed_bytes = static_cast<std::int64_t>(picked.size() * kBlock);
+  const std::int64_t bound =
+      changed_bytes + 16 * static_cast<std::int64_t>(blocks) + static_cast<std::int64_t>(blocks / 8) + 80 * 1024;
+  EXPECT_LE(st.stats.wire_bytes_sent + st.stats.wire_bytes_received, bound);
+  EXPECT_GE(st.stats.wire_bytes_sent, changed_bytes);
+}
+
+TEST_F(TransportPairTest, DeltaShiftedByOneBlockUsesBaseCopies) {
+  start_pair();
+  const auto base = random_data(4u << 20, 4);
+  fs::create_directories(b_root() / "vms");
+  write_bytes(b_root() / "vms/golden.img", base);
+  // The new file is the base with one new block in front: every block moved by one.
+  auto shifted = random_data(kBlock, 5);
+  shifted.insert(shifted.end(), base.begin(), base.end());
+  write_bytes(a_file("disk.img"), shifted);
+  const auto st = send("shift-1", a_file("disk.img"), "vms/new.img", 1, "vms/golden.img");
+  ASSERT_EQ(st.state, TransferState::kSucceeded) << st.error_message;
+  EXPECT_EQ(read_bytes(b_root() / "vms/new.img"), shifted);
+  EXPECT_EQ(st.stats.blocks_literal, 1);
+  EXPECT_EQ(st.stats.blocks_delta, static_cast<std::int64_t>(base.size() / kBlock));
+  EXPECT_EQ(read_bytes(b_root() / "vms/golden.img"), base);  // the base is only read
+}
+
+TEST_F(TransportPairTest, SparseFileStaysSparse) {
+  start_pair();
+  const size_t size = 64u << 20;
+  const int fd = ::open(a_file("sparse.img").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(size)), 0);
+  const auto extent = random_data(256u << 10, 6);
+  const off_t offsets[] = {0, 20 << 20, (64 << 20) - (256 << 10)};
+  for (const off_t off : offsets) ASSERT_EQ(::pwrite(fd, extent.data(), extent.size(), off), (ssize_t)extent.size());
+  ::close(fd);
+  const std::int64_t data_bytes = 3 * static_cast<std::int64_t>(extent.size());
+
+  const auto st = send("sparse-1", a_file("sparse.img"), "sparse.img");
+  ASSERT_EQ(st.state, TransferState::kSucceeded) << st.error_message;
+  EXPECT_EQ(read_bytes(b_root() / "sparse.img"), read_bytes(a_file("sparse.img")));
+  struct stat out {};
+  ASSERT_EQ(::stat((b_root() / "sparse.img").c_str(), &out), 0);
+  EXPECT_EQ(out.st_size, static_cast<off_t>(size));
+  EXPECT_LE(out.st_blocks * 512, data_bytes + 64 * 1024);
+  const int rfd = ::open((b_root() / "sparse.img").c_str(), O_RDONLY);
+  EXPECT_EQ(::lseek(rfd, 0, SEEK_HOLE), static_cast<off_t>(extent.size()));
+  EXPECT_EQ(::lseek(rfd, static_cast<off_t>(extent.size()), SEEK_DATA), offsets[1]);
+  ::close(rfd);
+  EXPECT_LT(st.stats.wire_bytes_sent, data_bytes + 64 * 1024);
+}
+
+TEST_F(TransportPairTest, DedupRepeatedBlocks) {
+  start_pair();
+  std::vector<std::uint8_t> patterns = random_data(16 * kBlock, 7);
+  std::vector<std::uint8_t> data;
+  for (int i = 0; i < 2048; ++i) {
+    const size_t p = static_cast<size_t>(i % 16) * kBlock;
+    data.insert(data.end(), patterns.begin() + static_cast<std::ptrdiff_t>(p),
+                patterns.begin() + static_cast<std::ptrdiff_t>(p + kBlock));
+  }
+  write_bytes(a_file("repeat.img"), data);
+  const auto st = send("dedup-1", a_file("repeat.img"), "repeat.img", 0);
+  ASSERT_EQ(st.state, TransferState::kSucceeded) << st.error_message;
+  EXPECT_EQ(read_bytes(b_root() / "repeat.img"), data);
+  EXPECT_EQ(st.stats.blocks_literal, 16);
+  EXPECT_EQ(st.stats.blocks_dedup, 2032);
+  EXPECT_LT(st.stats.wire_bytes_sent, 128 * 1024);
+}
+
+TEST_F(TransportPairTest, ResumeAfterCutSendsOnlyTheRest) {
+  std::unique_ptr<FaultProxy> proxy;
+  const std::int64_t cut = 12 << 20;
+  start_pair([&](const std::string& b_address) {
+    std::string host;
+    std::uint16_t port = 0;
+    split_host_port(b_address, host, port);
+    proxy = std::make_unique<FaultProxy>(host, port, FaultProxy::Faults{cut, -1});
+    return proxy->address();
+  });
+  const size_t size = 32u << 20;
+  const auto data = random_data(size, 8);
+  write_bytes(a_file("disk.img"), data);
+  const auto st = send("resume-1", a_file("disk.img"), "disk.img", 0);
+  ASSERT_EQ(st.state, TransferState::kSucceeded) << st.error_code << ": " << st.error_message;
+  EXPECT_TRUE(proxy->faulted());
+  EXPECT_GE(st.stats.attempts, 2);
+  EXPECT_EQ(read_bytes(b_root() / "disk.img"), data);
+  // The retry sent at most what the first attempt had not delivered (plus what was in
+  // flight at the cut), and kept the rest.
+  EXPECT_LE(st.stats.literal_raw_bytes, static_cast<std::int64_t>(size) - cut + (8 << 20));
+  EXPECT_GE(st.stats.blocks_resumed, (cut - (8 << 20)) / kBlock);
+  EXPECT_EQ(temp_files_under(b_root()), 0);
+}
+
+TEST_F(TransportPairTest, CorruptionAfterHashFailsVerification) {
+  TransportOptions o;
+  const NodeCerts c = certs("node-a");
+  o.node_name = "node-a";
+  o.identity = {c.ca, c.cert, c.key};
+  o.data_dir = (dir_ / "a").string();
+  o.fsync = false;
+  o.corrupt_literals = [](std::vector<std::uint8_t>& bytes) { bytes[bytes.size() / 2] ^= 0x10; };
+  start_pair(nullptr, &o);
+  const auto old = random_data(1u << 20, 9);
+  write_bytes(b_root() / "disk.img", old);
+  write_bytes(a_file("disk.img"), random_data(2u << 20, 10));
+  const auto st = send("corrupt-1", a_file("disk.img"), "disk.img", 0);
+  EXPECT_EQ(st.state, TransferState::kFailed);
+  EXPECT_EQ(st.error_code, "verification_failed") << st.error_message;
+  EXPECT_EQ(st.stats.attempts, 1);  // final: not retried
+  EXPECT_EQ(read_bytes(b_root() / "disk.img"), old);
+  EXPECT_EQ(temp_files_under(b_root()), 0);
+  EXPECT_EQ(received("corrupt-1").state, TransferState::kFailed);
+}
+
+TEST_F(TransportPairTest, CiphertextFlipCaughtByTlsAndRetried) {
+  std::unique_ptr<FaultProxy> proxy;
+  start_pair([&](const std::string& b_address) {
+    std::string host;
+    std::uint16_t port = 0;
+    split_host_port(b_address, host, port);
+    proxy = std::make_unique<FaultProxy>(host, port, FaultProxy::Faults{-1, 3 << 20});
+    return proxy->address();
+  });
+  const auto data = random_data(8u << 20, 11);
+  write_bytes(a_file("disk.img"), data);
+  const auto st = send("flip-1", a_file("disk.img"), "disk.img", 0);
+  ASSERT_EQ(st.state, TransferState::kSucceeded) << st.error_code << ": " << st.error_message;
+  EXPECT_TRUE(proxy->faulted());
+  EXPECT_GE(st.stats.attempts, 2);
+  EXPECT_EQ(read_bytes(b_root() / "disk.img"), data);
+}
+
+TEST_F(TransportPairTest, ForeignCaClientRefused) {
+  b_ = make_node("node-b", "b", {{"node-a", "127.0.0.1:1"}});
+  a_ = make_node("node-a", "a", {{"node-b", b_->listen_address()}}, "other-ca");
+  write_bytes(a_file("disk.img"), random_data(1u << 20, 12));
+  const auto st = send("foreign-1", a_file("disk.img"), "disk.img");
+  EXPECT_EQ(st.state, TransferState::kFailed);
+  EXPECT_EQ(st.error_code, "untrusted_certificate") << st.error_message;
+  EXPECT_FALSE(fs::exists(b_root() / "disk.img"));
+  EXPECT_TRUE(b_->list("", 10).empty());
+}
+
+TEST_F(TransportPairTest, ForeignCaServerRefused) {
+  b_ = make_node("node-b", "b", {{"node-a", "127.0.0.1:1"}}, "other-ca");
+  a_ = make_node("node-a", "a", {{"node-b", b_->listen_address()}});
+  write_bytes(a_file("disk.img"), random_data(1u << 20, 13));
+  const auto st = send("foreign-2", a_file("disk.img"), "disk.img");
+  EXPECT_EQ(st.state, TransferState::kFailed);
+  EXPECT_EQ(st.error_code, "untrusted_certificate") << st.error_message;
+  EXPECT_EQ(st.stats.attempts, 1);
+  EXPECT_FALSE(fs::exists(b_root() / "disk.img"));
+}
+
+TEST_F(TransportPairTest, WrongNameRefused) {
+  // node-b's listener presents a certificate for node-c (same CA).
+  b_ = make_node("node-b", "b", {{"node-a", "127.0.0.1:1"}}, "ca", "node-c");
+  a_ = make_node("node-a", "a", {{"node-b", b_->listen_address()}});
+  write_bytes(a_file("disk.img"), random_data(1u << 20, 14));
+  const auto st = send("name-1", a_file("disk.img"), "disk.img");
+  EXPECT_EQ(st.state, TransferState::kFailed);
+  EXPECT_EQ(st.error_code, "name_mismatch") << st.error_message;
+  EXPECT_FALSE(fs::exists(b_root() / "disk.img"));
+}
+
+TEST_F(TransportPairTest, NotAPeerRefused) {
+  b_ = make_node("node-b", "b", {{"node-x", "127.0.0.1:1"}});
+  a_ = make_node("node-a", "a", {{"node-b", b_->listen_address()}});
+  write_bytes(a_file("disk.img"), random_data(1u << 20, 15));
+  const auto st = send("peer-1", a_file("disk.img"), "disk.img");
+  EXPECT_EQ(st.state, TransferState::kFailed);
+  EXPECT_EQ(st.error_code, "unknown_peer") << st.error_message;
+  EXPECT_FALSE(fs::exists(b_root() / "disk.img"));
+}
+
+TEST_F(TransportPairTest, BadRequestsRefusedBeforeConnecting) {
+  start_pair();
+  sdk::SendRequest r;
+  r.id = "bad-1";
+  r.source = a_file("x").string();
+  r.peer = "node-b";
+  r.target = "../outside.img";
+  EXPECT_EQ(a_->send(r).status().code(), sdk::StatusCode::kInvalidArgument);
+  r.target = "/etc/passwd";
+  EXPECT_EQ(a_->send(r).status().code(), sdk::StatusCode::kInvalidArgument);
+  r.target = "ok.img";
+  r.id = "Bad Id";
+  EXPECT_EQ(a_->send(r).status().code(), sdk::StatusCode::kInvalidArgument);
+  r.id = "bad-2";
+  r.peer = "node-z";
+  EXPECT_EQ(a_->send(r).status().code(), sdk::StatusCode::kFailedPrecondition);
+  r.peer = "node-b";
+  r.source = a_file("missing").string();
+  const auto st = send("bad-3", a_file("missing"), "ok.img");
+  EXPECT_EQ(st.state, TransferState::kFailed);
+  EXPECT_EQ(st.error_code, "io");
+}
+
+// A peer that speaks the protocol by hand, bypassing the sender's own checks.
+class HostilePeerTest : public TransportPairTest {
+ protected:
+  std::unique_ptr<FrameConnection> connect_as_a() {
+    b_ = make_node("node-b", "b", {{"node-a", "127.0.0.1:1"}});
+    const NodeCerts c = certs("node-a");
+    std::string error;
+    net_ = NetService::create({c.ca, c.cert, c.key}, NetLimits{}, error);
+    EXPECT_TRUE(net_) << error;
+    ConnectError ce;
+    auto conn = net_->connect(b_->listen_address(), "node-b", ce);
+    EXPECT_TRUE(conn) << ce.message;
+    Hello h;
+    h.node = "node-a";
+    h.max_frame = kMaxFrame;
+    conn->send(FrameType::kHello, 0, h.encode());
+    auto r = conn->receive(std::chrono::seconds(10));
+    EXPECT_EQ(r.frame.header.type, FrameType::kHelloOk);
+    return conn;
+  }
+
+  Offer offer(const std::string& target, std::uint64_t bytes) {
+    Offer o;
+    o.id = "hostile-1";
+    o.block_size = kBlock;
+    o.total_bytes = bytes;
+    o.total_blocks = (bytes + kBlock - 1) / kBlock;
+    o.target = target;
+    o.mode = 0600;
+    return o;
+  }
+
+  // The ERROR that ends the connection, skipping ACCEPT/HASHES.
+  std::optional<ErrorFrame> error_from(FrameConnection& conn) {
+    while (true) {
+      auto r = conn.receive(std::chrono::seconds(10));
+      if (r.status != Received::Status::kFrame) return std::nullopt;
+      if (r.frame.header.type == FrameType::kError) return ErrorFrame::decode(r.frame.payload);
+    }
+  }
+
+  void TearDown() override {
+    if (net_) net_->stop();
+  }
+
+  std::unique_ptr<NetService> net_;
+};
+
+TEST_F(HostilePeerTest, TargetEscapeRefusedAndNothingWritten) {
+  auto conn = connect_as_a();
+  // The raw frame bypasses Offer::decode's own checks: the receiver must refuse it anyway.
+  conn->send(FrameType::kOffer, 0, offer("../../escaped.img", 4096).encode());
+  const auto e = error_from(*conn);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code, static_cast<std::uint16_t>(ErrorCode::kNotPermitted)) << e->message;
+  EXPECT_FALSE(fs::exists(dir_ / "escaped.img"));
+  EXPECT_FALSE(fs::exists(dir_ / "b" / "escaped.img"));
+}
+
+TEST_F(HostilePeerTest, SymlinkOutOfRootRefused) {
+  fs::create_directories(dir_ / "outside");
+  fs::create_directory_symlink(dir_ / "outside", b_root() / "link");
+  auto conn = connect_as_a();
+  conn->send(FrameType::kOffer, 0, offer("link/evil.img", 4096).encode());
+  const auto e = error_from(*conn);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code, static_cast<std::uint16_t>(ErrorCode::kNotPermitted)) << e->message;
+  EXPECT_TRUE(fs::is_empty(dir_ / "outside"));
+}
+
+TEST_F(HostilePeerTest, OutOfOrderBlocksCloseTheConnection) {
+  auto conn = connect_as_a();
+  conn->send(FrameType::kOffer, 0, offer("ooo.img", 8 * kBlock).encode());
+  BlocksHeader h;
+  h.first_block = 4;  // block 0 is next
+  h.block_count = 1;
+  std::vector<std::uint8_t> payload;
+  encode_blocks_prefix(h, {OpRun{BlockOp::kZero, 1, 0}}, payload);
+  conn->send(FrameType::kBlocks, 0, payload);
+  const auto e = error_from(*conn);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code, static_cast<std::uint16_t>(ErrorCode::kUnexpectedFrame)) << e->message;
+  EXPECT_FALSE(fs::exists(b_root() / "ooo.img"));
+  // The node keeps serving: a normal transfer still works.
+  a_ = make_node("node-a", "a", {{"node-b", b_->listen_address()}});
+  write_bytes(a_file("ok.img"), random_data(64 * 1024, 16));
+  EXPECT_EQ(send("after-1", a_file("ok.img"), "ok.img").state, TransferState::kSucceeded);
+}
+
+TEST_F(HostilePeerTest, GarbageBytesAreAProtocolError) {
+  auto conn = connect_as_a();
+  std::vector<std::uint8_t> junk(kHeaderSize + 64, 0xAB);
+  conn->send_prepared(FrameType::kOffer, 0, junk);  // a valid header with a garbage OFFER
+  const auto e = error_from(*conn);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code, static_cast<std::uint16_t>(ErrorCode::kMalformed)) << e->message;
+}
+
+TEST_F(TransportPairTest, JanitorRemovesAbandonedPartials) {
+  std::unique_ptr<FaultProxy> proxy;
+  TransportOptions o;
+  const NodeCerts c = certs("node-a");
+  o.node_name = "node-a";
+  o.identity = {c.ca, c.cert, c.key};
+  o.data_dir = (dir_ / "a").string();
+  o.fsync = false;
+  o.retries = 0;
+  start_pair(
+      [&](const std::string& b_address) {
+        std::string host;
+        std::uint16_t port = 0;
+        split_host_port(b_address, host, port);
+        proxy = std::make_unique<FaultProxy>(host, port, FaultProxy::Faults{4 << 20, -1});
+        return proxy->address();
+      },
+      &o);
+  write_bytes(a_file("disk.img"), random_data(16u << 20, 17));
+  const auto st = send("janitor-1", a_file("disk.img"), "disk.img", 0);
+  EXPECT_EQ(st.state, TransferState::kFailed);
+  EXPECT_EQ(st.error_code, "retries_exhausted") << st.error_message;
+  EXPECT_EQ(received("janitor-1").state, TransferState::kPartial);
+  EXPECT_EQ(temp_files_under(b_root()), 1);
+  EXPECT_EQ(b_->clean_partials(std::chrono::hours(1)), 0u);  // still within retention
+  EXPECT_EQ(b_->clean_partials(std::chrono::milliseconds(0)), 1u);
+  EXPECT_EQ(temp_files_under(b_root()), 0);
+  EXPECT_FALSE(fs::exists(b_root() / "disk.img"));
+}
+
+}  // namespace
+}  // namespace novacron::transport
