@@ -718,6 +718,7 @@ void ApiServer::add_routes() {
   add_plugin_package_routes();
   add_node_routes();
   add_vm_routes();
+  add_transfer_routes();
   router_.add({"GET", "/v1/health", Access::kPublic, "Liveness and a summary of the host",
                [this](RequestContext&, HttpServer::Responder respond) {
                  size_t running = 0, not_running = 0;

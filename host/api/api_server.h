@@ -23,6 +23,8 @@
 
 namespace novacron {
 
+class TransferService;
+
 struct ApiContext {
   const HostConfig* config = nullptr;
   PluginManager* plugins = nullptr;
@@ -32,8 +34,8 @@ struct ApiContext {
   ExecutorPools* pools = nullptr;
   OperationManager* operations = nullptr;
   PeerMonitor* peers = nullptr;
-  VmService* vms =
-      nullptr;  // the VM routes are added when set  // static peers and their reachability (none without /cluster)
+  VmService* vms = nullptr;              // the VM routes are added when set
+  TransferService* transfers = nullptr;  // the transfer routes are added when set
   std::int64_t started_at_ms = 0;
   // AuthProvider plugin ids, tried in this order (the order of plugins.load).
   std::vector<std::string> auth_providers;
@@ -63,8 +65,9 @@ class ApiServer {
   void start_operation(RequestContext& ctx, HttpServer::Responder respond, const std::string& kind,
                        const std::string& object, OperationWork work);
   void add_plugin_package_routes();
-  void add_node_routes();  // node_routes.cc
-  void add_vm_routes();    // vm_routes.cc
+  void add_node_routes();      // node_routes.cc
+  void add_vm_routes();        // vm_routes.cc
+  void add_transfer_routes();  // transfer_routes.cc
   nlohmann::json self_node_json() const;
   // The first running auth provider that issues credentials (interface version >= 2).
   BorrowedPlugin<sdk::AuthProvider> credential_manager() const;

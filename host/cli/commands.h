@@ -15,6 +15,8 @@ void add_plugin_commands(CLI::App& app, Output& out, int& exit_code, ConnectionF
 void add_vm_commands(CLI::App& app, Output& out, int& exit_code, ConnectionFlags& flags);
 // version, login, token, node, events, operation (api_commands.cc).
 void add_api_commands(CLI::App& app, Output& out, int& exit_code, ConnectionFlags& flags);
+// transfer send|list|show|cancel|limit|node-limit (transfer_commands.cc).
+void add_transfer_commands(CLI::App& app, Output& out, int& exit_code, ConnectionFlags& flags);
 void add_config_commands(CLI::App& app, Output& out, int& exit_code);
 void add_cert_commands(CLI::App& app, Output& out, int& exit_code);
 

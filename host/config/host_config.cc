@@ -307,9 +307,9 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
 
   Checker c;
   HostConfig cfg;
-  if (!c.object(
-          root, "",
-          {"node", "data_dir", "listen", "api", "events", "tls", "cluster", "vms", "plugins", "log", "threads"})) {
+  if (!c.object(root, "",
+                {"node", "data_dir", "listen", "api", "events", "tls", "cluster", "vms", "transfers", "plugins", "log",
+                 "threads"})) {
     return make_error("config_invalid", c.message());
   }
 
@@ -389,6 +389,25 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
     if (auto n = c.integer(*vms, "/vms", "stop_timeout_seconds", 1, 3600)) cfg.vm_stop_timeout_seconds = int(*n);
     if (auto n = c.integer(*vms, "/vms", "reconcile_interval_seconds", 0, 86400)) {
       cfg.vm_reconcile_interval_seconds = int(*n);
+    }
+  }
+
+  if (auto transfers = root.find("transfers");
+      transfers != root.end() && c.object(*transfers, "/transfers", {"root", "allowed_peers"})) {
+    if (auto r = c.string(*transfers, "/transfers", "root")) cfg.transfer_root = resolve(base_dir, *r);
+    if (auto peers = transfers->find("allowed_peers"); peers != transfers->end()) {
+      if (!peers->is_array()) {
+        c.fail("/transfers/allowed_peers", "expected an array of node names");
+      } else {
+        for (size_t i = 0; i < peers->size(); ++i) {
+          const json& name = (*peers)[i];
+          if (!name.is_string() || name.get<std::string>().empty()) {
+            c.fail("/transfers/allowed_peers/" + std::to_string(i), "expected a node name, got " + name.dump());
+          } else {
+            cfg.transfer_allowed_peers.push_back(name.get<std::string>());
+          }
+        }
+      }
     }
   }
 

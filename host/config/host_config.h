@@ -68,6 +68,10 @@ struct HostConfig {
   // DATA_DIR/images, whatever data dir the daemon ends up with); a graceful stop waits this
   // long before forcing a VM off.
   std::filesystem::path image_root;
+  // Transfers (the migration transport): API sources and peers' targets resolve beneath
+  // transfer_root (empty: the image root); allowed_peers empty = every cluster peer.
+  std::filesystem::path transfer_root;
+  std::vector<std::string> transfer_allowed_peers;
   int vm_stop_timeout_seconds = 60;
   int vm_reconcile_interval_seconds = 30;  // inventory vs. hypervisors (0 = at start and on request)
   std::filesystem::path data_dir = "/var/lib/novacron";

@@ -19,6 +19,7 @@
 #include "host/services/metrics_registry.h"
 #include "host/state/kv_store.h"
 #include "host/state/schema.h"
+#include "host/transfers/transfer_service.h"
 #include "host/vms/vm_service.h"
 #include "novacron/sdk/version.hpp"
 
@@ -130,7 +131,14 @@ int run_daemon(const DaemonOptions& options) {
   }
   MetricsRegistry metrics;
   ExecutorPools pools(cfg.io_threads, cfg.blocking_threads);
-  HostContext context{cfg.node_name, cfg.data_dir.string(), &kv, &events, &metrics, &pools};
+  HostContext context{cfg.node_name,
+                      cfg.data_dir.string(),
+                      &kv,
+                      &events,
+                      &metrics,
+                      &pools,
+                      cfg.cluster ? &*cfg.cluster : nullptr,
+                      cfg.transport_address};
 
   PluginManagerOptions pm_options;
   pm_options.plugin_dirs.push_back(cfg.data_dir / "plugins");
@@ -175,6 +183,9 @@ int run_daemon(const DaemonOptions& options) {
   VmStore vm_store(**db);
   VmService vms(cfg, vm_store, plugins, operations, events);
   api_context.vms = &vms;
+  TransferService transfers(cfg, plugins);
+  transfers.ensure_policy();  // before the ready line: peers may send as soon as it is printed
+  api_context.transfers = &transfers;
   api_context.started_at_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();
@@ -195,12 +206,14 @@ int run_daemon(const DaemonOptions& options) {
   spdlog::info("ready address={}:{} plugins_running={}", cfg.listen_address, *port, running);
   peers.start();
   vms.start_reconciler(std::chrono::seconds(cfg.vm_reconcile_interval_seconds));
+  transfers.start();
 
   int sig = wait_for_shutdown_signal();
   spdlog::info("signal {} received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   server.stop();
   peers.stop();  // before the blocking pool its probes run on
   vms.stop_reconciler();
+  transfers.stop();
   operations.drain(std::chrono::seconds(30));
   vms.detach_drivers();  // no driver event may reach the service once the drivers stop
   plugins.stop_all();

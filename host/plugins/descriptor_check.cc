@@ -5,6 +5,7 @@
 #include "host/plugins/manifest.h"
 #include "novacron/sdk/auth_provider.hpp"
 #include "novacron/sdk/hypervisor_driver.hpp"
+#include "novacron/sdk/migration_transport.hpp"
 #include "novacron/sdk/scheduling_policy.hpp"
 #include "novacron/sdk/version.hpp"
 
@@ -30,6 +31,8 @@ std::uint32_t host_interface_version(std::uint32_t kind) {
       return sdk::SchedulingPolicy::kInterfaceVersion;
     case NOVACRON_KIND_HYPERVISOR_DRIVER:
       return sdk::HypervisorDriver::kInterfaceVersion;
+    case NOVACRON_KIND_MIGRATION_TRANSPORT:
+      return sdk::MigrationTransport::kInterfaceVersion;
     default:
       return 0;
   }

@@ -77,6 +77,8 @@ sdk::PluginInstance* as_plugin_instance(std::uint32_t kind, void* raw) {
       return static_cast<sdk::AuthProvider*>(raw);
     case NOVACRON_KIND_HYPERVISOR_DRIVER:
       return static_cast<sdk::HypervisorDriver*>(raw);
+    case NOVACRON_KIND_MIGRATION_TRANSPORT:
+      return static_cast<sdk::MigrationTransport*>(raw);
     default:
       return nullptr;
   }
@@ -647,6 +649,21 @@ BorrowedPlugin<sdk::AuthProvider> PluginManager::auth_provider(const std::string
 
 BorrowedPlugin<sdk::HypervisorDriver> PluginManager::hypervisor_driver(const std::string& id) const {
   return borrow<sdk::HypervisorDriver>(id, NOVACRON_KIND_HYPERVISOR_DRIVER);
+}
+
+BorrowedPlugin<sdk::MigrationTransport> PluginManager::migration_transport(std::string* id) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& candidate : start_order_) {
+    auto it = records_.find(candidate);
+    if (it == records_.end() || !it->second->instance ||
+        it->second->instance->descriptor.kind != NOVACRON_KIND_MIGRATION_TRANSPORT) {
+      continue;
+    }
+    if (id != nullptr) *id = candidate;
+    const auto& inst = it->second->instance;
+    return BorrowedPlugin<sdk::MigrationTransport>(inst->in_use, static_cast<sdk::MigrationTransport*>(inst->raw));
+  }
+  return {};
 }
 
 }  // namespace novacron

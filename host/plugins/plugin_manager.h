@@ -31,6 +31,7 @@
 #include "host/services/plugin_host_services.h"
 #include "novacron/sdk/auth_provider.hpp"
 #include "novacron/sdk/hypervisor_driver.hpp"
+#include "novacron/sdk/migration_transport.hpp"
 #include "novacron/sdk/scheduling_policy.hpp"
 
 namespace novacron {
@@ -129,6 +130,9 @@ class PluginManager {
   BorrowedPlugin<sdk::SchedulingPolicy> scheduling_policy(const std::string& id) const;
   BorrowedPlugin<sdk::AuthProvider> auth_provider(const std::string& id) const;
   BorrowedPlugin<sdk::HypervisorDriver> hypervisor_driver(const std::string& id) const;
+  // The running migration transport: the first of its kind in start order (plugins.load
+  // order); `id` receives its plugin id.
+  BorrowedPlugin<sdk::MigrationTransport> migration_transport(std::string* id = nullptr) const;
 
  private:
   struct Located;

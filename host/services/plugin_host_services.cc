@@ -43,6 +43,22 @@ PluginHostServices::~PluginHostServices() { close_executors(); }
 
 int PluginHostServices::host_sdk_minor() const { return NOVACRON_SDK_VERSION_MINOR; }
 
+sdk::Result<sdk::ClusterIdentity> PluginHostServices::cluster_identity() const {
+  if (ctx_.cluster == nullptr) {
+    return sdk::Status{sdk::StatusCode::kFailedPrecondition,
+                       "the host config has no cluster section (CA and node certificate)"};
+  }
+  return sdk::ClusterIdentity{ctx_.cluster->ca.string(), ctx_.cluster->cert.string(), ctx_.cluster->key.string(),
+                              ctx_.transport_address};
+}
+
+std::vector<sdk::PeerInfo> PluginHostServices::peers() const {
+  std::vector<sdk::PeerInfo> out;
+  if (ctx_.cluster == nullptr) return out;
+  for (const auto& p : ctx_.cluster->peers) out.push_back({p.name, p.transport_address});
+  return out;
+}
+
 void PluginHostServices::log(sdk::LogLevel level, std::string_view message, const sdk::Labels& fields) {
   std::string line(message);
   for (const auto& [k, v] : fields) {

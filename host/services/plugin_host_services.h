@@ -3,6 +3,8 @@
 // the instance is destroyed).
 #pragma once
 
+#include "host/config/host_config.h"
+
 #include <memory>
 #include <string>
 
@@ -25,6 +27,8 @@ struct HostContext {
   EventBus* events = nullptr;
   MetricsRegistry* metrics = nullptr;
   ExecutorPools* pools = nullptr;
+  const ClusterConfig* cluster = nullptr;  // null without a cluster section
+  std::string transport_address;           // node.transport ("" = unset)
 };
 
 class PluginHostServices : public sdk::HostServices {
@@ -48,6 +52,8 @@ class PluginHostServices : public sdk::HostServices {
   sdk::Executor& io_executor() override { return *io_; }
   sdk::Executor& blocking_executor() override { return *blocking_; }
   std::string data_dir() const override { return ctx_.data_dir; }
+  sdk::Result<sdk::ClusterIdentity> cluster_identity() const override;
+  std::vector<sdk::PeerInfo> peers() const override;
 
   // Drops work posted from now on and waits for running work (plugin stop).
   void close_executors();

@@ -3,7 +3,7 @@
 #   novacron_add_plugin(my_policy
 #     ID          com.example.policy.mine     # reverse-DNS, lower case
 #     VERSION     1.0.0                       # semantic version of the plugin
-#     KIND        scheduling_policy           # auth_provider | scheduling_policy | hypervisor_driver
+#     KIND        scheduling_policy           # auth_provider | scheduling_policy | hypervisor_driver | migration_transport
 #     DESCRIPTION "Prefers nodes with ..."
 #     LICENSE     Apache-2.0
 #     SOURCES     my_policy.cc
@@ -23,7 +23,7 @@
 
 function(novacron_add_plugin target)
   # Kinds of SDK 1.0; later minors add theirs (sdk/CHANGELOG.md).
-  set(_NOVACRON_KINDS auth_provider scheduling_policy hypervisor_driver)
+  set(_NOVACRON_KINDS auth_provider scheduling_policy hypervisor_driver migration_transport)
   cmake_parse_arguments(P "" "ID;VERSION;KIND;DESCRIPTION;LICENSE;CONFIG_KEYS;OUTPUT_DIR" "SOURCES" ${ARGN})
   foreach(required ID VERSION KIND SOURCES)
     if(NOT P_${required})

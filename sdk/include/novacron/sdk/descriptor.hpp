@@ -28,7 +28,7 @@ enum NovacronPluginKind {
   NOVACRON_KIND_AUTH_PROVIDER = 1,
   NOVACRON_KIND_SCHEDULING_POLICY = 2,
   NOVACRON_KIND_HYPERVISOR_DRIVER = 3,   /* since SDK 1.2 */
-  NOVACRON_KIND_MIGRATION_TRANSPORT = 4, /* reserved: arrives in a later SDK minor */
+  NOVACRON_KIND_MIGRATION_TRANSPORT = 4, /* since SDK 1.3 */
   NOVACRON_KIND_STORAGE_BACKEND = 5,     /* reserved: arrives in a later SDK minor */
   NOVACRON_KIND_CLOUD_CONNECTOR = 6      /* reserved: arrives in a later SDK minor */
 };
@@ -41,11 +41,11 @@ enum NovacronCompilerFamily { NOVACRON_COMPILER_OTHER = 0, NOVACRON_COMPILER_GCC
 enum NovacronStdlib { NOVACRON_STDLIB_OTHER = 0, NOVACRON_STDLIB_LIBSTDCXX = 1, NOVACRON_STDLIB_LIBCXX = 2 };
 
 struct NovacronToolchain {
-  uint16_t compiler_family;  /* NovacronCompilerFamily */
-  uint16_t compiler_major;   /* e.g. 12 for GCC 12 */
-  uint16_t stdlib;           /* NovacronStdlib */
-  uint16_t stdlib_release;   /* _GLIBCXX_RELEASE for libstdc++, _LIBCPP_VERSION / 1000 for libc++ */
-  uint16_t cxx11_abi;        /* _GLIBCXX_USE_CXX11_ABI (1 = new std::string/std::list) */
+  uint16_t compiler_family; /* NovacronCompilerFamily */
+  uint16_t compiler_major;  /* e.g. 12 for GCC 12 */
+  uint16_t stdlib;          /* NovacronStdlib */
+  uint16_t stdlib_release;  /* _GLIBCXX_RELEASE for libstdc++, _LIBCPP_VERSION / 1000 for libc++ */
+  uint16_t cxx11_abi;       /* _GLIBCXX_USE_CXX11_ABI (1 = new std::string/std::list) */
   uint16_t reserved;
 };
 
@@ -56,16 +56,16 @@ typedef void* (*NovacronCreateFn)(void);
 typedef void (*NovacronDestroyFn)(void* instance);
 
 struct NovacronPluginDescriptor {
-  uint32_t magic;              /* NOVACRON_PLUGIN_MAGIC */
-  uint32_t size;               /* sizeof(NovacronPluginDescriptor) in the plugin's SDK */
-  uint16_t sdk_major;          /* NOVACRON_SDK_VERSION_MAJOR the plugin was built with */
-  uint16_t sdk_minor;          /* NOVACRON_SDK_VERSION_MINOR the plugin was built with */
-  uint32_t kind;               /* NovacronPluginKind */
-  uint32_t interface_version;  /* version of the kind's interface the plugin implements */
+  uint32_t magic;             /* NOVACRON_PLUGIN_MAGIC */
+  uint32_t size;              /* sizeof(NovacronPluginDescriptor) in the plugin's SDK */
+  uint16_t sdk_major;         /* NOVACRON_SDK_VERSION_MAJOR the plugin was built with */
+  uint16_t sdk_minor;         /* NOVACRON_SDK_VERSION_MINOR the plugin was built with */
+  uint32_t kind;              /* NovacronPluginKind */
+  uint32_t interface_version; /* version of the kind's interface the plugin implements */
   uint32_t reserved;
   struct NovacronToolchain toolchain;
-  const char* id;              /* reverse-DNS, e.g. "io.novacron.policy.binpack" */
-  const char* version;         /* semantic version of the plugin itself, e.g. "1.2.0" */
+  const char* id;      /* reverse-DNS, e.g. "io.novacron.policy.binpack" */
+  const char* version; /* semantic version of the plugin itself, e.g. "1.2.0" */
   NovacronCreateFn create;
   NovacronDestroyFn destroy;
 };

@@ -5,7 +5,8 @@
 // plugin's id, the key-value store is namespaced by the plugin's id, metrics are labelled
 // with it. The object outlives the plugin instance and is safe to call from any thread.
 //
-// SDK 1.0 defined the methods up to blocking_executor(); data_dir() came with SDK 1.1.
+// SDK 1.0 defined the methods up to blocking_executor(); data_dir() came with SDK 1.1,
+// cluster_identity() and peers() with SDK 1.3.
 // Methods added later are marked "since SDK 1.N"; a plugin may call them only when
 // host_sdk_minor() >= N.
 #pragma once
@@ -23,6 +24,22 @@
 namespace novacron::sdk {
 
 enum class LogLevel : int { kTrace = 0, kDebug = 1, kInfo = 2, kWarn = 3, kError = 4 };
+
+// This node's cluster identity (since SDK 1.3): the PEM files of the cluster CA and of the
+// node's certificate and key, for plugins that talk to other nodes (the migration
+// transport). Absolute paths; the key file is 0600.
+struct ClusterIdentity {
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  std::string transport_address;  // this node's transport address ("HOST:PORT"), "" when unset
+};
+
+// A peer node from the host config (since SDK 1.3).
+struct PeerInfo {
+  std::string name;               // its node name, as its certificate carries it
+  std::string transport_address;  // "HOST:PORT" of its migration transport, "" when unset
+};
 
 // Labels on a metric or event: ordered name/value pairs.
 using Labels = std::vector<std::pair<std::string, std::string>>;
@@ -89,6 +106,13 @@ class HostServices {
   // host, e.g. the token plugin's DATA_DIR/admin.token; keep private state in the
   // key-value store instead.
   virtual std::string data_dir() const = 0;
+
+  // --- Since SDK 1.3 (call only when host_sdk_minor() >= 3) -----------------------------
+  // The node's certificate files; kFailedPrecondition when the host config has no cluster
+  // section (no CA, no node certificate).
+  virtual Result<ClusterIdentity> cluster_identity() const = 0;
+  // The cluster's peer nodes (the static list of the host config; empty without a cluster).
+  virtual std::vector<PeerInfo> peers() const = 0;
 };
 
 }  // namespace novacron::sdk
