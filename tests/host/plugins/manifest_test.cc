@@ -85,7 +85,7 @@ TEST(DescriptorCheckTest, CompatibilityRule) {
   d.toolchain.compiler_major = 14;
   EXPECT_TRUE(check_compatibility(d, host).has_value());
   d = compatible();
-  d.kind = NOVACRON_KIND_MIGRATION_TRANSPORT;  // reserved, not in this SDK yet
+  d.kind = NOVACRON_KIND_STORAGE_BACKEND;  // reserved, not in this SDK yet
   EXPECT_EQ(check_compatibility(d, host).error().code, "kind_unsupported");
   d = compatible();
   d.interface_version = 0;
