@@ -297,26 +297,18 @@ class Receiver {
     conn_.send(FrameType::kAccept, 0, a.encode());
     view_present_.assign(view_blocks_, false);
     view_hash_.assign(view_blocks_, Hash128{});
-    std::vector<std::uint8_t> buf;
     for (std::uint64_t first = 0; first < view_blocks_; first += kHashesPerFrame) {
       const auto n = static_cast<std::uint32_t>(std::min<std::uint64_t>(kHashesPerFrame, view_blocks_ - first));
       Hashes frame;
       frame.first_block = first;
       frame.present.resize(n);
-      for (std::uint32_t k = 0; k < n; ++k) {
-        const std::uint64_t j = first + k;
+      // One read per source: the partial's prefix, then the base (beyond a shorter base: holes).
+      for (std::uint64_t j = first; j < first + n;) {
         const bool from_temp = j < acked_;
-        if (!from_temp && j >= base_blocks) continue;  // beyond a shorter base: a hole
-        const std::uint32_t len = from_temp ? block_len(j) : base_block_len(j);
-        buf.resize(len);
-        if (!pread_full(from_temp ? temp_.get() : base_.get(), buf.data(), len, j * offer_.block_size)) {
-          return fail({ErrorCode::kIo, "cannot read block " + std::to_string(j) + " of the base", true});
-        }
-        if (is_zero(buf)) continue;
-        view_present_[j] = true;
-        view_hash_[j] = block_hash(buf);
-        frame.present[k] = true;
-        frame.hashes.push_back(view_hash_[j]);
+        const std::uint64_t end = from_temp ? std::min(first + n, acked_) : std::min(first + n, base_blocks);
+        if (end <= j) break;
+        if (auto failed = scan_range(from_temp, j, end, frame)) return failed;
+        j = end;
       }
       if (!conn_.send(FrameType::kHashes, first + n == view_blocks_ ? kFlagLast : 0, frame.encode())) break;
     }
@@ -327,6 +319,28 @@ class Receiver {
     out_hash_.assign(offer_.total_blocks, Hash128{});
     digest_ = std::make_unique<FileDigest>(offer_.block_size, offer_.total_bytes);
     last_ack_ = last_checkpoint_ = std::chrono::steady_clock::now();
+    return std::nullopt;
+  }
+
+  // Hashes view blocks [j, end) of one source into the view and `frame`.
+  std::optional<SessionOutcome> scan_range(bool from_temp, std::uint64_t j, std::uint64_t end, Hashes& frame) {
+    const std::uint64_t offset = j * offer_.block_size;
+    const std::uint64_t last_len = from_temp ? block_len(end - 1) : base_block_len(end - 1);
+    const std::uint64_t bytes = (end - 1 - j) * offer_.block_size + last_len;
+    scratch_.resize(bytes);
+    if (!pread_full(from_temp ? temp_.get() : base_.get(), scratch_.data(), bytes, offset)) {
+      return fail({ErrorCode::kIo, "cannot read blocks " + std::to_string(j) + ".." + std::to_string(end) + " of the base",
+                   true});
+    }
+    for (std::uint64_t b = j; b < end; ++b) {
+      const size_t at = (b - j) * offer_.block_size;
+      const std::span<const std::uint8_t> block(scratch_.data() + at, std::min<size_t>(offer_.block_size, bytes - at));
+      if (is_zero(block)) continue;
+      view_present_[b] = true;
+      view_hash_[b] = block_hash(block);
+      frame.present[b - frame.first_block] = true;
+      frame.hashes.push_back(view_hash_[b]);
+    }
     return std::nullopt;
   }
 
@@ -396,6 +410,7 @@ class Receiver {
         bytes += len;
       }
     }
+    if (auto failure = flush_io()) return failure;
     next_block_ = j;
     bytes_written_ += bytes;
     entry_->add_progress(static_cast<std::int64_t>(bytes));
@@ -422,8 +437,8 @@ class Receiver {
       case BlockOp::kKeep: {
         const bool in_view = j < view_blocks_;
         if (in_view && view_present_[j]) {
-          if (j >= acked_ && !copy_range(base_.get(), offset, temp_.get(), offset, len, scratch_)) {
-            return Failure{ErrorCode::kIo, "copy from the base failed at block " + std::to_string(j), true};
+          if (j >= acked_) {
+            if (auto failure = queue({base_.get(), offset, offset, len, nullptr})) return failure;
           }
           hash = view_hash_[j];
           count(&sdk::TransferStats::blocks_delta, j < acked_);
@@ -445,10 +460,7 @@ class Receiver {
       case BlockOp::kLiteral: {
         const auto bytes = literal.subspan(literal_pos, len);
         literal_pos += len;
-        if (!pwrite_full(temp_.get(), bytes.data(), len, offset)) {
-          return Failure{errno == ENOSPC ? ErrorCode::kNoSpace : ErrorCode::kIo,
-                         "write of block " + std::to_string(j) + " failed: " + errno_text(), true};
-        }
+        if (auto failure = queue({-1, 0, offset, len, bytes.data()})) return failure;
         hash = block_hash(bytes);
         count(&sdk::TransferStats::blocks_literal, false);
         return std::nullopt;
@@ -459,9 +471,7 @@ class Receiver {
           return Failure{ErrorCode::kUnexpectedFrame, "COPY_BASE of block " + std::to_string(src) + " not allowed",
                          true};
         }
-        if (!copy_range(base_.get(), src * offer_.block_size, temp_.get(), offset, len, scratch_)) {
-          return Failure{ErrorCode::kIo, "copy from the base failed at block " + std::to_string(src), true};
-        }
+        if (auto failure = queue({base_.get(), src * offer_.block_size, offset, len, nullptr})) return failure;
         hash = view_hash_[src];
         count(&sdk::TransferStats::blocks_delta, false);
         return std::nullopt;
@@ -472,6 +482,8 @@ class Receiver {
           return Failure{ErrorCode::kUnexpectedFrame, "COPY_OUT of block " + std::to_string(src) + " not yet written",
                          true};
         }
+        // It reads the temp file: what is queued for it must be written first.
+        if (auto failure = flush_io()) return failure;
         if (!copy_range(temp_.get(), src * offer_.block_size, temp_.get(), offset, len, scratch_)) {
           return Failure{ErrorCode::kIo, "copy within the file failed at block " + std::to_string(j), true};
         }
@@ -481,6 +493,48 @@ class Receiver {
       }
     }
     return Failure{ErrorCode::kMalformed, "unknown block op", true};
+  }
+
+  // One pending write into the temp file: a copy from the base (from_fd >= 0) or literal
+  // bytes (data). Contiguous blocks merge, so a run of KEEP or LITERAL blocks costs one
+  // system call instead of one per block.
+  struct PendingIo {
+    int from_fd = -1;
+    std::uint64_t from_offset = 0;
+    std::uint64_t to_offset = 0;
+    std::uint64_t length = 0;
+    const std::uint8_t* data = nullptr;
+  };
+
+  std::optional<Failure> queue(const PendingIo& io) {
+    PendingIo& p = pending_;
+    const bool contiguous =
+        p.length > 0 && p.to_offset + p.length == io.to_offset &&
+        (io.data != nullptr ? p.data != nullptr && p.data + p.length == io.data
+                            : p.data == nullptr && p.from_fd == io.from_fd && p.from_offset + p.length == io.from_offset);
+    if (contiguous) {
+      p.length += io.length;
+      return std::nullopt;
+    }
+    if (auto failure = flush_io()) return failure;
+    pending_ = io;
+    return std::nullopt;
+  }
+
+  std::optional<Failure> flush_io() {
+    PendingIo p = pending_;
+    pending_ = {};
+    if (p.length == 0) return std::nullopt;
+    if (p.data != nullptr) {
+      if (!pwrite_full(temp_.get(), p.data, p.length, p.to_offset)) {
+        return Failure{errno == ENOSPC ? ErrorCode::kNoSpace : ErrorCode::kIo,
+                       "write at offset " + std::to_string(p.to_offset) + " failed: " + errno_text(), true};
+      }
+    } else if (!copy_range(p.from_fd, p.from_offset, temp_.get(), p.to_offset, p.length, scratch_)) {
+      return Failure{errno == ENOSPC ? ErrorCode::kNoSpace : ErrorCode::kIo,
+                     "copy from the base failed at offset " + std::to_string(p.from_offset), true};
+    }
+    return std::nullopt;
   }
 
   // Counted per batch and added to the entry with the batch's other stats.
@@ -606,6 +660,7 @@ class Receiver {
   BatchDecompressor decompressor_;
   std::vector<std::uint8_t> decoded_, scratch_;
   sdk::TransferStats batch_counts_;
+  PendingIo pending_;
   std::uint64_t next_block_ = 0;
   std::uint64_t bytes_written_ = 0, bytes_at_last_ack_ = 0;
   std::chrono::steady_clock::time_point last_ack_, last_checkpoint_;
