@@ -5,7 +5,8 @@
 #   3. rsync to a local rsync daemon, full copy
 #   4. socat: a plain uncompressed socket copy                          (the I/O ceiling)
 #   5. delta copy (destination holds the original, 2 % of 4 KiB blocks changed):
-#      transport against rsync --no-whole-file at its default block size and with -B 4096
+#      transport against rsync --no-whole-file at its default block size and with -B 4096,
+#      then both updating the destination in place (--in-place / rsync --inplace -B 4096)
 #   6. with --capped: 100 Mbit/s, transport adaptive and uncompressed against pv | socat
 # Each row is the median of RUNS runs, tools alternating, page cache warm. Transport times are
 # the sender's elapsed_ms (request to verified result, connection set-up included); tool
@@ -190,6 +191,12 @@ for run in $(seq "$RUNS"); do
       run_rsync rsync-delta-b4096 data2.img delta.img --no-whole-file -B 4096
     fi
   done
+  # In place: only changed blocks are written (no temp file), against rsync --inplace.
+  cp "$A/data.img" "$WORK/root-node-b/inplace.img"
+  run_transport transport-delta-inplace data2.img inplace.img --compression 1 --in-place --id "inplace-$run"
+  cp "$A/data.img" "$WORK/rsync/inplace.img"
+  touch -d '2020-01-01' "$WORK/rsync/inplace.img"
+  run_rsync rsync-inplace-b4096 data2.img inplace.img --no-whole-file --inplace -B 4096
 done
 
 if [[ -n "$CAPPED" ]]; then
@@ -239,9 +246,15 @@ line("transport-delta")
 fast_rsync = min((n for n in ("rsync-delta-default", "rsync-delta-b4096") if n in med), key=lambda n: med[n][0], default=None)
 line("rsync-delta-default", "transport-delta")
 line("rsync-delta-b4096", "transport-delta")
+line("transport-delta-inplace")
+line("rsync-inplace-b4096", "transport-delta-inplace")
 if fast_rsync and "transport-delta" in med:
-    print(f"delta: transport {med[fast_rsync][0] / med['transport-delta'][0]:.2f}x faster than the faster rsync ({fast_rsync}) (target >= 5x); "
+    print(f"delta, new file + rename: transport {med[fast_rsync][0] / med['transport-delta'][0]:.2f}x faster than the faster rsync ({fast_rsync}) (target >= 5x); "
           f"wire {med['transport-delta'][1] / changed:.2f}x the changed bytes (target <= 1.2x)")
+if "transport-delta-inplace" in med and "rsync-inplace-b4096" in med:
+    print(f"delta, in place: transport {med['rsync-inplace-b4096'][0] / med['transport-delta-inplace'][0]:.2f}x faster than rsync --inplace -B 4096; "
+          f"{med[fast_rsync][0] / med['transport-delta-inplace'][0]:.2f}x faster than the faster rsync without --inplace; "
+          f"wire {med['transport-delta-inplace'][1] / changed:.2f}x the changed bytes")
 line("capped-adaptive", "capped-off")
 line("capped-off", "capped-pv-socat")
 line("capped-pv-socat")

@@ -320,6 +320,7 @@ int wait_for_transfer(ApiClient& api, const Output& out, json answer, const std:
 struct SendFlags {
   std::string file, to, base, bwlimit, compression, priority, id;
   std::int64_t block_size = 0;
+  bool in_place = false;
   bool no_wait = false;
 };
 
@@ -342,6 +343,9 @@ void add_send(CLI::App* transfer, Output& out, int& exit_code, ConnectionFlags& 
   cmd->add_option("--id", f->id, "Transfer id (default: the host makes one)");
   cmd->add_option("--block-size", f->block_size, "Block size in bytes")->check(CLI::PositiveNumber);
   cmd->add_flag("--no-wait", f->no_wait, "Print the transfer and return at once");
+  cmd->add_flag("--in-place", f->in_place,
+                "Update the peer's existing file in place (only changed blocks are written; it is marked "
+                "incomplete until verified) instead of writing a new file and renaming it");
   cmd->callback([&out, &exit_code, &flags, f] {
     const std::string help = "novacron transfer send --help";
     const auto colon = f->to.find(':');
@@ -356,6 +360,7 @@ void add_send(CLI::App* transfer, Output& out, int& exit_code, ConnectionFlags& 
     if (!f->base.empty()) body["base"] = f->base;
     if (!f->priority.empty()) body["priority"] = f->priority;
     if (f->block_size > 0) body["block_size"] = f->block_size;
+    if (f->in_place) body["in_place"] = true;
     if (!f->bwlimit.empty()) {
       auto rate = rate_argument(out, "--bwlimit", f->bwlimit, help);
       if (!rate) {

@@ -162,7 +162,7 @@ Expected<std::string> TransferService::resolve_source(const std::string& source)
 Expected<json> TransferService::send(const json& body) {
   if (!body.is_object()) return make_error("invalid_argument", "the body must be a JSON object");
   static const std::set<std::string> kKnown = {
-      "id", "source", "peer", "target", "base", "priority", "bwlimit_bytes_per_second", "compression", "block_size"};
+      "id", "source", "peer", "target", "base", "priority", "bwlimit_bytes_per_second", "compression", "block_size", "in_place"};
   for (const auto& [key, value] : body.items()) {
     if (!kKnown.contains(key)) return make_error("invalid_argument", key + ": unknown field");
   }
@@ -201,6 +201,10 @@ Expected<json> TransferService::send(const json& body) {
     const json& v = body["block_size"];
     if (!v.is_number_unsigned()) return make_error("invalid_argument", "block_size: expected a power of two");
     r.block_size = v.get<std::uint32_t>();
+  }
+  if (body.contains("in_place")) {
+    if (!body["in_place"].is_boolean()) return make_error("invalid_argument", "in_place: expected true or false");
+    r.in_place = body["in_place"].get<bool>();
   }
   auto resolved = resolve_source(*source);
   if (!resolved) return tl::unexpected(resolved.error());

@@ -75,7 +75,8 @@ bool PartialStore::put(const PartialRecord& r, std::string& error) {
                             {"fingerprint", r.fingerprint},
                             {"acked_blocks", r.acked_blocks},
                             {"created_ms", r.created_ms},
-                            {"updated_ms", r.updated_ms}};
+                            {"updated_ms", r.updated_ms},
+                            {"in_place", r.in_place}};
   const std::string text = j.dump();
   const std::string final_path = path_for(r.peer, r.id);
   const std::string tmp = final_path + ".tmp";
@@ -113,6 +114,7 @@ std::optional<PartialRecord> PartialStore::get(const std::string& peer, const st
     r.acked_blocks = j.at("acked_blocks").get<std::uint64_t>();
     r.created_ms = j.at("created_ms").get<std::int64_t>();
     r.updated_ms = j.at("updated_ms").get<std::int64_t>();
+    r.in_place = j.value("in_place", false);
     if (r.peer != peer || r.id != id) return std::nullopt;
     return r;
   } catch (const nlohmann::json::exception&) {

@@ -24,6 +24,9 @@ struct PartialRecord {
   std::uint64_t acked_blocks = 0;
   std::int64_t created_ms = 0;
   std::int64_t updated_ms = 0;
+  // The target itself is being updated in place (temp_name is its name): it is incomplete
+  // until a transfer of it succeeds; the janitor drops the record but never the file.
+  bool in_place = false;
 };
 
 class PartialStore {

@@ -226,6 +226,7 @@ class Receiver {
   }
 
   std::optional<SessionOutcome> prepare_temp() {
+    if ((offer_.flags & kOfferInPlace) != 0 && offer_.base.empty() && base_.valid()) return prepare_in_place();
     temp_name_ = temp_name_for(name_, offer_.id);
     const std::string peer = conn_.peer_name();
     const std::string fingerprint = hex(offer_.source_fingerprint);
@@ -236,6 +237,7 @@ class Receiver {
       temp_ = Fd(::openat(parent_.get(), temp_name_.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
       if (temp_.valid()) {
         acked_ = std::min<std::uint64_t>(record->acked_blocks, offer_.total_blocks);
+        held_ = acked_;
         record_ = *record;
         record_written_ = true;
         // Whatever was written past the acknowledged point is cut back to a hole: the
@@ -274,6 +276,34 @@ class Receiver {
     return std::nullopt;
   }
 
+  // Writes straight into the existing target: the record marks it incomplete first, then
+  // the file takes the new length and its current blocks are the view (so a retry after a
+  // failure is simply a delta against what it holds now).
+  std::optional<SessionOutcome> prepare_in_place() {
+    in_place_ = true;
+    base_.reset();  // the view is the target itself, read through temp_
+    temp_name_ = name_;
+    temp_ = Fd(::openat(parent_.get(), name_.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st {};
+    if (!temp_.valid() || ::fstat(temp_.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      return fail({ErrorCode::kIo, "cannot open the target for an in-place update: " + errno_text(), false});
+    }
+    record_ = PartialRecord{offer_.id,    conn_.peer_name(), offer_.target,
+                            name_,        "",                offer_.total_bytes,
+                            offer_.block_size, hex(offer_.source_fingerprint), 0,
+                            unix_ms_now(), unix_ms_now(),    true};
+    std::string error;
+    if (!ctx_.partials->put(record_, error)) return fail({ErrorCode::kIo, error, false});
+    record_written_ = true;
+    if (::ftruncate(temp_.get(), static_cast<off_t>(offer_.total_bytes)) != 0) {
+      return fail({errno == ENOSPC ? ErrorCode::kNoSpace : ErrorCode::kIo, "cannot size the target: " + errno_text(),
+                   true});
+    }
+    held_ = std::min(FileDigest::blocks_for(static_cast<std::uint64_t>(st.st_size), offer_.block_size),
+                     offer_.total_blocks);
+    return std::nullopt;
+  }
+
   std::uint32_t block_len(std::uint64_t block) const {
     return static_cast<std::uint32_t>(
         std::min<std::uint64_t>(offer_.block_size, offer_.total_bytes - block * offer_.block_size));
@@ -289,9 +319,10 @@ class Receiver {
   std::optional<SessionOutcome> scan_and_accept() {
     const std::uint64_t base_blocks =
         base_.valid() ? FileDigest::blocks_for(static_cast<std::uint64_t>(base_stat_.st_size), offer_.block_size) : 0;
-    view_blocks_ = std::max(acked_, std::min(base_blocks, offer_.total_blocks));
+    view_blocks_ = std::max(held_, std::min(base_blocks, offer_.total_blocks));
     Accept a;
     a.block_size = offer_.block_size;
+    a.flags = in_place_ ? kAcceptInPlace : 0;
     a.resume_from_block = acked_;
     a.base_blocks = view_blocks_;
     conn_.send(FrameType::kAccept, 0, a.encode());
@@ -304,8 +335,8 @@ class Receiver {
       frame.present.resize(n);
       // One read per source: the partial's prefix, then the base (beyond a shorter base: holes).
       for (std::uint64_t j = first; j < first + n;) {
-        const bool from_temp = j < acked_;
-        const std::uint64_t end = from_temp ? std::min(first + n, acked_) : std::min(first + n, base_blocks);
+        const bool from_temp = j < held_;
+        const std::uint64_t end = from_temp ? std::min(first + n, held_) : std::min(first + n, base_blocks);
         if (end <= j) break;
         if (auto failed = scan_range(from_temp, j, end, frame)) return failed;
         j = end;
@@ -437,7 +468,7 @@ class Receiver {
       case BlockOp::kKeep: {
         const bool in_view = j < view_blocks_;
         if (in_view && view_present_[j]) {
-          if (j >= acked_) {
+          if (j >= held_) {
             if (auto failure = queue({base_.get(), offset, offset, len, nullptr})) return failure;
           }
           hash = view_hash_[j];
@@ -449,7 +480,7 @@ class Receiver {
         return std::nullopt;
       }
       case BlockOp::kZero:
-        if (j < acked_ && j < view_blocks_ && view_present_[j] &&
+        if (j < held_ && j < view_blocks_ && view_present_[j] &&
             ::fallocate(temp_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), len) !=
                 0) {
           return Failure{ErrorCode::kIo, "cannot zero block " + std::to_string(j) + ": " + errno_text(), true};
@@ -467,7 +498,7 @@ class Receiver {
       }
       case BlockOp::kCopyBase: {
         const std::uint64_t src = op.arg + k;
-        if (acked_ > 0 || src >= view_blocks_ || !view_present_[src] || base_block_len(src) != len) {
+        if (held_ > 0 || !base_.valid() || src >= view_blocks_ || !view_present_[src] || base_block_len(src) != len) {
           return Failure{ErrorCode::kUnexpectedFrame, "COPY_BASE of block " + std::to_string(src) + " not allowed",
                          true};
         }
@@ -590,7 +621,10 @@ class Receiver {
     const auto digest = digest_->finish();
     if (!digest || *digest != e->digest) {
       return result_failure(ErrorCode::kVerificationFailed,
-                            "the received file's digest differs from the sender's; the target was left as it was");
+                            in_place_ ? "the received file's digest differs from the sender's; the target was updated "
+                                        "in place and stays marked incomplete until it is sent again"
+                                      : "the received file's digest differs from the sender's; the target was left as "
+                                        "it was");
     }
     if (auto failure = install()) return result_failure(failure->code, failure->message);
     ctx_.partials->remove(record_.peer, record_.id);
@@ -616,6 +650,7 @@ class Receiver {
                                {offer_.mtime_ns / 1'000'000'000, offer_.mtime_ns % 1'000'000'000}};
     if (::futimens(fd, times) != 0) return Failure{ErrorCode::kIo, "utimens: " + errno_text(), false};
     if (ctx_.fsync && ::fsync(fd) != 0) return Failure{ErrorCode::kIo, "fsync: " + errno_text(), false};
+    if (in_place_) return std::nullopt;
     if (::renameat(parent_.get(), temp_name_.c_str(), parent_.get(), name_.c_str()) != 0) {
       return Failure{ErrorCode::kIo, "rename into place: " + errno_text(), false};
     }
@@ -635,6 +670,12 @@ class Receiver {
   }
 
   void discard_partial() {
+    if (in_place_) {
+      // The target holds a mix of old and new blocks: it stays marked incomplete (the
+      // record) until a transfer of it succeeds.
+      partial_kept_ = record_written_;
+      return;
+    }
     if (parent_.valid() && !temp_name_.empty() && temp_.valid()) ::unlinkat(parent_.get(), temp_name_.c_str(), 0);
     if (record_written_) ctx_.partials->remove(record_.peer, record_.id);
     record_written_ = false;
@@ -651,7 +692,9 @@ class Receiver {
   PartialRecord record_;
   bool record_written_ = false;
   bool partial_kept_ = false;
-  std::uint64_t acked_ = 0;
+  std::uint64_t acked_ = 0;  // blocks of a resumed partial acknowledged before
+  std::uint64_t held_ = 0;   // leading view blocks the output file already holds (resume, in place)
+  bool in_place_ = false;
   std::uint64_t view_blocks_ = 0;
   std::vector<bool> view_present_;
   std::vector<Hash128> view_hash_;

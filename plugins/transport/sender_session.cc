@@ -128,7 +128,8 @@ class Sender {
     Offer o;
     o.id = p_.id;
     o.kind = TransferKindCode::kFile;
-    o.flags = static_cast<std::uint8_t>((p_.resume ? kOfferResume : 0) | (p_.allow_delta ? kOfferDeltaAllowed : 0));
+    o.flags = static_cast<std::uint8_t>((p_.resume ? kOfferResume : 0) | (p_.allow_delta ? kOfferDeltaAllowed : 0) |
+                                        (p_.in_place ? kOfferInPlace : 0));
     o.block_size = p_.block_size;
     o.total_bytes = total_bytes_;
     o.total_blocks = total_blocks_;
@@ -151,8 +152,10 @@ class Sender {
       return SessionOutcome::protocol(ErrorCode::kMalformed, "the peer sent a bad ACCEPT");
     }
     accept_ = *a;
-    // COPY_BASE needs a view that is exactly the base: not a resumed partial.
-    planner_ = DeltaPlanner(PlannerMode{.allow_copy_base = a->resume_from_block == 0}, kMaxDedupEntries);
+    // COPY_BASE needs a view that is exactly the base, read from a file nobody writes: not a
+    // resumed partial, not a target updated in place.
+    const bool copy_base = a->resume_from_block == 0 && (a->flags & kAcceptInPlace) == 0;
+    planner_ = DeltaPlanner(PlannerMode{.allow_copy_base = copy_base}, kMaxDedupEntries);
     return std::nullopt;
   }
 

@@ -30,6 +30,7 @@ struct SendParams {
   std::uint32_t block_size = 4096;
   bool resume = false;  // a retry of this id: the receiver may hold a partial
   bool allow_delta = true;
+  bool in_place = false;
   int pipeline_depth = 4;
   // Test hook: runs on each batch's literal bytes after they were hashed, before they are
   // compressed (simulates corruption the TLS channel cannot see, e.g. bad memory).

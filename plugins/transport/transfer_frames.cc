@@ -60,7 +60,7 @@ std::optional<Offer> Offer::decode(std::span<const std::uint8_t> payload) {
       !r.u32(o.gid) || !r.i64(o.mtime_ns) || !r.i64(o.atime_ns) || !r.at_end()) {
     return std::nullopt;
   }
-  if (kind < 1 || kind > 3 || zero != 0 || (o.flags & ~0x7u) != 0) return std::nullopt;
+  if (kind < 1 || kind > 3 || zero != 0 || (o.flags & ~0xFu) != 0) return std::nullopt;
   if (!valid_transfer_id(o.id) || o.target.empty() || !valid_block_size(o.block_size)) return std::nullopt;
   if (o.total_blocks != blocks_of(o.total_bytes, o.block_size)) return std::nullopt;
   o.kind = static_cast<TransferKindCode>(kind);
@@ -87,7 +87,7 @@ std::optional<Accept> Accept::decode(std::span<const std::uint8_t> payload) {
       !r.u64(a.base_blocks) || !r.at_end()) {
     return std::nullopt;
   }
-  if (pad8 != 0 || pad16 != 0 || (a.flags & ~0x1u) != 0 || !valid_block_size(a.block_size)) return std::nullopt;
+  if (pad8 != 0 || pad16 != 0 || (a.flags & ~0x3u) != 0 || !valid_block_size(a.block_size)) return std::nullopt;
   return a;
 }
 

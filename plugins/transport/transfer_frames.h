@@ -28,6 +28,13 @@ enum class TransferKindCode : std::uint8_t { kFile = 1, kBlockDevice = 2, kDirec
 inline constexpr std::uint8_t kOfferResume = 1u << 0;
 inline constexpr std::uint8_t kOfferDeltaAllowed = 1u << 1;
 inline constexpr std::uint8_t kOfferNoIndexCache = 1u << 2;
+// Update an existing target in place (only changed blocks are written); it is marked
+// incomplete until verified. For large images on file systems without reflinks.
+inline constexpr std::uint8_t kOfferInPlace = 1u << 3;
+
+inline constexpr std::uint8_t kAcceptFromIndexCache = 1u << 0;
+// The receiver writes into the file its hashes describe: COPY_BASE is not allowed.
+inline constexpr std::uint8_t kAcceptInPlace = 1u << 1;
 
 struct Offer {
   std::string id;

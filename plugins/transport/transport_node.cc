@@ -208,6 +208,7 @@ void TransportNode::run_send(std::shared_ptr<TransferEntry> entry, sdk::SendRequ
   params.target = request.target;
   params.base = request.base;
   params.block_size = request.block_size != 0 ? request.block_size : opt_.default_block_size;
+  params.in_place = request.in_place;
   params.corrupt_literals = opt_.corrupt_literals;
   SteadyClock clock;
   LevelController levels(request.compression, opt_.max_compression_level, clock);
@@ -420,6 +421,10 @@ size_t TransportNode::clean_partials(std::chrono::milliseconds retention) {
   }
   const auto stale = plan_cleanup(partials_->list(), unix_ms_now(), retention.count(), active);
   for (const auto& r : stale) {
+    if (r.in_place) {  // the target itself: never deleted, only no longer tracked
+      partials_->remove(r.peer, r.id);
+      continue;
+    }
     if (root >= 0) {
       if (const auto split = split_parent(r.target)) {
         if (auto dir = open_dir_beneath(root, split->dir, false)) {

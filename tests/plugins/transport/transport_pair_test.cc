@@ -138,7 +138,7 @@ class TransportPairTest : public ::testing::Test {
   }
 
   sdk::TransferStatus send(const std::string& id, const fs::path& source, const std::string& target,
-                           int compression = 1, const std::string& base = "") {
+                           int compression = 1, const std::string& base = "", bool in_place = false) {
     sdk::SendRequest r;
     r.id = id;
     r.source = source.string();
@@ -146,6 +146,7 @@ class TransportPairTest : public ::testing::Test {
     r.target = target;
     r.base = base;
     r.compression = compression;
+    r.in_place = in_place;
     auto started = a_->send(r);
     EXPECT_TRUE(started.is_ok()) << started.status().message();
     auto done = a_->wait(id, std::chrono::seconds(120));
@@ -223,6 +224,72 @@ TEST_F(TransportPairTest, DeltaOnePercentWireBytes) {
       changed_bytes + 16 * static_cast<std::int64_t>(blocks) + static_cast<std::int64_t>(blocks / 8) + 80 * 1024;
   EXPECT_LE(st.stats.wire_bytes_sent + st.stats.wire_bytes_received, bound);
   EXPECT_GE(st.stats.wire_bytes_sent, changed_bytes);
+}
+
+// 1 % of the blocks of `base` replaced by random bytes; returns how many.
+size_t change_one_percent(std::vector<std::uint8_t>& data, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::set<size_t> picked;
+  const size_t blocks = data.size() / kBlock;
+  while (picked.size() < blocks / 100) picked.insert(rng() % blocks);
+  for (const size_t b : picked) {
+    for (size_t i = 0; i < kBlock; ++i) data[b * kBlock + i] = static_cast<std::uint8_t>(rng());
+  }
+  return picked.size();
+}
+
+ino_t inode_of(const fs::path& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+TEST_F(TransportPairTest, InPlaceDeltaWritesOnlyChangedBlocks) {
+  start_pair();
+  const auto base = random_data(16u << 20, 20);
+  fs::create_directories(b_root() / "vms");
+  write_bytes(b_root() / "vms/disk.img", base);
+  const ino_t before = inode_of(b_root() / "vms/disk.img");
+  auto changed = base;
+  const size_t n = change_one_percent(changed, 21);
+  changed.resize(changed.size() + 5000, 7);  // and the file grows by a short last block
+  write_bytes(a_file("disk.img"), changed);
+  const auto st = send("inplace-1", a_file("disk.img"), "vms/disk.img", 1, "", true);
+  ASSERT_EQ(st.state, TransferState::kSucceeded) << st.error_message;
+  EXPECT_EQ(read_bytes(b_root() / "vms/disk.img"), changed);
+  EXPECT_EQ(inode_of(b_root() / "vms/disk.img"), before) << "updated in place, not replaced";
+  EXPECT_EQ(st.stats.blocks_literal, static_cast<std::int64_t>(n) + 2);  // + the grown tail
+  EXPECT_EQ(temp_files_under(b_root()), 0);
+  EXPECT_EQ(received("inplace-1").state, TransferState::kSucceeded);
+  EXPECT_EQ(b_->clean_partials(std::chrono::milliseconds(0)), 0u) << "no record left behind";
+}
+
+TEST_F(TransportPairTest, InPlaceFailureStaysMarkedAndARetryRepairs) {
+  TransportOptions o;
+  const NodeCerts c = certs("node-a");
+  o.node_name = "node-a";
+  o.identity = {c.ca, c.cert, c.key};
+  o.data_dir = (dir_ / "a").string();
+  o.fsync = false;
+  o.corrupt_literals = [](std::vector<std::uint8_t>& bytes) { bytes[0] ^= 1; };
+  start_pair(nullptr, &o);
+  const auto base = random_data(4u << 20, 22);
+  write_bytes(b_root() / "disk.img", base);
+  auto changed = base;
+  change_one_percent(changed, 23);
+  write_bytes(a_file("disk.img"), changed);
+  const auto bad = send("inplace-2", a_file("disk.img"), "disk.img", 0, "", true);
+  EXPECT_EQ(bad.state, TransferState::kFailed);
+  EXPECT_EQ(bad.error_code, "verification_failed");
+  const auto rx = received("inplace-2");
+  EXPECT_EQ(rx.state, TransferState::kPartial) << "the target is incomplete: " << rx.error_message;
+  // A sender without the fault repairs it with the same id: a delta against what it holds.
+  a_.reset();
+  a_ = make_node("node-a", "a", {{"node-b", b_->listen_address()}});
+  const auto good = send("inplace-2", a_file("disk.img"), "disk.img", 0, "", true);
+  ASSERT_EQ(good.state, TransferState::kSucceeded) << good.error_message;
+  EXPECT_EQ(read_bytes(b_root() / "disk.img"), changed);
+  EXPECT_LE(good.stats.blocks_literal, 8) << "only the corrupted blocks travel again";
+  EXPECT_EQ(b_->clean_partials(std::chrono::milliseconds(0)), 0u);
 }
 
 TEST_F(TransportPairTest, DeltaShiftedByOneBlockUsesBaseCopies) {
@@ -546,3 +613,4 @@ TEST_F(TransportPairTest, JanitorRemovesAbandonedPartials) {
 
 }  // namespace
 }  // namespace novacron::transport
+

@@ -54,6 +54,9 @@ struct SendRequest {
   std::int64_t bwlimit_bytes_per_second = 0;  // 0 = none; the node limit always applies
   int compression = -1;                       // -1 adaptive, 0 off, 1..19 a fixed zstd level
   std::uint32_t block_size = 0;               // 0 = the plugin's default (4096); a power of 2, 4 KiB..1 MiB
+  // Update an existing target in place instead of writing a temp file and renaming it: only
+  // changed blocks are written; the target is incomplete (listed as partial) until verified.
+  bool in_place = false;
 };
 
 struct TunnelRequest {
