@@ -16,6 +16,7 @@ int status_for(const std::string& code) {
     return 400;
   }
   if (code == "not_found") return 404;
+  if (code == "not_permitted") return 403;
   if (code == "already_exists" || code == "failed_precondition") return 409;
   if (code == "unimplemented") return 501;
   if (code == "internal") return 500;
@@ -108,6 +109,17 @@ void ApiServer::add_transfer_routes() {
                  const std::string id = ctx.params["id"];
                  const std::int64_t bps = *limit;
                  run(ctx, respond, 200, "transfer", [transfers, id, bps] { return transfers->set_limit(id, bps); });
+               }});
+
+  router_.add({"POST", "/v1/tunnels", Access::kAdmin,
+               "Open a stream tunnel: a loopback endpoint on this node (local_address in the answer) whose one "
+               "connection is carried to target_address on the peer, e.g. for a live-migration stream",
+               [run, transfers](RequestContext& ctx, const HttpServer::Responder& respond) {
+                 json body = json::parse(ctx.http.body, nullptr, false);
+                 if (body.is_discarded()) {
+                   return respond(api_error(ctx, 400, "invalid_json", "the body is not valid JSON"));
+                 }
+                 run(ctx, respond, 201, "tunnel", [transfers, body] { return transfers->open_tunnel(body); });
                }});
 
   router_.add({"GET", "/v1/transport", Access::kRead, "The running transport plugin, its receive root and node limit",

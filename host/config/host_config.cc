@@ -393,7 +393,7 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
   }
 
   if (auto transfers = root.find("transfers");
-      transfers != root.end() && c.object(*transfers, "/transfers", {"root", "allowed_peers"})) {
+      transfers != root.end() && c.object(*transfers, "/transfers", {"root", "allowed_peers", "tunnel_targets"})) {
     if (auto r = c.string(*transfers, "/transfers", "root")) cfg.transfer_root = resolve(base_dir, *r);
     if (auto peers = transfers->find("allowed_peers"); peers != transfers->end()) {
       if (!peers->is_array()) {
@@ -405,6 +405,21 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
             c.fail("/transfers/allowed_peers/" + std::to_string(i), "expected a node name, got " + name.dump());
           } else {
             cfg.transfer_allowed_peers.push_back(name.get<std::string>());
+          }
+        }
+      }
+    }
+    if (auto cidrs = transfers->find("tunnel_targets"); cidrs != transfers->end()) {
+      if (!cidrs->is_array()) {
+        c.fail("/transfers/tunnel_targets", "expected an array of CIDRs, e.g. [\"127.0.0.0/8\"]");
+      } else {
+        for (size_t i = 0; i < cidrs->size(); ++i) {
+          const json& cidr = (*cidrs)[i];
+          if (!cidr.is_string() || cidr.get<std::string>().find('/') == std::string::npos) {
+            c.fail("/transfers/tunnel_targets/" + std::to_string(i),
+                   "expected a CIDR like 10.0.0.0/8, got " + cidr.dump());
+          } else {
+            cfg.transfer_tunnel_targets.push_back(cidr.get<std::string>());
           }
         }
       }

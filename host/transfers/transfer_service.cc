@@ -129,6 +129,7 @@ void TransferService::ensure_policy() {
   sdk::ReceivePolicy policy;
   policy.root = root().string();
   policy.allowed_peers = config_.transfer_allowed_peers;
+  policy.tunnel_targets = config_.transfer_tunnel_targets;
   const sdk::Status s = t->set_receive_policy(policy);
   if (!s.is_ok()) {
     spdlog::error("transport {}: cannot set the receive policy (root {}): {}", id, policy.root, s.message());
@@ -162,7 +163,8 @@ Expected<std::string> TransferService::resolve_source(const std::string& source)
 Expected<json> TransferService::send(const json& body) {
   if (!body.is_object()) return make_error("invalid_argument", "the body must be a JSON object");
   static const std::set<std::string> kKnown = {
-      "id", "source", "peer", "target", "base", "priority", "bwlimit_bytes_per_second", "compression", "block_size", "in_place"};
+      "id",          "source",     "peer",    "target", "base", "priority", "bwlimit_bytes_per_second",
+      "compression", "block_size", "in_place"};
   for (const auto& [key, value] : body.items()) {
     if (!kKnown.contains(key)) return make_error("invalid_argument", key + ": unknown field");
   }
@@ -175,7 +177,8 @@ Expected<json> TransferService::send(const json& body) {
   if (!target) return tl::unexpected(target.error());
   r.peer = *peer;
   r.target = *target;
-  r.id = body.contains("id") && body["id"].is_string() ? body["id"].get<std::string>() : new_transfer_id();
+  if (body.contains("id") && !body["id"].is_string()) return make_error("invalid_argument", "id: expected a string");
+  r.id = body.contains("id") ? body["id"].get<std::string>() : new_transfer_id();
   if (body.contains("base")) {
     if (!body["base"].is_string()) return make_error("invalid_argument", "base: expected a path");
     r.base = body["base"].get<std::string>();
@@ -199,7 +202,9 @@ Expected<json> TransferService::send(const json& body) {
   }
   if (body.contains("block_size")) {
     const json& v = body["block_size"];
-    if (!v.is_number_unsigned()) return make_error("invalid_argument", "block_size: expected a power of two");
+    if (!v.is_number_unsigned() || v.get<std::uint64_t>() > (1u << 20)) {
+      return make_error("invalid_argument", "block_size: expected a power of two from 4096 to 1048576");
+    }
     r.block_size = v.get<std::uint32_t>();
   }
   if (body.contains("in_place")) {
@@ -214,6 +219,62 @@ Expected<json> TransferService::send(const json& body) {
   auto started = from_result(t->send(r));
   if (!started) return tl::unexpected(started.error());
   return to_json(*started);
+}
+
+Expected<json> TransferService::open_tunnel(const json& body) {
+  if (!body.is_object()) return make_error("invalid_argument", "the body must be a JSON object");
+  static const std::set<std::string> kKnown = {
+      "id",       "peer",        "target_address",           "listen_address",
+      "priority", "compression", "bwlimit_bytes_per_second", "accept_timeout_seconds"};
+  for (const auto& [key, value] : body.items()) {
+    if (!kKnown.contains(key)) return make_error("invalid_argument", key + ": unknown field");
+  }
+  sdk::TunnelRequest r;
+  auto peer = required_string(body, "peer");
+  if (!peer) return tl::unexpected(peer.error());
+  auto target = required_string(body, "target_address");
+  if (!target) return tl::unexpected(target.error());
+  r.peer = *peer;
+  r.target_address = *target;
+  if (body.contains("id") && !body["id"].is_string()) return make_error("invalid_argument", "id: expected a string");
+  r.id = body.contains("id") ? body["id"].get<std::string>() : new_transfer_id();
+  if (body.contains("listen_address")) {
+    if (!body["listen_address"].is_string()) return make_error("invalid_argument", "listen_address: expected a string");
+    r.listen_address = body["listen_address"].get<std::string>();
+  }
+  if (body.contains("priority")) {
+    auto p = parse_priority(body["priority"]);
+    if (!p) return tl::unexpected(p.error());
+    r.priority = *p;
+  }
+  if (body.contains("compression")) {
+    auto c = parse_compression(body["compression"]);
+    if (!c) return tl::unexpected(c.error());
+    r.compression = *c;
+  }
+  if (body.contains("bwlimit_bytes_per_second")) {
+    const json& v = body["bwlimit_bytes_per_second"];
+    if (!v.is_number_integer() || v.get<std::int64_t>() < 0) {
+      return make_error("invalid_argument", "bwlimit_bytes_per_second: expected an integer >= 0");
+    }
+    r.bwlimit_bytes_per_second = v.get<std::int64_t>();
+  }
+  if (body.contains("accept_timeout_seconds")) {
+    const json& v = body["accept_timeout_seconds"];
+    if (!v.is_number_integer() || v.get<std::int64_t>() < 1 || v.get<std::int64_t>() > 86400) {
+      return make_error("invalid_argument", "accept_timeout_seconds: expected 1..86400");
+    }
+    r.accept_timeout = std::chrono::seconds(v.get<std::int64_t>());
+  }
+  auto t = transport();
+  if (!t) return make_error("transport_unavailable", "no migration transport plugin is running on this node");
+  auto opened = t->open_tunnel(r);
+  if (!opened.is_ok()) {
+    const auto& s = opened.status();
+    return make_error(s.code() == sdk::StatusCode::kPermissionDenied ? "not_permitted" : error_code_for(s.code()),
+                      s.message());
+  }
+  return to_json(opened.value());
 }
 
 Expected<json> TransferService::get(const std::string& id) {
@@ -289,6 +350,7 @@ json TransferService::to_json(const sdk::TransferStatus& s) {
           {"created_at_ms", s.created_at_ms},
           {"updated_at_ms", s.updated_at_ms},
           {"digest", s.digest},
+          {"local_address", s.local_address},
           {"stats",
            {{"bytes_total", st.bytes_total},
             {"bytes_done", st.bytes_done},

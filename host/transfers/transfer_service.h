@@ -38,6 +38,8 @@ class TransferService {
   // POST /v1/transfers. Errors: invalid_argument (naming the field), path_escapes_root,
   // not_found, transport_unavailable, already_exists, failed_precondition.
   Expected<nlohmann::json> send(const nlohmann::json& body);
+  // POST /v1/tunnels: a loopback endpoint here carried to target_address on the peer.
+  Expected<nlohmann::json> open_tunnel(const nlohmann::json& body);
   Expected<nlohmann::json> get(const std::string& id);
   // Items with id > after, at most limit (+1 to tell whether more follow).
   Expected<std::vector<nlohmann::json>> list(const std::string& after, std::size_t limit);

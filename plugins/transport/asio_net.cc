@@ -145,6 +145,11 @@ class AsioConnection : public std::enable_shared_from_this<AsioConnection> {
     return true;
   }
 
+  bool wait_writable(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return write_cv_.wait_for(lock, timeout, [&] { return closed_ || queued_bytes_ < limits_.write_budget_bytes; });
+  }
+
   Received receive(std::chrono::milliseconds timeout) {
     std::unique_lock lock(mu_);
     const bool ready = read_cv_.wait_for(lock, timeout, [&] { return !inbox_.empty() || closed_; });
@@ -246,6 +251,7 @@ class AsioConnection : public std::enable_shared_from_this<AsioConnection> {
         }
         if (auto* error = std::get_if<FrameError>(&next)) {
           protocol_error_ = error->reason + " at offset " + std::to_string(error->offset);
+          protocol_error_code_ = error->code == WireError::kTooLarge ? 4 : 1;  // frame_too_large, malformed
         }
         break;
       }
@@ -254,8 +260,7 @@ class AsioConnection : public std::enable_shared_from_this<AsioConnection> {
       read_paused_ = pause;
     }
     if (!protocol_error_.empty()) {
-      const std::uint16_t code = protocol_error_.find("too large") != std::string::npos ? 4 : 1;
-      refuse(code, protocol_error_);
+      refuse(protocol_error_code_, protocol_error_);
       fail_soon("protocol error: " + protocol_error_);
       return;
     }
@@ -369,6 +374,7 @@ class AsioConnection : public std::enable_shared_from_this<AsioConnection> {
   std::string peer_name_;
   std::array<std::uint8_t, kReadChunk> read_buf_{};
   std::string protocol_error_;  // network thread only
+  std::uint16_t protocol_error_code_ = 1;
   bool shutdown_started_ = false;
 
   std::mutex mu_;
@@ -395,6 +401,7 @@ class ConnectionHandle final : public FrameConnection {
   bool send_prepared(FrameType type, std::uint16_t flags, std::vector<std::uint8_t> buffer) override {
     return c_->send_prepared(type, flags, std::move(buffer));
   }
+  bool wait_writable(std::chrono::milliseconds timeout) override { return c_->wait_writable(timeout); }
   Received receive(std::chrono::milliseconds timeout) override { return c_->receive(timeout); }
   void close(std::chrono::milliseconds timeout) override { c_->close(timeout); }
   void abort(const std::string& reason) override { c_->abort(reason); }

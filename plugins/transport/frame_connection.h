@@ -32,6 +32,11 @@ class FrameConnection {
   // than the connection's write budget is queued; false once the connection is closed.
   virtual bool send_prepared(FrameType type, std::uint16_t flags, std::vector<std::uint8_t> buffer) = 0;
 
+  // Waits until a frame can be queued without blocking (or the connection closed): false
+  // after `timeout`. A session that must keep reading while it sends (the sender draining
+  // HASHES) waits here instead of blocking in send_prepared.
+  virtual bool wait_writable(std::chrono::milliseconds timeout) = 0;
+
   // The next frame, waiting at most `timeout`.
   virtual Received receive(std::chrono::milliseconds timeout) = 0;
 

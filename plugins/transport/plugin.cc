@@ -64,6 +64,7 @@ class TransportPlugin final : public sdk::MigrationTransportBase {
     o.default_block_size = static_cast<std::uint32_t>(cfg.integer("block_size", 4096, 4096, 1 << 20));
     o.max_compression_level = static_cast<int>(cfg.integer("max_compression_level", 9, 1, 19));
     o.max_transfers_kept = static_cast<size_t>(cfg.integer("max_transfers_kept", 1000, 10, 1000000));
+    o.max_incoming = static_cast<int>(cfg.integer("max_incoming", 16, 1, 1024));
     progress_interval_ = std::chrono::milliseconds(cfg.integer("progress_interval_ms", 1000, 100, 60000));
     cfg.reject_unknown_keys();
     if (!cfg.ok()) return {StatusCode::kInvalidArgument, cfg.error()};
@@ -108,8 +109,8 @@ class TransportPlugin final : public sdk::MigrationTransportBase {
 
   Status on_set_receive_policy(const sdk::ReceivePolicy& policy) override { return node_->set_receive_policy(policy); }
   sdk::Result<sdk::TransferStatus> on_send(const sdk::SendRequest& request) override { return node_->send(request); }
-  sdk::Result<sdk::TransferStatus> on_open_tunnel(const sdk::TunnelRequest&) override {
-    return Status{StatusCode::kUnimplemented, "stream tunnels are not available in this version of the transport"};
+  sdk::Result<sdk::TransferStatus> on_open_tunnel(const sdk::TunnelRequest& request) override {
+    return node_->open_tunnel(request);
   }
   sdk::Result<sdk::TransferStatus> on_transfer_status(std::string_view id) override { return node_->status(id); }
   sdk::Result<std::vector<sdk::TransferStatus>> on_list_transfers(std::string_view after, std::size_t limit) override {

@@ -13,6 +13,8 @@
 #include "codec.h"
 #include "frames.h"
 #include "safe_path.h"
+#include "tunnel.h"
+#include "tunnel_frames.h"
 
 namespace novacron::transport {
 
@@ -107,12 +109,14 @@ class Receiver {
     result.outcome = session();
     result.entry = entry_;
     result.partial_kept = partial_kept_;
+    result.tunnel = tunnel_;
     return result;
   }
 
  private:
   SessionOutcome session() {
     if (auto failed = hello()) return *failed;
+    if (tunnel_) return tunnel_destination();
     if (auto failed = offer()) return *failed;
     entry_->update([&](sdk::TransferStatus& st) { st.state = sdk::TransferState::kRunning; });
     if (auto failed = scan_and_accept()) return *failed;
@@ -156,16 +160,45 @@ class Receiver {
     }
     const auto version = negotiate_version(*h, kProtocolVersion, kProtocolVersion);
     if (!version) return fail({ErrorCode::kUnsupportedVersion, "this node speaks protocol version 1 only", false});
-    if (h->purpose != Purpose::kTransfer) {
-      return fail({ErrorCode::kNotPermitted, "stream tunnels are not served by this node yet", false});
-    }
+    tunnel_ = h->purpose == Purpose::kTunnel;
     HelloOk ok;
     ok.version = *version;
-    ok.caps = kCapZstd;
+    ok.caps = kCapZstd | kCapTunnel;
     ok.max_frame = kMaxFrame;
     ok.node = ctx_.local_node;
     conn_.send(FrameType::kHelloOk, 0, ok.encode());
     return std::nullopt;
+  }
+
+  // The destination of a stream tunnel: TUNNEL_OPEN names a target inside the allowed
+  // CIDRs (so a peer cannot use this node as an open proxy); once connected, READY, and
+  // the bytes flow both ways until both sides have closed.
+  SessionOutcome tunnel_destination() {
+    SessionOutcome closed;
+    auto r = next("TUNNEL_OPEN", closed);
+    if (!r) return closed;
+    if (r->frame.header.type != FrameType::kTunnelOpen) return outcome_of_unexpected(conn_, r->frame, "TUNNEL_OPEN");
+    const auto open = TunnelOpen::decode(r->frame.payload);
+    if (!open) return fail({ErrorCode::kMalformed, "bad TUNNEL_OPEN", false});
+    if (!tunnel_target_allowed(open->target, ctx_.tunnel_targets)) {
+      return fail({ErrorCode::kNotPermitted,
+                   "tunnel target " + open->target +
+                       " is not an address this node may connect "
+                       "to (tunnel_targets)",
+                   false});
+    }
+    std::string conflict;
+    entry_ = ctx_.begin_tunnel(open->id, conn_.peer_name(), open->target, conflict);
+    if (!entry_) return fail({ErrorCode::kBusy, conflict, false});
+    std::string error;
+    const int fd = connect_tcp(open->target, 10000, error);
+    if (fd < 0) return fail({ErrorCode::kTargetRefused, "tunnel target: " + error, false});
+    conn_.send(FrameType::kTunnelReady, 0, {});
+    entry_->update([&](sdk::TransferStatus& st) { st.state = sdk::TransferState::kRunning; });
+    const TunnelEnd end = pump_tunnel(conn_, fd, 1, nullptr, 0, *entry_);
+    ::close(fd);
+    if (!end.error_code.empty()) return SessionOutcome::failure(end.error_code, end.message, true);
+    return SessionOutcome{};
   }
 
   std::optional<SessionOutcome> offer() {
@@ -176,7 +209,7 @@ class Receiver {
     const auto o = Offer::decode(r->frame.payload);
     if (!o) return fail({ErrorCode::kMalformed, "bad OFFER", false});
     offer_ = *o;
-    if (ctx_.root_fd < 0) return fail({ErrorCode::kNotReady, "this node has no receive policy yet", false});
+    if (!ctx_.root) return fail({ErrorCode::kNotReady, "this node has no receive policy yet", false});
     if (offer_.kind != TransferKindCode::kFile) {
       return fail({ErrorCode::kNotPermitted, "only file transfers are served by this node yet", false});
     }
@@ -199,7 +232,7 @@ class Receiver {
   std::optional<SessionOutcome> open_target() {
     const auto split = split_parent(offer_.target);
     name_ = split->name;
-    auto parent = open_dir_beneath(ctx_.root_fd, split->dir, /*create_missing=*/true);
+    auto parent = open_dir_beneath(ctx_.root->get(), split->dir, /*create_missing=*/true);
     if (!parent) return fail({ErrorCode::kNotPermitted, "target: " + parent.error().message, false});
     // O_PATH fds serve the *at calls; fsync of the folder needs a real one.
     parent_ = Fd(::openat(parent->get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -213,7 +246,7 @@ class Receiver {
 
   std::optional<SessionOutcome> open_base() {
     if (!offer_.base.empty()) {
-      auto base = open_file_beneath(ctx_.root_fd, offer_.base, O_RDONLY);
+      auto base = open_file_beneath(ctx_.root->get(), offer_.base, O_RDONLY);
       if (!base) return fail({ErrorCode::kNotPermitted, "base: " + base.error().message, false});
       base_ = std::move(*base);
     } else {
@@ -250,7 +283,7 @@ class Receiver {
       }
     }
     if (record) {  // another transfer under this id, or its file is gone: start afresh
-      ::unlinkat(parent_.get(), record->temp_name.c_str(), 0);
+      remove_stale_temp(*record);
       ctx_.partials->remove(peer, offer_.id);
     }
     record_ = PartialRecord{
@@ -276,6 +309,16 @@ class Receiver {
     return std::nullopt;
   }
 
+  // The temp file of an earlier record under this id, in that record's own folder. An
+  // in-place record names the target itself, which is never deleted.
+  void remove_stale_temp(const PartialRecord& r) {
+    if (r.in_place) return;
+    const auto split = split_parent(r.target);
+    if (!split || r.temp_name.find(".nctmp-") == std::string::npos) return;
+    auto dir = open_dir_beneath(ctx_.root->get(), split->dir, false);
+    if (dir) ::unlinkat(dir->get(), r.temp_name.c_str(), 0);
+  }
+
   // Writes straight into the existing target: the record marks it incomplete first, then
   // the file takes the new length and its current blocks are the view (so a retry after a
   // failure is simply a delta against what it holds now).
@@ -288,16 +331,15 @@ class Receiver {
     if (!temp_.valid() || ::fstat(temp_.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
       return fail({ErrorCode::kIo, "cannot open the target for an in-place update: " + errno_text(), false});
     }
-    record_ = PartialRecord{offer_.id,    conn_.peer_name(), offer_.target,
-                            name_,        "",                offer_.total_bytes,
-                            offer_.block_size, hex(offer_.source_fingerprint), 0,
-                            unix_ms_now(), unix_ms_now(),    true};
+    record_ = PartialRecord{offer_.id, conn_.peer_name(),  offer_.target,     name_,
+                            "",        offer_.total_bytes, offer_.block_size, hex(offer_.source_fingerprint),
+                            0,         unix_ms_now(),      unix_ms_now(),     true};
     std::string error;
     if (!ctx_.partials->put(record_, error)) return fail({ErrorCode::kIo, error, false});
     record_written_ = true;
     if (::ftruncate(temp_.get(), static_cast<off_t>(offer_.total_bytes)) != 0) {
-      return fail({errno == ENOSPC ? ErrorCode::kNoSpace : ErrorCode::kIo, "cannot size the target: " + errno_text(),
-                   true});
+      return fail(
+          {errno == ENOSPC ? ErrorCode::kNoSpace : ErrorCode::kIo, "cannot size the target: " + errno_text(), true});
     }
     held_ = std::min(FileDigest::blocks_for(static_cast<std::uint64_t>(st.st_size), offer_.block_size),
                      offer_.total_blocks);
@@ -355,13 +397,21 @@ class Receiver {
 
   // Hashes view blocks [j, end) of one source into the view and `frame`.
   std::optional<SessionOutcome> scan_range(bool from_temp, std::uint64_t j, std::uint64_t end, Hashes& frame) {
+    const std::uint64_t per_read = std::max<std::uint64_t>(1, (4u << 20) / offer_.block_size);
+    for (std::uint64_t at = j; at < end; at += per_read) {
+      if (auto failed = scan_chunk(from_temp, at, std::min(end, at + per_read), frame)) return failed;
+    }
+    return std::nullopt;
+  }
+
+  std::optional<SessionOutcome> scan_chunk(bool from_temp, std::uint64_t j, std::uint64_t end, Hashes& frame) {
     const std::uint64_t offset = j * offer_.block_size;
     const std::uint64_t last_len = from_temp ? block_len(end - 1) : base_block_len(end - 1);
     const std::uint64_t bytes = (end - 1 - j) * offer_.block_size + last_len;
     scratch_.resize(bytes);
     if (!pread_full(from_temp ? temp_.get() : base_.get(), scratch_.data(), bytes, offset)) {
-      return fail({ErrorCode::kIo, "cannot read blocks " + std::to_string(j) + ".." + std::to_string(end) + " of the base",
-                   true});
+      return fail({ErrorCode::kIo,
+                   "cannot read blocks " + std::to_string(j) + ".." + std::to_string(end) + " of the base", true});
     }
     for (std::uint64_t b = j; b < end; ++b) {
       const size_t at = (b - j) * offer_.block_size;
@@ -382,6 +432,15 @@ class Receiver {
       if (!r) {
         record_progress(true);
         return closed;
+      }
+      if (entry_->cancelled().load()) {
+        Cancel c;
+        c.code = static_cast<std::uint16_t>(ErrorCode::kCancelled);
+        c.message = "cancelled on the receiving node";
+        conn_.send(FrameType::kCancel, 0, c.encode());
+        discard_partial();
+        conn_.close(std::chrono::seconds(2));
+        return SessionOutcome::failure("cancelled", "the transfer was cancelled on this node", true);
       }
       const Frame& f = r->frame;
       if (f.header.type == FrameType::kBlocks) {
@@ -539,10 +598,10 @@ class Receiver {
 
   std::optional<Failure> queue(const PendingIo& io) {
     PendingIo& p = pending_;
-    const bool contiguous =
-        p.length > 0 && p.to_offset + p.length == io.to_offset &&
-        (io.data != nullptr ? p.data != nullptr && p.data + p.length == io.data
-                            : p.data == nullptr && p.from_fd == io.from_fd && p.from_offset + p.length == io.from_offset);
+    const bool contiguous = p.length > 0 && p.to_offset + p.length == io.to_offset &&
+                            (io.data != nullptr ? p.data != nullptr && p.data + p.length == io.data
+                                                : p.data == nullptr && p.from_fd == io.from_fd &&
+                                                      p.from_offset + p.length == io.from_offset);
     if (contiguous) {
       p.length += io.length;
       return std::nullopt;
@@ -695,6 +754,7 @@ class Receiver {
   std::uint64_t acked_ = 0;  // blocks of a resumed partial acknowledged before
   std::uint64_t held_ = 0;   // leading view blocks the output file already holds (resume, in place)
   bool in_place_ = false;
+  bool tunnel_ = false;
   std::uint64_t view_blocks_ = 0;
   std::vector<bool> view_present_;
   std::vector<Hash128> view_hash_;

@@ -13,6 +13,7 @@
 
 #include "frame_connection.h"
 #include "partial_store.h"
+#include "safe_path.h"
 #include "session_common.h"
 #include "transfer_entry.h"
 #include "transfer_frames.h"
@@ -21,17 +22,25 @@ namespace novacron::transport {
 
 struct ReceiveContext {
   std::string local_node;
-  int root_fd = -1;  // the receive root, O_PATH; -1 = no policy yet (not_ready)
+  // The receive root (O_PATH), shared: a new policy replaces the node's pointer while
+  // sessions keep using the folder they started with. Null = no policy yet (not_ready).
+  std::shared_ptr<const Fd> root;
   PartialStore* partials = nullptr;
   bool fsync = true;  // durability: fsync the file and its folder before answering
   // Registers the incoming transfer with the node; null with `error` for an id in use.
   std::function<std::shared_ptr<TransferEntry>(const Offer&, const std::string& peer, std::string& error)> begin;
+  // Tunnels: the CIDRs a peer's tunnel may connect to, and how its entry is registered.
+  std::vector<std::string> tunnel_targets;
+  std::function<std::shared_ptr<TransferEntry>(const std::string& id, const std::string& peer,
+                                               const std::string& target, std::string& error)>
+      begin_tunnel;
 };
 
 struct ReceiveResult {
   SessionOutcome outcome;
   std::shared_ptr<TransferEntry> entry;  // null when the session ended before OFFER
   bool partial_kept = false;             // a resume record and temp file remain
+  bool tunnel = false;                   // the connection carried a stream tunnel
 };
 
 ReceiveResult run_receive_session(FrameConnection& conn, const ReceiveContext& ctx);

@@ -107,21 +107,7 @@ class Sender {
   }
 
   std::optional<SessionOutcome> handshake() {
-    Hello hello;
-    hello.caps = kCapZstd;
-    hello.max_frame = kMaxFrame;
-    hello.purpose = Purpose::kTransfer;
-    hello.node = p_.local_node;
-    if (!conn_.send(FrameType::kHello, 0, hello.encode())) return closed("HELLO_OK");
-    auto r = await("HELLO_OK");
-    if (!r.frame) return r.outcome;
-    if (r.frame->header.type != FrameType::kHelloOk) return outcome_of_unexpected(conn_, *r.frame, "HELLO_OK");
-    const auto ok = HelloOk::decode(r.frame->payload);
-    if (!ok || ok->version != kProtocolVersion) {
-      send_error_and_close(conn_, ErrorCode::kMalformed, "bad HELLO_OK");
-      return SessionOutcome::protocol(ErrorCode::kMalformed, "the peer sent a bad HELLO_OK");
-    }
-    return std::nullopt;
+    return client_hello(conn_, p_.local_node, static_cast<std::uint8_t>(Purpose::kTransfer));
   }
 
   std::optional<SessionOutcome> offer() {
@@ -176,8 +162,24 @@ class Sender {
     }
   }
 
+  // The connection refused a frame: the peer's reason is often still queued (an ERROR
+  // that closed it), and it says more than "connection lost".
   SessionOutcome closed(const char* what) {
-    return outcome_of_closed(conn_.receive(std::chrono::milliseconds(0)), what);
+    while (true) {
+      Received r = conn_.receive(std::chrono::milliseconds(0));
+      if (r.status != Received::Status::kFrame) return outcome_of_closed(r, what);
+      const FrameType t = r.frame.header.type;
+      if (t == FrameType::kError || t == FrameType::kCancel || t == FrameType::kResult) {
+        if (t == FrameType::kResult) {
+          if (const auto res = Result::decode(r.frame.payload); res && res->code != 0) {
+            return SessionOutcome::failure(error_code_name(res->code), "the receiver reported: " + res->message,
+                                           error_is_final(res->code));
+          }
+          continue;
+        }
+        return outcome_of_unexpected(conn_, r.frame, what);
+      }
+    }
   }
 
   // Handles frames that may arrive while blocks stream: HASHES, ACK. Returns an outcome
@@ -218,7 +220,11 @@ class Sender {
       if (!r.frame) return r.outcome;
       if (auto failed = on_side_frame(*r.frame)) return failed;
     }
-    // Drain whatever else arrived (ACKs), without waiting.
+    return drain_side_frames();
+  }
+
+  // Handles whatever arrived (HASHES, ACKs), without waiting.
+  std::optional<SessionOutcome> drain_side_frames() {
     while (true) {
       Received r = conn_.receive(std::chrono::milliseconds(0));
       if (r.status != Received::Status::kFrame) break;
@@ -286,7 +292,7 @@ class Sender {
       // Blocks beyond the receiver's view are holes in its new file (or, on resume, were
       // cut back to holes), so zero source blocks there need nothing.
       PlannedBatch plan = planner_.plan(first, blocks, view_, true);
-      count_plan(first, plan);
+      count_plan(first, plan, blocks);
       pending.push_back(build_async(first, n, std::move(plan), std::move(data)));
       while (pending.size() >= static_cast<size_t>(std::max(1, p_.pipeline_depth))) {
         if (auto failed = send_front(pending, link_wait)) return failed;
@@ -298,17 +304,16 @@ class Sender {
     return std::nullopt;
   }
 
-  void count_plan(std::uint64_t first, const PlannedBatch& plan) {
+  void count_plan(std::uint64_t first, const PlannedBatch& plan, const std::vector<SourceBlock>& blocks) {
     std::int64_t resumed = 0;
     if (accept_.resume_from_block > first) {
-      // KEEP blocks below the receiver's acknowledged point came from the earlier attempt.
+      // Non-zero KEEP blocks below the receiver's acknowledged point came from the earlier
+      // attempt (zero blocks are counted as zero blocks).
       std::uint64_t i = first;
       for (const OpRun& op : plan.ops) {
-        if (op.op == BlockOp::kKeep) {
-          const std::uint64_t end = std::min<std::uint64_t>(i + op.run, accept_.resume_from_block);
-          if (end > i) resumed += static_cast<std::int64_t>(end - i);
+        for (std::uint32_t k = 0; k < op.run; ++k, ++i) {
+          if (op.op == BlockOp::kKeep && i < accept_.resume_from_block && !blocks[i - first].zero) ++resumed;
         }
-        i += op.run;
       }
     }
     entry_.update([&](sdk::TransferStatus& st) {
@@ -367,13 +372,19 @@ class Sender {
     BuiltBatch b = pending.front().get();
     pending.pop_front();
     const std::int64_t cpu_wait = steady_ns() - wait_start;
-    if (b.level_tried > 0) {
+    if (b.level_tried > 0 && b.literal_raw > 0) {
       detector_.record(b.level_used > 0);
       s_.levels.observe_ratio(b.level_tried, b.literal_raw, b.level_used > 0 ? b.literal_wire : b.literal_raw);
     }
     const std::int64_t send_start = steady_ns();
     const auto frame_bytes = static_cast<std::int64_t>(b.frame.size());
     if (s_.gate != nullptr && !s_.gate->acquire(s_.gate_key, frame_bytes, entry_.cancelled())) return cancel();
+    // Keep reading while the socket is full: the receiver may still be sending HASHES, and
+    // it reads our BLOCKS only once they are out (both sides blocked would never end).
+    while (!conn_.wait_writable(std::chrono::milliseconds(50))) {
+      if (auto failed = drain_side_frames()) return failed;
+      if (entry_.cancelled().load()) return cancel();
+    }
     if (!conn_.send_prepared(FrameType::kBlocks, 0, std::move(b.frame))) return closed("sending BLOCKS");
     link_wait = steady_ns() - send_start;
     s_.levels.observe_waits(link_wait, cpu_wait);

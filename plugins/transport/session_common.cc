@@ -45,6 +45,27 @@ SessionOutcome outcome_of_unexpected(FrameConnection& conn, const Frame& frame, 
   return SessionOutcome::protocol(ErrorCode::kUnexpectedFrame, message);
 }
 
+std::optional<SessionOutcome> client_hello(FrameConnection& conn, const std::string& local_node, std::uint8_t purpose) {
+  Hello hello;
+  hello.caps = kCapZstd | (purpose == static_cast<std::uint8_t>(Purpose::kTunnel) ? kCapTunnel : 0);
+  hello.max_frame = kMaxFrame;
+  hello.purpose = static_cast<Purpose>(purpose);
+  hello.node = local_node;
+  conn.send(FrameType::kHello, 0, hello.encode());
+  while (true) {
+    Received r = conn.receive(kIdleTimeout);
+    if (r.status != Received::Status::kFrame) return outcome_of_closed(r, "HELLO_OK");
+    if (r.frame.header.type == FrameType::kPing) continue;
+    if (r.frame.header.type != FrameType::kHelloOk) return outcome_of_unexpected(conn, r.frame, "HELLO_OK");
+    const auto ok = HelloOk::decode(r.frame.payload);
+    if (!ok || ok->version != kProtocolVersion) {
+      send_error_and_close(conn, ErrorCode::kMalformed, "bad HELLO_OK");
+      return SessionOutcome::protocol(ErrorCode::kMalformed, "the peer sent a bad HELLO_OK");
+    }
+    return std::nullopt;
+  }
+}
+
 SessionOutcome outcome_of_closed(const Received& r, const char* waiting_for) {
   if (r.status == Received::Status::kTimeout) {
     return SessionOutcome::protocol(ErrorCode::kTimeout,

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,9 @@ void send_error_and_close(FrameConnection& conn, ErrorCode code, const std::stri
 // A frame that was not expected: turns ERROR and CANCEL from the peer into an outcome, and
 // anything else into unexpected_frame.
 SessionOutcome outcome_of_unexpected(FrameConnection& conn, const Frame& frame, const char* waiting_for);
+
+// The client's side of HELLO / HELLO_OK; nullopt when the peer accepted.
+std::optional<SessionOutcome> client_hello(FrameConnection& conn, const std::string& local_node, std::uint8_t purpose);
 
 // The outcome of a connection that closed while a frame was awaited.
 SessionOutcome outcome_of_closed(const Received& r, const char* waiting_for);

@@ -1,9 +1,15 @@
 #include "transport_node.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+
+#include "frames.h"
+#include "tunnel.h"
+#include "tunnel_frames.h"
 
 #include "bandwidth_scheduler.h"
 #include "level_controller.h"
@@ -113,8 +119,7 @@ void TransportNode::stop() {
   }
   for (auto& t : threads) t.thread.join();
   workers_.reset();
-  if (root_fd_ >= 0) ::close(root_fd_);
-  root_fd_ = -1;
+  root_.reset();
 }
 
 std::string TransportNode::listen_address() const { return bound_address_; }
@@ -137,10 +142,11 @@ sdk::Status TransportNode::set_receive_policy(const sdk::ReceivePolicy& policy) 
   }
   auto root = open_root(policy.root);
   if (!root) return {StatusCode::kInvalidArgument, "root: " + root.error().message};
+  auto shared = std::make_shared<const Fd>(std::move(*root));
   std::lock_guard lock(mu_);
-  if (root_fd_ >= 0) ::close(root_fd_);
-  root_fd_ = root->release();
+  root_ = std::move(shared);
   allowed_peers_ = policy.allowed_peers;
+  if (!policy.tunnel_targets.empty()) tunnel_targets_ = policy.tunnel_targets;
   return Status::ok();
 }
 
@@ -241,6 +247,9 @@ void TransportNode::run_send(std::shared_ptr<TransferEntry> entry, sdk::SendRequ
     backoff = std::min(backoff * 2, opt_.retry_max_backoff);
   }
   gate_->remove_transfer(key);
+  if (!outcome.ok() && entry->cancelled().load()) {
+    outcome = SessionOutcome::failure("cancelled", "the transfer was cancelled", true);
+  }
   entry->update([&](sdk::TransferStatus& st) {
     if (outcome.ok()) {
       st.state = TransferState::kSucceeded;
@@ -271,20 +280,42 @@ void TransportNode::on_connection(std::unique_ptr<FrameConnection> conn) {
     ReceiveContext ctx;
     {
       std::lock_guard lock(mu_);
-      ctx.root_fd = root_fd_;
+      if (active_receives_ >= opt_.max_incoming) {
+        send_error_and_close(*shared, ErrorCode::kBusy, "this node is receiving too many transfers; try again");
+        return;
+      }
+      ++active_receives_;
+      ctx.root = root_;
     }
+    struct Done {
+      TransportNode* node;
+      ~Done() {
+        std::lock_guard lock(node->mu_);
+        --node->active_receives_;
+      }
+    } done{this};
     ctx.local_node = opt_.node_name;
     ctx.partials = partials_.get();
     ctx.fsync = opt_.fsync;
     ctx.begin = [this](const Offer& offer, const std::string& peer, std::string& error) {
       return begin_receive(offer, peer, error);
     };
+    {
+      std::lock_guard lock(mu_);
+      ctx.tunnel_targets = tunnel_targets_;
+    }
+    ctx.begin_tunnel = [this](const std::string& id, const std::string& peer, const std::string& target,
+                              std::string& error) { return begin_tunnel(id, peer, target, error); };
     ReceiveResult result = run_receive_session(*shared, ctx);
     if (!result.entry) return;
     result.entry->update([&](sdk::TransferStatus& st) {
       if (result.outcome.ok()) {
-        st.state = TransferState::kSucceeded;
+        st.state = result.tunnel ? TransferState::kClosed : TransferState::kSucceeded;
         st.digest = result.outcome.digest;
+      } else if (result.tunnel) {
+        st.state = TransferState::kFailed;
+        st.error_code = result.outcome.error_code;
+        st.error_message = result.outcome.message;
       } else {
         st.state = result.partial_kept                        ? TransferState::kPartial
                    : result.outcome.error_code == "cancelled" ? TransferState::kCancelled
@@ -318,6 +349,154 @@ std::shared_ptr<TransferEntry> TransportNode::begin_receive(const Offer& offer, 
   transfers_[offer.id] = entry;
   trim_finished();
   return entry;
+}
+
+std::shared_ptr<TransferEntry> TransportNode::begin_tunnel(const std::string& id, const std::string& peer,
+                                                           const std::string& target, std::string& error) {
+  sdk::TransferStatus initial;
+  initial.id = id;
+  initial.peer = peer;
+  initial.target = target;
+  initial.kind = sdk::TransferKind::kTunnel;
+  initial.direction = sdk::TransferDirection::kReceive;
+  initial.state = TransferState::kConnecting;
+  initial.priority = sdk::TransferPriority::kLive;
+  initial.stats.bytes_total = -1;
+  auto entry = std::make_shared<TransferEntry>(initial);
+  std::lock_guard lock(mu_);
+  if (auto it = transfers_.find(id); it != transfers_.end() && !it->second->finished()) {
+    error = "transfer id '" + id + "' is in use on this node";
+    return nullptr;
+  }
+  transfers_[id] = entry;
+  trim_finished();
+  return entry;
+}
+
+sdk::Status TransportNode::tunnel_handshake(FrameConnection& conn, const sdk::TunnelRequest& request) {
+  if (auto failed = client_hello(conn, opt_.node_name, static_cast<std::uint8_t>(Purpose::kTunnel))) {
+    return {StatusCode::kUnavailable, failed->error_code + ": " + failed->message};
+  }
+  TunnelOpen open;
+  open.id = request.id;
+  open.target = request.target_address;
+  conn.send(FrameType::kTunnelOpen, 0, open.encode());
+  const Received r = conn.receive(std::chrono::seconds(15));
+  if (r.status != Received::Status::kFrame) {
+    const SessionOutcome o = outcome_of_closed(r, "TUNNEL_READY");
+    return {StatusCode::kUnavailable, o.error_code + ": " + o.message};
+  }
+  if (r.frame.header.type == FrameType::kTunnelReady) return Status::ok();
+  const SessionOutcome o = outcome_of_unexpected(conn, r.frame, "TUNNEL_READY");
+  const StatusCode code = o.error_code == "not_permitted" ? StatusCode::kPermissionDenied
+                          : o.error_code == "busy"        ? StatusCode::kAlreadyExists
+                                                          : StatusCode::kUnavailable;
+  return {code, o.error_code + ": " + o.message};
+}
+
+sdk::Result<sdk::TransferStatus> TransportNode::open_tunnel(const sdk::TunnelRequest& request) {
+  if (!valid_transfer_id(request.id)) {
+    return Status{StatusCode::kInvalidArgument, "id: '" + request.id + "' is not [a-z0-9][a-z0-9-]{0,63}"};
+  }
+  std::string host;
+  std::uint16_t port = 0;
+  if (!split_host_port(request.target_address, host, port) || port == 0) {
+    return Status{StatusCode::kInvalidArgument, "target_address: expected HOST:PORT with an IP address"};
+  }
+  if (!is_loopback_address(request.listen_address)) {
+    return Status{StatusCode::kInvalidArgument, "listen_address: must be a loopback address (127.0.0.1 or ::1)"};
+  }
+  if (request.compression < -1 || request.compression > 19) {
+    return Status{StatusCode::kInvalidArgument, "compression: -1 (adaptive), 0 (off) or a zstd level 1..19"};
+  }
+  sdk::TransferStatus initial;
+  initial.id = request.id;
+  initial.peer = request.peer;
+  initial.target = request.target_address;
+  initial.kind = sdk::TransferKind::kTunnel;
+  initial.direction = sdk::TransferDirection::kSend;
+  initial.state = TransferState::kConnecting;
+  initial.priority = request.priority;
+  initial.bwlimit_bytes_per_second = request.bwlimit_bytes_per_second;
+  initial.compression = request.compression;
+  initial.stats.bytes_total = -1;
+  auto entry = std::make_shared<TransferEntry>(initial);
+  std::string address;
+  std::uint64_t key = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return Status{StatusCode::kUnavailable, "the transport is stopping"};
+    const auto peer = opt_.peers.find(request.peer);
+    if (peer == opt_.peers.end()) {
+      return Status{StatusCode::kFailedPrecondition, "peer: '" + request.peer + "' is not a cluster peer of this node"};
+    }
+    address = peer->second;
+    if (auto it = transfers_.find(request.id); it != transfers_.end() && !it->second->finished()) {
+      return Status{StatusCode::kAlreadyExists, "id: transfer '" + request.id + "' is running"};
+    }
+    transfers_[request.id] = entry;
+    key = next_key_++;
+    gate_keys_[request.id] = key;
+  }
+  auto fail = [&](Status s) {
+    entry->update([&](sdk::TransferStatus& st) {
+      st.state = TransferState::kFailed;
+      st.error_message = s.message();
+      st.error_code = s.message().substr(0, s.message().find(':'));
+    });
+    return s;
+  };
+  ConnectError connect_error;
+  std::shared_ptr<FrameConnection> conn = net_->connect(address, request.peer, connect_error);
+  if (!conn) return fail({StatusCode::kUnavailable, connect_error.code + ": " + connect_error.message});
+  if (Status s = tunnel_handshake(*conn, request); !s.is_ok()) return fail(s);
+  std::string error;
+  std::uint16_t local_port = 0;
+  const int listen_fd = listen_loopback(request.listen_address, local_port, error);
+  if (listen_fd < 0) return fail({StatusCode::kUnavailable, "listen_failed: " + error});
+  const bool v6 = request.listen_address.find(':') != std::string::npos;
+  entry->update([&](sdk::TransferStatus& st) {
+    st.state = TransferState::kListening;
+    st.local_address =
+        (v6 ? "[" + request.listen_address + "]" : request.listen_address) + ":" + std::to_string(local_port);
+  });
+  gate_->add_transfer(key, to_priority(request.priority), request.bwlimit_bytes_per_second);
+  emit("tunnel.opened", entry->snapshot());
+  spawn([this, entry, conn, listen_fd, request, key] { run_tunnel_source(entry, conn, listen_fd, request, key); });
+  return entry->snapshot();
+}
+
+void TransportNode::run_tunnel_source(std::shared_ptr<TransferEntry> entry, std::shared_ptr<FrameConnection> conn,
+                                      int listen_fd, sdk::TunnelRequest request, std::uint64_t key) {
+  // Exactly one local connection, then the listener closes (a second connect is refused).
+  const auto deadline = std::chrono::steady_clock::now() + request.accept_timeout;
+  int client = -1;
+  while (client < 0 && std::chrono::steady_clock::now() < deadline && !entry->cancelled().load()) {
+    pollfd p{listen_fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) == 1) client = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+  }
+  ::close(listen_fd);
+  TunnelEnd end;
+  if (client < 0) {
+    end.error_code = entry->cancelled().load() ? "cancelled" : "timeout";
+    end.message = entry->cancelled().load() ? "the tunnel was closed before a connection came"
+                                            : "no local connection within the accept timeout";
+    TunnelReset reset;
+    reset.code = static_cast<std::uint16_t>(ErrorCode::kTimeout);
+    conn->send(FrameType::kTunnelReset, 0, reset.encode());
+    conn->close(std::chrono::seconds(2));
+  } else {
+    entry->update([&](sdk::TransferStatus& st) { st.state = TransferState::kRunning; });
+    end = pump_tunnel(*conn, client, request.compression, gate_.get(), key, *entry);
+    ::close(client);
+  }
+  gate_->remove_transfer(key);
+  entry->update([&](sdk::TransferStatus& st) {
+    st.state = end.error_code.empty() ? TransferState::kClosed : TransferState::kFailed;
+    st.error_code = end.error_code;
+    st.error_message = end.message;
+  });
+  emit("tunnel.closed", entry->snapshot());
 }
 
 void TransportNode::trim_finished() {
@@ -409,7 +588,7 @@ std::int64_t TransportNode::node_limit() const { return node_limit_.load(); }
 
 size_t TransportNode::clean_partials(std::chrono::milliseconds retention) {
   std::vector<std::string> active;
-  int root = -1;
+  std::shared_ptr<const Fd> root;
   {
     std::lock_guard lock(mu_);
     for (const auto& [id, entry] : transfers_) {
@@ -417,7 +596,7 @@ size_t TransportNode::clean_partials(std::chrono::milliseconds retention) {
       const auto st = entry->snapshot();
       if (st.direction == sdk::TransferDirection::kReceive) active.push_back(partial_key(st.peer, st.id));
     }
-    root = root_fd_;
+    root = root_;
   }
   const auto stale = plan_cleanup(partials_->list(), unix_ms_now(), retention.count(), active);
   for (const auto& r : stale) {
@@ -425,9 +604,9 @@ size_t TransportNode::clean_partials(std::chrono::milliseconds retention) {
       partials_->remove(r.peer, r.id);
       continue;
     }
-    if (root >= 0) {
+    if (root) {
       if (const auto split = split_parent(r.target)) {
-        if (auto dir = open_dir_beneath(root, split->dir, false)) {
+        if (auto dir = open_dir_beneath(root->get(), split->dir, false)) {
           ::unlinkat(dir->get(), r.temp_name.c_str(), 0);
         }
       }

@@ -22,6 +22,7 @@
 #include "asio_net.h"
 #include "novacron/sdk/migration_transport.hpp"
 #include "novacron/sdk/status.hpp"
+#include "safe_path.h"
 #include "transfer_frames.h"
 
 namespace novacron::transport {
@@ -48,6 +49,7 @@ struct TransportOptions {
   std::uint32_t default_block_size = 4096;
   int max_compression_level = 9;     // adaptive mode's ceiling
   size_t max_transfers_kept = 1000;  // finished transfers listed before the oldest go
+  int max_incoming = 16;             // receive sessions at once; more are refused busy (retried)
   NetLimits net;
   // Tests only: corrupts literal bytes after hashing (see SendParams).
   std::function<void(std::vector<std::uint8_t>&)> corrupt_literals;
@@ -75,6 +77,9 @@ class TransportNode {
   void set_event_sink(TransferEventSink sink);
   sdk::Status set_receive_policy(const sdk::ReceivePolicy& policy);
   sdk::Result<sdk::TransferStatus> send(const sdk::SendRequest& request);
+  // Connects to the peer, has it connect its target, binds the loopback endpoint; returns
+  // the tunnel in state listening with its local_address.
+  sdk::Result<sdk::TransferStatus> open_tunnel(const sdk::TunnelRequest& request);
   sdk::Result<sdk::TransferStatus> status(std::string_view id) const;
   std::vector<sdk::TransferStatus> list(std::string_view after, size_t limit) const;
   sdk::Result<sdk::TransferStatus> wait(std::string_view id, std::chrono::milliseconds timeout) const;
@@ -94,6 +99,11 @@ class TransportNode {
 
   void run_send(std::shared_ptr<TransferEntry> entry, sdk::SendRequest request, std::uint64_t key);
   void on_connection(std::unique_ptr<FrameConnection> conn);
+  void run_tunnel_source(std::shared_ptr<TransferEntry> entry, std::shared_ptr<FrameConnection> conn, int listen_fd,
+                         sdk::TunnelRequest request, std::uint64_t key);
+  sdk::Status tunnel_handshake(FrameConnection& conn, const sdk::TunnelRequest& request);
+  std::shared_ptr<TransferEntry> begin_tunnel(const std::string& id, const std::string& peer, const std::string& target,
+                                              std::string& error);
   std::shared_ptr<TransferEntry> begin_receive(const Offer& offer, const std::string& peer, std::string& error);
   void emit(const std::string& type, const sdk::TransferStatus& status);
   void spawn(std::function<void()> fn);
@@ -112,8 +122,10 @@ class TransportNode {
   mutable std::mutex mu_;
   std::condition_variable stop_cv_;
   bool stopping_ = false;
-  int root_fd_ = -1;
+  std::shared_ptr<const Fd> root_;  // the receive root; sessions hold their own reference
+  int active_receives_ = 0;
   std::vector<std::string> allowed_peers_;
+  std::vector<std::string> tunnel_targets_{"127.0.0.0/8", "::1/128"};
   std::map<std::string, std::shared_ptr<TransferEntry>, std::less<>> transfers_;
   std::map<std::string, std::uint64_t, std::less<>> gate_keys_;
   std::uint64_t next_key_ = 1;

@@ -1,13 +1,16 @@
-// libFuzzer target for the transport's frame reader and connection-frame decoders
+// libFuzzer target for the transport's frame reader and every frame decoder
 // (plugins/transport): arbitrary bytes, fed in the chunk sizes the input's first byte
 // picks, must give frames, NeedMore or one final error, never a crash, an over-read or
-// unbounded buffering.
+// unbounded buffering. A decoded BLOCKS frame's zstd payload is decoded too: it must never
+// produce more than the literal length it announces.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 
+#include "codec.h"
 #include "frame_reader.h"
 #include "frames.h"
+#include "transfer_frames.h"
 
 using namespace novacron::transport;  // NOLINT(google-build-using-namespace)
 
@@ -40,6 +43,34 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, size_t size) {
           break;
         case FrameType::kAck:
           (void)Ack::decode(f.payload);
+          break;
+        case FrameType::kOffer:
+          (void)Offer::decode(f.payload);
+          break;
+        case FrameType::kAccept:
+          (void)Accept::decode(f.payload);
+          break;
+        case FrameType::kHashes:
+          if (auto h = Hashes::decode(f.payload); h && h->hashes.size() > h->present.size()) std::abort();
+          break;
+        case FrameType::kBlocks:
+          if (auto b = BlocksView::decode(f.payload); b && b->header.codec == Codec::kZstd) {
+            static BatchDecompressor decompressor;
+            std::vector<std::uint8_t> out;
+            if (decompressor.decompress(b->literal, b->header.literal_raw_len, out) &&
+                out.size() != b->header.literal_raw_len) {
+              std::abort();
+            }
+          }
+          break;
+        case FrameType::kEnd:
+          (void)End::decode(f.payload);
+          break;
+        case FrameType::kResult:
+          (void)Result::decode(f.payload);
+          break;
+        case FrameType::kCancel:
+          (void)Cancel::decode(f.payload);
           break;
         default:
           break;

@@ -3,6 +3,8 @@
 // A FaultProxy between them breaks connections where a test needs it.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +13,8 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
+#include <thread>
 
 #include "asio_net.h"
 #include "error_codes.h"
@@ -21,6 +25,7 @@
 #include "tests/support/test_env.h"
 #include "transfer_frames.h"
 #include "transport_node.h"
+#include "tunnel.h"
 
 namespace novacron::transport {
 namespace {
@@ -614,3 +619,184 @@ TEST_F(TransportPairTest, JanitorRemovesAbandonedPartials) {
 }  // namespace
 }  // namespace novacron::transport
 
+namespace novacron::transport {
+namespace {
+
+// A TCP endpoint on loopback that serves one connection with `serve` on its own thread.
+class LocalEndpoint {
+ public:
+  explicit LocalEndpoint(std::function<void(int)> serve) {
+    std::string error;
+    fd_ = listen_loopback("127.0.0.1", port_, error);
+    thread_ = std::thread([this, serve = std::move(serve)] {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 30000) != 1) return;
+      const int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      serve(c);
+      ::close(c);
+    });
+  }
+  ~LocalEndpoint() { join(); }
+  // Waits until the connection has been served (what `serve` recorded is then complete).
+  void join() {
+    if (!thread_.joinable()) return;
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+};
+
+void send_all(int fd, const std::vector<std::uint8_t>& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (n <= 0) return;
+    done += static_cast<size_t>(n);
+  }
+}
+
+std::vector<std::uint8_t> read_to_eof(int fd) {
+  std::vector<std::uint8_t> out;
+  std::uint8_t buf[65536];
+  while (true) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return out;
+    out.insert(out.end(), buf, buf + n);
+  }
+}
+
+class TunnelTest : public TransportPairTest {
+ protected:
+  sdk::Result<sdk::TransferStatus> open(const std::string& id, const std::string& target, int compression = -1) {
+    sdk::TunnelRequest r;
+    r.id = id;
+    r.peer = "node-b";
+    r.target_address = target;
+    r.compression = compression;
+    r.accept_timeout = std::chrono::seconds(20);
+    return a_->open_tunnel(r);
+  }
+
+  int connect_local(const std::string& address) {
+    std::string error;
+    const int fd = connect_tcp(address, 5000, error);
+    EXPECT_GE(fd, 0) << error;
+    return fd;
+  }
+
+  sdk::TransferStatus final_state(TransportNode& node, const std::string& id) {
+    auto st = node.wait(id, std::chrono::seconds(30));
+    EXPECT_TRUE(st.is_ok());
+    return st.value();
+  }
+};
+
+TEST_F(TunnelTest, CarriesBothDirectionsIntactAndClosesCleanly) {
+  start_pair();
+  // Text-like and random data, so both the zstd and the raw path carry bytes.
+  const auto to_target = mixed_data(8u << 20, 30);
+  const auto to_source = random_data(6u << 20, 31);
+  std::vector<std::uint8_t> target_got;
+  LocalEndpoint target([&](int fd) {
+    std::thread writer([&] {
+      send_all(fd, to_source);
+      ::shutdown(fd, SHUT_WR);
+    });
+    target_got = read_to_eof(fd);
+    writer.join();
+  });
+  auto opened = open("tun-1", target.address());
+  ASSERT_TRUE(opened.is_ok()) << opened.status().message();
+  EXPECT_EQ(opened.value().state, TransferState::kListening);
+  const int fd = connect_local(opened.value().local_address);
+  std::thread writer([&] {
+    send_all(fd, to_target);
+    ::shutdown(fd, SHUT_WR);
+  });
+  const auto source_got = read_to_eof(fd);
+  writer.join();
+  ::close(fd);
+  EXPECT_EQ(source_got, to_source);
+  const auto a = final_state(*a_, "tun-1");
+  const auto b = final_state(*b_, "tun-1");
+  target.join();
+  EXPECT_EQ(target_got, to_target);
+  EXPECT_EQ(a.state, TransferState::kClosed) << a.error_code << ": " << a.error_message;
+  EXPECT_EQ(b.state, TransferState::kClosed) << b.error_code << ": " << b.error_message;
+  EXPECT_EQ(a.stats.bytes_done, static_cast<std::int64_t>(to_target.size() + to_source.size()));
+  // The text half compressed: fewer bytes on the wire than carried.
+  EXPECT_LT(a.stats.wire_bytes_sent, static_cast<std::int64_t>(to_target.size()));
+}
+
+TEST_F(TunnelTest, TargetClosingFirstEndsBothSides) {
+  start_pair();
+  const auto hello = random_data(100000, 32);
+  LocalEndpoint target([&](int fd) { send_all(fd, hello); });  // sends, then closes
+  auto opened = open("tun-2", target.address());
+  ASSERT_TRUE(opened.is_ok()) << opened.status().message();
+  const int fd = connect_local(opened.value().local_address);
+  EXPECT_EQ(read_to_eof(fd), hello);  // EOF after the last byte
+  ::close(fd);
+  EXPECT_EQ(final_state(*a_, "tun-2").state, TransferState::kClosed);
+  EXPECT_EQ(final_state(*b_, "tun-2").state, TransferState::kClosed);
+}
+
+TEST_F(TunnelTest, ClientClosingFirstEndsBothSides) {
+  start_pair();
+  const auto hello = random_data(100000, 33);
+  std::vector<std::uint8_t> got;
+  LocalEndpoint target([&](int fd) { got = read_to_eof(fd); });  // reads to EOF, then closes
+  auto opened = open("tun-3", target.address());
+  ASSERT_TRUE(opened.is_ok()) << opened.status().message();
+  const int fd = connect_local(opened.value().local_address);
+  send_all(fd, hello);
+  ::shutdown(fd, SHUT_WR);
+  EXPECT_TRUE(read_to_eof(fd).empty());
+  ::close(fd);
+  EXPECT_EQ(final_state(*a_, "tun-3").state, TransferState::kClosed);
+  EXPECT_EQ(final_state(*b_, "tun-3").state, TransferState::kClosed);
+  target.join();
+  EXPECT_EQ(got, hello);
+}
+
+TEST_F(TunnelTest, SecondLocalConnectionIsRefused) {
+  start_pair();
+  LocalEndpoint target([&](int fd) { read_to_eof(fd); });
+  auto opened = open("tun-4", target.address());
+  ASSERT_TRUE(opened.is_ok()) << opened.status().message();
+  const int first = connect_local(opened.value().local_address);
+  for (int i = 0; i < 50 && a_->status("tun-4").value().state != TransferState::kRunning; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::string error;
+  EXPECT_LT(connect_tcp(opened.value().local_address, 2000, error), 0) << "the listener accepts exactly one";
+  ::close(first);
+  EXPECT_EQ(final_state(*a_, "tun-4").state, TransferState::kClosed);
+}
+
+TEST_F(TunnelTest, TargetsOutsideTheAllowedNetworksAreRefused) {
+  start_pair();
+  auto refused = open("tun-5", "10.1.2.3:80");
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_EQ(refused.status().code(), sdk::StatusCode::kPermissionDenied);
+  EXPECT_NE(refused.status().message().find("not_permitted"), std::string::npos) << refused.status().message();
+  // An allowed address where nothing listens: target_refused.
+  std::uint16_t port = 0;
+  std::string error;
+  const int fd = listen_loopback("127.0.0.1", port, error);
+  ::close(fd);
+  auto down = open("tun-6", "127.0.0.1:" + std::to_string(port));
+  ASSERT_FALSE(down.is_ok());
+  EXPECT_NE(down.status().message().find("target_refused"), std::string::npos) << down.status().message();
+  EXPECT_EQ(a_->status("tun-6").value().state, TransferState::kFailed);
+}
+
+}  // namespace
+}  // namespace novacron::transport

@@ -1,6 +1,6 @@
 // MigrationTransport: moves files, block devices, directory trees and byte streams between
 // this node and a peer node, for migrations (docs/transport-protocol.md has the wire
-// protocol, docs/transfers.md the operator's view).
+// protocol, docs/api.md and docs/cli.md the operator's view).
 //
 // The host calls it from its blocking executor, possibly from several threads at once; only
 // wait_transfer blocks for long. Paths in a SendRequest were resolved by the host (beneath
