@@ -13,6 +13,7 @@
 #include <random>
 #include <thread>
 
+#include "host/api/http_client.h"
 #include "tests/support/test_env.h"
 
 namespace novacron {
@@ -216,6 +217,79 @@ TEST_F(TransferApiTest, LimitsAndCancelThroughTheApi) {
   EXPECT_EQ(json::parse(as_admin(b, {"transfer", "show", "slow-1", "--json"}).out)["transfer"]["state"], "cancelled");
   EXPECT_FALSE(fs::exists(b.root / "big.img"));
   for (const auto& e : fs::directory_iterator(b.root)) ADD_FAILURE() << "left behind: " << e.path();
+}
+
+TEST_F(TransferApiTest, TunnelThroughTheApiCarriesAnEchoedStream) {
+  Node b = start("node-b", "node-a");
+  Node a = start("node-a", "node-b");
+  // The target on node-b's side: an echo server on loopback.
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ::listen(listener, 1);
+  socklen_t len = sizeof addr;
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::thread echo([listener] {
+    const int c = ::accept(listener, nullptr, nullptr);
+    char buf[65536];
+    ssize_t n = 0;
+    while ((n = ::recv(c, buf, sizeof buf, 0)) > 0) ::send(c, buf, static_cast<size_t>(n), MSG_NOSIGNAL);
+    ::close(c);
+  });
+
+  HttpClientOptions o;
+  o.base_url = a.url;
+  o.ca_file = (dir_ / "ca/ca.crt").string();
+  o.server_name = "node-a";
+  auto client = HttpClient::create(o);
+  ASSERT_TRUE(client.has_value()) << client.error().message;
+  const std::vector<std::pair<std::string, std::string>> auth{{"Authorization", "Bearer " + a.token}};
+  const json body = {
+      {"id", "tun-api"}, {"peer", "node-b"}, {"target_address", "127.0.0.1:" + std::to_string(ntohs(addr.sin_port))}};
+  auto opened = client->request("POST", "/v1/tunnels", body.dump(), auth);
+  ASSERT_TRUE(opened.has_value()) << opened.error().message;
+  ASSERT_EQ(opened->status, 201) << opened->body;
+  const json tunnel = json::parse(opened->body)["tunnel"];
+  EXPECT_EQ(tunnel["state"], "listening");
+  const std::string local = tunnel["local_address"];
+  const int port = std::stoi(local.substr(local.rfind(':') + 1));
+
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  to.sin_port = htons(static_cast<std::uint16_t>(port));
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+  std::string sent(1 << 20, 'x');
+  for (size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<char>('a' + (i * 7919) % 26);
+  std::thread writer([&] {
+    ::send(fd, sent.data(), sent.size(), MSG_NOSIGNAL);
+    ::shutdown(fd, SHUT_WR);
+  });
+  std::string echoed;
+  char buf[65536];
+  ssize_t n = 0;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) echoed.append(buf, static_cast<size_t>(n));
+  writer.join();
+  ::close(fd);
+  echo.join();
+  ::close(listener);
+  EXPECT_EQ(echoed, sent);
+
+  // A target outside the allowed networks: 403, nothing opened.
+  auto refused =
+      client->request("POST", "/v1/tunnels", json{{"peer", "node-b"}, {"target_address", "10.9.9.9:22"}}.dump(), auth);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status, 403) << refused->body;
+
+  for (int i = 0; i < 50; ++i) {
+    auto st = as_admin(a, {"transfer", "show", "tun-api", "--json"});
+    if (st.exit_code == 0 && json::parse(st.out)["transfer"]["state"] == "closed") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(json::parse(as_admin(a, {"transfer", "show", "tun-api", "--json"}).out)["transfer"]["state"], "closed");
 }
 
 TEST_F(TransferApiTest, HostWithoutTransportAnswers503) {
