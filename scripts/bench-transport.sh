@@ -8,7 +8,8 @@
 #      transport against rsync --no-whole-file at its default block size and with -B 4096,
 #      then both updating the destination in place (--in-place / rsync --inplace -B 4096)
 #   6. with --capped: 100 Mbit/s, transport adaptive and uncompressed against pv | socat
-# Each row is the median of RUNS runs, tools alternating, page cache warm. Transport times are
+# Each row is the median of RUNS runs, tools alternating, page cache warm and flushed of dirty
+# pages before each run (`sync`). Transport times are
 # the sender's elapsed_ms (request to verified result, connection set-up included); tool
 # times are wall clock. CPU = user + system seconds of both novacrond during the run.
 #
@@ -106,7 +107,12 @@ rsync --daemon --no-detach --address 127.0.0.1 --port "$RPORT" --config "$WORK/r
 PIDS+=("$!")
 sleep 0.5
 
-warm() { cat "$@" > /dev/null; }
+# Inputs in the page cache, and no dirty pages left from the previous run: each run then
+# pays for its own writes only (writeback of earlier runs would throttle whichever came next).
+warm() {
+  cat "$@" > /dev/null
+  sync
+}
 now() { date +%s.%N; }
 
 # --- one run of each ---------------------------------------------------------------------------

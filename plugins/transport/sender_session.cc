@@ -332,36 +332,50 @@ class Sender {
     BuiltBatch out;
     out.blocks = n;
     out.raw_bytes = static_cast<std::int64_t>(data->size());
-    // Literal bytes, gathered in block order.
-    auto literal = std::make_shared<std::vector<std::uint8_t>>();
-    literal->reserve(plan.literal_blocks.size() * p_.block_size);
-    for (const std::uint32_t k : plan.literal_blocks) {
-      const auto* b = data->data() + static_cast<size_t>(k) * p_.block_size;
-      literal->insert(literal->end(), b, b + block_len(first + k));
+    // The literal bytes in block order: a view into the read buffer when the literal blocks
+    // are contiguous (a full copy: all but zero blocks), else gathered.
+    const auto& lit = plan.literal_blocks;
+    const bool contiguous = !lit.empty() && lit.back() - lit.front() + 1 == lit.size() && !p_.corrupt_literals;
+    auto gathered = std::make_shared<std::vector<std::uint8_t>>();
+    std::span<const std::uint8_t> literal;
+    if (contiguous) {
+      const size_t begin = static_cast<size_t>(lit.front()) * p_.block_size;
+      const size_t end = static_cast<size_t>(lit.back()) * p_.block_size + block_len(first + lit.back());
+      literal = std::span<const std::uint8_t>(data->data() + begin, end - begin);
+    } else {
+      gathered->reserve(lit.size() * p_.block_size);
+      for (const std::uint32_t k : lit) {
+        const auto* b = data->data() + static_cast<size_t>(k) * p_.block_size;
+        gathered->insert(gathered->end(), b, b + block_len(first + k));
+      }
+      if (p_.corrupt_literals && !gathered->empty()) p_.corrupt_literals(*gathered);
+      literal = *gathered;
     }
-    if (p_.corrupt_literals && !literal->empty()) p_.corrupt_literals(*literal);
-    out.literal_raw = static_cast<std::int64_t>(literal->size());
+    out.literal_raw = static_cast<std::int64_t>(literal.size());
     BlocksHeader header;
     header.first_block = first;
     header.block_count = n;
-    header.literal_raw_len = static_cast<std::uint32_t>(literal->size());
+    header.literal_raw_len = static_cast<std::uint32_t>(literal.size());
     auto ops = std::make_shared<std::vector<OpRun>>(std::move(plan.ops));
-    return s_.workers.submit([out, header, ops, literal, level = try_compress ? level : 0]() mutable {
+    // `data` and `gathered` ride along so that `literal` stays valid on the worker.
+    return s_.workers.submit([out, header, ops, literal, data, gathered, level = try_compress ? level : 0]() mutable {
       const std::int64_t start = steady_ns();
       thread_local BatchCompressor compressor;
-      std::vector<std::uint8_t> body;
+      // The frame in one buffer: header room, the fixed part and ops, then the body written
+      // by the compressor in place (no copy of the compressed bytes).
+      const size_t prefix_size = kBlocksFixedSize + kOpRecordSize * ops->size();
+      out.frame.reserve(kHeaderSize + prefix_size + literal.size() + literal.size() / 64 + 1024);
+      out.frame.resize(kHeaderSize + prefix_size);
       out.level_tried = level;
-      out.level_used = literal->empty() ? 0 : compressor.compress(*literal, level, body);
+      out.level_used = literal.empty() ? 0 : compressor.compress(literal, level, out.frame);
+      const size_t body = out.frame.size() - kHeaderSize - prefix_size;
       header.codec = out.level_used > 0 ? Codec::kZstd : Codec::kRaw;
       header.level = static_cast<std::uint8_t>(out.level_used);
-      header.literal_wire_len = static_cast<std::uint32_t>(body.size());
+      header.literal_wire_len = static_cast<std::uint32_t>(body);
       std::vector<std::uint8_t> prefix;
       encode_blocks_prefix(header, *ops, prefix);
-      out.frame.reserve(kHeaderSize + prefix.size() + body.size());
-      out.frame.resize(kHeaderSize);
-      out.frame.insert(out.frame.end(), prefix.begin(), prefix.end());
-      out.frame.insert(out.frame.end(), body.begin(), body.end());
-      out.literal_wire = static_cast<std::int64_t>(body.size());
+      std::copy(prefix.begin(), prefix.end(), out.frame.begin() + kHeaderSize);
+      out.literal_wire = static_cast<std::int64_t>(body);
       out.compress_ns = steady_ns() - start;
       return out;
     });

@@ -37,6 +37,7 @@ struct PumpState {
   std::mutex mu;
   std::string error_code, message;
   std::atomic<bool> failed{false};
+  std::atomic<bool> out_done{false};  // local EOF sent (or the out pump ended)
   void fail(const std::string& code, const std::string& why) {
     std::lock_guard lock(mu);
     if (failed.exchange(true)) return;
@@ -92,12 +93,14 @@ void pump_out(FrameConnection& conn, int fd, int level, BandwidthGate* gate, std
       return;
     }
     if (n == 0) {
+      state.out_done = true;  // before the EOF leaves: the peer may close as soon as it sees it
       conn.send(FrameType::kTunnelEof, 0, {});
       return;
     }
     const std::span<const std::uint8_t> raw(chunk.data(), static_cast<size_t>(n));
     std::vector<std::uint8_t> body;
-    const bool try_zstd = level > 0 && detector.should_try();
+    // Chunks too small to compress (interactive traffic) say nothing about the data.
+    const bool try_zstd = level > 0 && raw.size() >= 512 && detector.should_try();
     const int used = try_zstd ? compressor.compress(raw, level, body) : 0;
     if (try_zstd) detector.record(used > 0);
     if (!try_zstd) body.assign(raw.begin(), raw.end());
@@ -119,10 +122,23 @@ void pump_out(FrameConnection& conn, int fd, int level, BandwidthGate* gate, std
 void pump_in(FrameConnection& conn, int fd, TransferEntry& entry, PumpState& state) {
   BatchDecompressor decompressor;
   std::vector<std::uint8_t> decoded;
+  bool peer_eof = false;
   while (!state.failed.load()) {
+    // After the peer's EOF, keep watching the connection (a reset or a drop must still be
+    // seen) until this side's own direction has ended too.
+    if (peer_eof && state.out_done.load()) return;
+    if (entry.cancelled().load()) {
+      state.fail("cancelled", "the tunnel was cancelled");
+      TunnelReset r;
+      r.code = static_cast<std::uint16_t>(12);
+      conn.send(FrameType::kTunnelReset, 0, r.encode());
+      reset_local(fd);
+      return;
+    }
     Received r = conn.receive(std::chrono::milliseconds(kPollMs));
     if (r.status == Received::Status::kTimeout) continue;
     if (r.status == Received::Status::kClosed) {
+      if (peer_eof && state.out_done.load()) return;  // both halves ended; the peer closed first
       state.fail("connection_lost", r.reason);
       reset_local(fd);
       return;
@@ -152,7 +168,8 @@ void pump_in(FrameConnection& conn, int fd, TransferEntry& entry, PumpState& sta
       }
       case FrameType::kTunnelEof:
         ::shutdown(fd, SHUT_WR);  // half-close: the other direction goes on
-        return;
+        peer_eof = true;
+        break;
       case FrameType::kTunnelReset:
         state.fail("connection_lost", "the peer's end of the tunnel was reset");
         reset_local(fd);
@@ -216,7 +233,7 @@ TunnelEnd pump_tunnel(FrameConnection& conn, int local_fd, int compression, Band
   if (state.failed.load()) {
     end.error_code = state.error_code;
     end.message = state.message;
-    conn.abort(end.message);
+    conn.close(std::chrono::seconds(1));  // lets a queued TUNNEL_RESET go out first
   } else {
     conn.close(std::chrono::seconds(5));
   }
@@ -249,7 +266,10 @@ bool tunnel_target_allowed(const std::string& target, const std::vector<std::str
 }
 
 bool is_loopback_address(const std::string& host) {
-  return tunnel_target_allowed(host + ":1", {"127.0.0.0/8", "::1/128"});
+  // A bare IPv6 literal ("::1") gets brackets so that HOST:PORT parsing sees one address.
+  const bool v6 = host.find(':') != std::string::npos;
+  if (v6 && (host.front() == '[' || host.back() == ']')) return false;
+  return tunnel_target_allowed((v6 ? "[" + host + "]" : host) + ":1", {"127.0.0.0/8", "::1/128"});
 }
 
 int listen_loopback(const std::string& host, std::uint16_t& port, std::string& error) {
@@ -261,16 +281,23 @@ int listen_loopback(const std::string& host, std::uint16_t& port, std::string& e
   const int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_storage ss{};
   socklen_t len = 0;
+  // A parse failure must never leave the socket bound to the wildcard address.
+  bool parsed = false;
   if (v6) {
     auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
     a->sin6_family = AF_INET6;
-    ::inet_pton(AF_INET6, host.c_str(), &a->sin6_addr);
+    parsed = ::inet_pton(AF_INET6, host.c_str(), &a->sin6_addr) == 1;
     len = sizeof *a;
   } else {
     auto* a = reinterpret_cast<sockaddr_in*>(&ss);
     a->sin_family = AF_INET;
-    ::inet_pton(AF_INET, host.c_str(), &a->sin_addr);
+    parsed = ::inet_pton(AF_INET, host.c_str(), &a->sin_addr) == 1;
     len = sizeof *a;
+  }
+  if (!parsed) {
+    error = "listen_address: '" + host + "' is not an IP address";
+    if (fd >= 0) ::close(fd);
+    return -1;
   }
   if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, 1) != 0) {
     error = std::string("cannot listen on ") + host + ": " + std::strerror(errno);

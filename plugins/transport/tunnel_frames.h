@@ -20,7 +20,7 @@ struct TunnelOpen {
 };
 
 struct TunnelDataView {
-  std::uint8_t codec = 0;  // 0 raw, 1 zstd stream (flushed chunk)
+  std::uint8_t codec = 0;  // 0 raw, 1 zstd (each chunk one complete frame)
   std::uint32_t raw_len = 0;
   std::span<const std::uint8_t> bytes;
   static std::optional<TunnelDataView> decode(std::span<const std::uint8_t> payload);

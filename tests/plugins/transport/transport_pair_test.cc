@@ -3,6 +3,7 @@
 // A FaultProxy between them breaks connections where a test needs it.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -796,6 +797,38 @@ TEST_F(TunnelTest, TargetsOutsideTheAllowedNetworksAreRefused) {
   ASSERT_FALSE(down.is_ok());
   EXPECT_NE(down.status().message().find("target_refused"), std::string::npos) << down.status().message();
   EXPECT_EQ(a_->status("tun-6").value().state, TransferState::kFailed);
+}
+
+}  // namespace
+}  // namespace novacron::transport
+namespace novacron::transport {
+namespace {
+
+TEST(TunnelAddressTest, LoopbackAndTargetsAreCheckedAsAddresses) {
+  EXPECT_TRUE(is_loopback_address("127.0.0.1"));
+  EXPECT_TRUE(is_loopback_address("127.9.9.9"));
+  EXPECT_TRUE(is_loopback_address("::1"));
+  EXPECT_FALSE(is_loopback_address("[::1]"));
+  EXPECT_FALSE(is_loopback_address("0.0.0.0"));
+  EXPECT_FALSE(is_loopback_address("::"));
+  EXPECT_FALSE(is_loopback_address("localhost"));  // names are never resolved
+  EXPECT_TRUE(tunnel_target_allowed("10.1.2.3:49152", {"10.0.0.0/8"}));
+  EXPECT_FALSE(tunnel_target_allowed("11.1.2.3:49152", {"10.0.0.0/8"}));
+  EXPECT_TRUE(tunnel_target_allowed("[::1]:5900", {"::1/128"}));
+  EXPECT_FALSE(tunnel_target_allowed("127.0.0.1:0", {"127.0.0.0/8"}));
+  EXPECT_FALSE(tunnel_target_allowed("127.0.0.1:80", {"garbage"}));
+  std::uint16_t port = 0;
+  std::string error;
+  EXPECT_LT(listen_loopback("[::1]", port, error), 0);
+  EXPECT_LT(listen_loopback("0.0.0.0", port, error), 0);
+  const int fd = listen_loopback("::1", port, error);
+  if (fd >= 0) {  // hosts without IPv6 loopback skip this part
+    sockaddr_in6 a{};
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    EXPECT_TRUE(IN6_IS_ADDR_LOOPBACK(&a.sin6_addr)) << "bound to loopback, never the wildcard";
+    ::close(fd);
+  }
 }
 
 }  // namespace

@@ -130,7 +130,8 @@ class MigrationTransport : public PluginInstance {
   virtual Status set_receive_policy(const ReceivePolicy& policy) noexcept = 0;
   // Starts a send and returns at once (state queued).
   virtual Result<TransferStatus> send(const SendRequest& request) noexcept = 0;
-  // Binds the loopback endpoint and connects to the peer before it returns (later).
+  // Connects to the peer, has it connect target_address, then binds the loopback endpoint
+  // (local_address in the answer, state listening) that accepts exactly one connection.
   virtual Result<TransferStatus> open_tunnel(const TunnelRequest& request) noexcept = 0;
   virtual Result<TransferStatus> transfer_status(std::string_view id) noexcept = 0;
   // Both directions, ordered by id, after `after` (exclusive), at most `limit`.
