@@ -39,7 +39,8 @@ void LevelController::observe_ratio(int level, std::int64_t raw_bytes, std::int6
   const auto it = std::find(kLadder.begin(), kLadder.end(), level);
   if (it == kLadder.end()) return;
   const auto s = static_cast<size_t>(it - kLadder.begin());
-  ratio_[s] = ratio_[s] == 1 ? r : 0.7 * ratio_[s] + 0.3 * r;
+  ratio_[s] = seen_[s] ? 0.7 * ratio_[s] + 0.3 * r : r;
+  seen_[s] = true;
   if (probe_pending_ && level == 1) {
     probe_ratio_ = r;
     probe_pending_ = false;
@@ -58,6 +59,9 @@ void LevelController::maybe_decide(std::int64_t now) {
   const double cpu_bound = static_cast<double>(cpu_wait_) / static_cast<double>(window);
   window_start_ = now;
   link_wait_ = cpu_wait_ = 0;
+  // A probe counts for the window it finished in, never later.
+  const double probe = probe_ratio_;
+  probe_ratio_ = 0;
 
   if (on_probation_) {
     on_probation_ = false;
@@ -71,10 +75,14 @@ void LevelController::maybe_decide(std::int64_t now) {
     --step_;
     return;
   }
+  // Data that does not compress: compressing costs CPU for nothing, whatever the link.
+  if (step_ > 0 && seen_[step_] && ratio_at(step_) < kProbeRatio) {
+    step_ = 0;
+    return;
+  }
   if (link_bound < kLinkBound || now < hold_until_) return;
   if (step_ == 0) {
-    if (probe_ratio_ >= kProbeRatio) step_ = 1;
-    probe_ratio_ = 0;
+    if (probe >= kProbeRatio) step_ = 1;
     return;
   }
   if (step_ < max_step_) {

@@ -29,7 +29,7 @@ class LevelController {
   // spent idle waiting for a batch to finish compressing.
   void observe_waits(std::int64_t link_wait_ns, std::int64_t cpu_wait_ns);
 
-  int current_level() const { return kLadder[step_]; }
+  int current_level() const { return mode_ >= 0 ? mode_ : kLadder[step_]; }
   bool adaptive() const { return mode_ < 0; }
 
  private:
@@ -44,6 +44,7 @@ class LevelController {
   std::int64_t window_start_;
   std::int64_t link_wait_ = 0, cpu_wait_ = 0;
   std::array<double, 5> ratio_{1, 1, 1, 1, 1};  // EWMA of raw/compressed per step
+  std::array<bool, 5> seen_{};                  // whether a step's ratio was ever observed
   std::int64_t hold_until_ = 0;
   size_t probation_from_ = 0;  // step before the last step up (0 = none pending)
   bool on_probation_ = false;
