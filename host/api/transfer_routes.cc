@@ -40,8 +40,7 @@ void ApiServer::add_transfer_routes() {
   // Runs `work` on the blocking pool and answers with its JSON (under `key` when not empty).
   auto run = [this](RequestContext& ctx, const HttpServer::Responder& respond, int ok_status, const char* key,
                     std::function<Expected<json>()> work) {
-    RequestContext copy = ctx;
-    ctx_.pools->blocking().post([copy, respond, ok_status, key, work = std::move(work)] {
+    ctx_.pools->blocking().post([copy = ctx, respond, ok_status, key, work = std::move(work)] {
       auto result = work();
       if (!result) {
         return respond(api_error(copy, status_for(result.error().code), result.error().code, result.error().message));

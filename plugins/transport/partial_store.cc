@@ -24,7 +24,7 @@ std::optional<std::string> read_small_file(const std::string& path) {
   while (true) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0 || out.size() > 64 * 1024) break;
+    if (n <= 0 || out.size() > size_t{64} * 1024) break;
     out.append(buf, static_cast<size_t>(n));
   }
   ::close(fd);

@@ -56,7 +56,8 @@ class TransportPlugin final : public sdk::MigrationTransportBase {
     o.workers = static_cast<int>(cfg.integer("workers", 2, 1, 64));
     o.retries = static_cast<int>(cfg.integer("retries", 5, 0, 100));
     o.retry_max_backoff = std::chrono::milliseconds(cfg.integer("retry_max_backoff_ms", 30000, 100, 3600000));
-    o.partial_retention = std::chrono::seconds(cfg.integer("partial_retention_seconds", 86400, 0, 365 * 86400));
+    o.partial_retention =
+        std::chrono::seconds(cfg.integer("partial_retention_seconds", 86400, 0, std::int64_t{365} * 86400));
     o.janitor_interval = std::chrono::seconds(cfg.integer("janitor_interval_seconds", 60, 1, 86400));
     const std::string durability = cfg.string("durability", "fsync");
     o.fsync = durability != "none";

@@ -326,7 +326,7 @@ class Sender {
   }
 
   std::future<BuiltBatch> build_async(std::uint64_t first, std::uint32_t n, PlannedBatch plan,
-                                      std::shared_ptr<std::vector<std::uint8_t>> data) {
+                                      const std::shared_ptr<std::vector<std::uint8_t>>& data) {
     const int level = s_.levels.next_level();
     const bool try_compress = level > 0 && detector_.should_try();
     BuiltBatch out;

@@ -200,7 +200,8 @@ sdk::Result<sdk::TransferStatus> TransportNode::send(const sdk::SendRequest& req
   return entry->snapshot();
 }
 
-void TransportNode::run_send(std::shared_ptr<TransferEntry> entry, sdk::SendRequest request, std::uint64_t key) {
+void TransportNode::run_send(const std::shared_ptr<TransferEntry>& entry, const sdk::SendRequest& request,
+                             std::uint64_t key) {
   std::string address;
   {
     std::lock_guard lock(mu_);
@@ -466,8 +467,9 @@ sdk::Result<sdk::TransferStatus> TransportNode::open_tunnel(const sdk::TunnelReq
   return entry->snapshot();
 }
 
-void TransportNode::run_tunnel_source(std::shared_ptr<TransferEntry> entry, std::shared_ptr<FrameConnection> conn,
-                                      int listen_fd, sdk::TunnelRequest request, std::uint64_t key) {
+void TransportNode::run_tunnel_source(const std::shared_ptr<TransferEntry>& entry,
+                                      const std::shared_ptr<FrameConnection>& conn, int listen_fd,
+                                      const sdk::TunnelRequest& request, std::uint64_t key) {
   // Exactly one local connection, then the listener closes (a second connect is refused).
   const auto deadline = std::chrono::steady_clock::now() + request.accept_timeout;
   int client = -1;

@@ -97,10 +97,10 @@ class TransportNode {
     std::shared_ptr<std::atomic<bool>> done;
   };
 
-  void run_send(std::shared_ptr<TransferEntry> entry, sdk::SendRequest request, std::uint64_t key);
+  void run_send(const std::shared_ptr<TransferEntry>& entry, const sdk::SendRequest& request, std::uint64_t key);
   void on_connection(std::unique_ptr<FrameConnection> conn);
-  void run_tunnel_source(std::shared_ptr<TransferEntry> entry, std::shared_ptr<FrameConnection> conn, int listen_fd,
-                         sdk::TunnelRequest request, std::uint64_t key);
+  void run_tunnel_source(const std::shared_ptr<TransferEntry>& entry, const std::shared_ptr<FrameConnection>& conn,
+                         int listen_fd, const sdk::TunnelRequest& request, std::uint64_t key);
   sdk::Status tunnel_handshake(FrameConnection& conn, const sdk::TunnelRequest& request);
   std::shared_ptr<TransferEntry> begin_tunnel(const std::string& id, const std::string& peer, const std::string& target,
                                               std::string& error);
