@@ -74,6 +74,31 @@ Expected<int> parse_compression(const json& v) {
                     "compression: expected \"adaptive\", \"off\" or a zstd level 1..19, got " + v.dump());
 }
 
+// Fields sends and tunnels share: id (minted when absent), priority, compression, bwlimit.
+template <typename Request>
+std::optional<Error> parse_shared_fields(const json& body, Request& r) {
+  if (body.contains("id") && !body["id"].is_string()) return Error{"invalid_argument", "id: expected a string"};
+  r.id = body.contains("id") ? body["id"].get<std::string>() : new_transfer_id();
+  if (body.contains("priority")) {
+    auto p = parse_priority(body["priority"]);
+    if (!p) return p.error();
+    r.priority = *p;
+  }
+  if (body.contains("compression")) {
+    auto c = parse_compression(body["compression"]);
+    if (!c) return c.error();
+    r.compression = *c;
+  }
+  if (body.contains("bwlimit_bytes_per_second")) {
+    const json& v = body["bwlimit_bytes_per_second"];
+    if (!v.is_number_integer() || v.get<std::int64_t>() < 0) {
+      return Error{"invalid_argument", "bwlimit_bytes_per_second: expected an integer >= 0"};
+    }
+    r.bwlimit_bytes_per_second = v.get<std::int64_t>();
+  }
+  return std::nullopt;
+}
+
 Expected<std::string> required_string(const json& body, const char* key) {
   const auto it = body.find(key);
   if (it == body.end() || !it->is_string() || it->get<std::string>().empty()) {
@@ -177,29 +202,11 @@ Expected<json> TransferService::send(const json& body) {
   if (!target) return tl::unexpected(target.error());
   r.peer = *peer;
   r.target = *target;
-  if (body.contains("id") && !body["id"].is_string()) return make_error("invalid_argument", "id: expected a string");
-  r.id = body.contains("id") ? body["id"].get<std::string>() : new_transfer_id();
   if (body.contains("base")) {
     if (!body["base"].is_string()) return make_error("invalid_argument", "base: expected a path");
     r.base = body["base"].get<std::string>();
   }
-  if (body.contains("priority")) {
-    auto p = parse_priority(body["priority"]);
-    if (!p) return tl::unexpected(p.error());
-    r.priority = *p;
-  }
-  if (body.contains("compression")) {
-    auto c = parse_compression(body["compression"]);
-    if (!c) return tl::unexpected(c.error());
-    r.compression = *c;
-  }
-  if (body.contains("bwlimit_bytes_per_second")) {
-    const json& v = body["bwlimit_bytes_per_second"];
-    if (!v.is_number_integer() || v.get<std::int64_t>() < 0) {
-      return make_error("invalid_argument", "bwlimit_bytes_per_second: expected an integer >= 0");
-    }
-    r.bwlimit_bytes_per_second = v.get<std::int64_t>();
-  }
+  if (auto bad = parse_shared_fields(body, r)) return tl::unexpected(*bad);
   if (body.contains("block_size")) {
     const json& v = body["block_size"];
     if (!v.is_number_unsigned() || v.get<std::uint64_t>() > (1u << 20)) {
@@ -236,29 +243,11 @@ Expected<json> TransferService::open_tunnel(const json& body) {
   if (!target) return tl::unexpected(target.error());
   r.peer = *peer;
   r.target_address = *target;
-  if (body.contains("id") && !body["id"].is_string()) return make_error("invalid_argument", "id: expected a string");
-  r.id = body.contains("id") ? body["id"].get<std::string>() : new_transfer_id();
   if (body.contains("listen_address")) {
     if (!body["listen_address"].is_string()) return make_error("invalid_argument", "listen_address: expected a string");
     r.listen_address = body["listen_address"].get<std::string>();
   }
-  if (body.contains("priority")) {
-    auto p = parse_priority(body["priority"]);
-    if (!p) return tl::unexpected(p.error());
-    r.priority = *p;
-  }
-  if (body.contains("compression")) {
-    auto c = parse_compression(body["compression"]);
-    if (!c) return tl::unexpected(c.error());
-    r.compression = *c;
-  }
-  if (body.contains("bwlimit_bytes_per_second")) {
-    const json& v = body["bwlimit_bytes_per_second"];
-    if (!v.is_number_integer() || v.get<std::int64_t>() < 0) {
-      return make_error("invalid_argument", "bwlimit_bytes_per_second: expected an integer >= 0");
-    }
-    r.bwlimit_bytes_per_second = v.get<std::int64_t>();
-  }
+  if (auto bad = parse_shared_fields(body, r)) return tl::unexpected(*bad);
   if (body.contains("accept_timeout_seconds")) {
     const json& v = body["accept_timeout_seconds"];
     if (!v.is_number_integer() || v.get<std::int64_t>() < 1 || v.get<std::int64_t>() > 86400) {

@@ -16,6 +16,7 @@
 #include "asio_net.h"
 #include "bandwidth_scheduler.h"
 #include "codec.h"
+#include "error_codes.h"
 #include "frames.h"
 #include "tunnel_frames.h"
 
@@ -64,6 +65,15 @@ bool write_all(int fd, const std::uint8_t* data, size_t n) {
   return true;
 }
 
+// A cancel ends both directions: the peer gets a reset, and so does the local socket.
+void cancel_both(FrameConnection& conn, int fd, PumpState& state) {
+  state.fail("cancelled", "the tunnel was cancelled");
+  TunnelReset r;
+  r.code = static_cast<std::uint16_t>(ErrorCode::kCancelled);
+  conn.send(FrameType::kTunnelReset, 0, r.encode());
+  reset_local(fd);
+}
+
 // Local socket -> TUNNEL_DATA ... TUNNEL_EOF.
 void pump_out(FrameConnection& conn, int fd, int level, BandwidthGate* gate, std::uint64_t key, TransferEntry& entry,
               PumpState& state) {
@@ -72,14 +82,7 @@ void pump_out(FrameConnection& conn, int fd, int level, BandwidthGate* gate, std
   IncompressibleDetector detector;
   static const std::atomic<bool> kNever{false};
   while (!state.failed.load()) {
-    if (entry.cancelled().load()) {
-      state.fail("cancelled", "the tunnel was cancelled");
-      TunnelReset r;
-      r.code = static_cast<std::uint16_t>(12);
-      conn.send(FrameType::kTunnelReset, 0, r.encode());
-      reset_local(fd);
-      return;
-    }
+    if (entry.cancelled().load()) return cancel_both(conn, fd, state);
     pollfd p{fd, POLLIN, 0};
     const int ready = ::poll(&p, 1, kPollMs);
     if (ready == 0) continue;
@@ -127,14 +130,7 @@ void pump_in(FrameConnection& conn, int fd, TransferEntry& entry, PumpState& sta
     // After the peer's EOF, keep watching the connection (a reset or a drop must still be
     // seen) until this side's own direction has ended too.
     if (peer_eof && state.out_done.load()) return;
-    if (entry.cancelled().load()) {
-      state.fail("cancelled", "the tunnel was cancelled");
-      TunnelReset r;
-      r.code = static_cast<std::uint16_t>(12);
-      conn.send(FrameType::kTunnelReset, 0, r.encode());
-      reset_local(fd);
-      return;
-    }
+    if (entry.cancelled().load()) return cancel_both(conn, fd, state);
     Received r = conn.receive(std::chrono::milliseconds(kPollMs));
     if (r.status == Received::Status::kTimeout) continue;
     if (r.status == Received::Status::kClosed) {

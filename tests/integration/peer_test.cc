@@ -22,19 +22,6 @@ namespace {
 using namespace novacron::testing;  // NOLINT(google-build-using-namespace)
 using nlohmann::json;
 
-// A loopback port nothing listens on (bound, then closed).
-int closed_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 class PeerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -135,7 +122,7 @@ TEST_F(PeerTest, NodesListsPeersWithReachabilityOverMutualTls) {
       json::array({peer_entry("node-b", b), peer_entry("node-d", d),  // up, but refuses node-a (no mTLS provider)
                    peer_entry("node-m", d),                           // node-d answers there: wrong name
                    peer_entry("node-r", r),                           // certificate from another CA
-                   peer_entry("node-z", closed_port())});
+                   peer_entry("node-z", unused_loopback_port())});
   int a = start_node("node-a", ca, dir_ / "certs", peers);
 
   auto c = client(a, "node-a");

@@ -22,18 +22,6 @@ namespace {
 using namespace novacron::testing;  // NOLINT(google-build-using-namespace)
 using nlohmann::json;
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 void write_random(const fs::path& path, size_t bytes, unsigned seed) {
   std::mt19937_64 rng(seed);
   std::vector<std::uint64_t> words(bytes / 8);
@@ -59,8 +47,8 @@ class TransferApiTest : public ::testing::Test {
       auto r = cli({"cert", "issue", n, "--ca-dir", (dir_ / "ca").string(), "--out", (dir_ / "certs").string()});
       ASSERT_EQ(r.exit_code, 0) << r.err;
     }
-    transport_port_["node-a"] = free_port();
-    transport_port_["node-b"] = free_port();
+    transport_port_["node-a"] = unused_loopback_port();
+    transport_port_["node-b"] = unused_loopback_port();
   }
 
   SubprocessResult cli(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {

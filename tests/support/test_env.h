@@ -79,6 +79,10 @@ SubprocessResult run(const std::vector<std::string>& argv,
 // Parses "listening on http://ADDR:PORT" from novacrond's ready line; 0 if absent.
 int ready_port(const std::string& out);
 
+// A loopback TCP port nothing listens on (bound, then closed): for configs that need a port
+// before the daemon starts, or a peer that is down.
+int unused_loopback_port();
+
 // Starts novacrond on `config` (its output in `log_dir`) and waits for its ready line.
 // `port` is the port it listens on, 0 when it did not become ready; the process is
 // returned either way so that the caller can print its stderr:

@@ -129,6 +129,18 @@ class TransportPairTest : public ::testing::Test {
     return node;
   }
 
+  // node-a's options, for tests that change some before start_pair.
+  TransportOptions a_options() {
+    const NodeCerts c = certs("node-a");
+    TransportOptions o;
+    o.node_name = "node-a";
+    o.identity = {c.ca, c.cert, c.key};
+    o.data_dir = (dir_ / "a").string();
+    o.retry_initial_backoff = std::chrono::milliseconds(100);
+    o.fsync = false;
+    return o;
+  }
+
   // node-a sends to node-b; node-b's address as node-a sees it may be a proxy.
   void start_pair(const std::function<std::string(const std::string&)>& route = nullptr,
                   TransportOptions* a_options = nullptr) {
@@ -270,12 +282,7 @@ TEST_F(TransportPairTest, InPlaceDeltaWritesOnlyChangedBlocks) {
 }
 
 TEST_F(TransportPairTest, InPlaceFailureStaysMarkedAndARetryRepairs) {
-  TransportOptions o;
-  const NodeCerts c = certs("node-a");
-  o.node_name = "node-a";
-  o.identity = {c.ca, c.cert, c.key};
-  o.data_dir = (dir_ / "a").string();
-  o.fsync = false;
+  TransportOptions o = a_options();
   o.corrupt_literals = [](std::vector<std::uint8_t>& bytes) { bytes[0] ^= 1; };
   start_pair(nullptr, &o);
   const auto base = random_data(4u << 20, 22);
@@ -385,12 +392,7 @@ TEST_F(TransportPairTest, ResumeAfterCutSendsOnlyTheRest) {
 }
 
 TEST_F(TransportPairTest, CorruptionAfterHashFailsVerification) {
-  TransportOptions o;
-  const NodeCerts c = certs("node-a");
-  o.node_name = "node-a";
-  o.identity = {c.ca, c.cert, c.key};
-  o.data_dir = (dir_ / "a").string();
-  o.fsync = false;
+  TransportOptions o = a_options();
   o.corrupt_literals = [](std::vector<std::uint8_t>& bytes) { bytes[bytes.size() / 2] ^= 0x10; };
   start_pair(nullptr, &o);
   const auto old = random_data(1u << 20, 9);
@@ -589,12 +591,7 @@ TEST_F(HostilePeerTest, GarbageBytesAreAProtocolError) {
 
 TEST_F(TransportPairTest, JanitorRemovesAbandonedPartials) {
   std::unique_ptr<FaultProxy> proxy;
-  TransportOptions o;
-  const NodeCerts c = certs("node-a");
-  o.node_name = "node-a";
-  o.identity = {c.ca, c.cert, c.key};
-  o.data_dir = (dir_ / "a").string();
-  o.fsync = false;
+  TransportOptions o = a_options();
   o.retries = 0;
   start_pair(
       [&](const std::string& b_address) {
