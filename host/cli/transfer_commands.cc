@@ -321,6 +321,7 @@ struct SendFlags {
   std::string file, to, base, bwlimit, compression, priority, id;
   std::int64_t block_size = 0;
   bool in_place = false;
+  bool block_device = false;
   bool no_wait = false;
 };
 
@@ -343,6 +344,9 @@ void add_send(CLI::App* transfer, Output& out, int& exit_code, ConnectionFlags& 
   cmd->add_option("--id", f->id, "Transfer id (default: the host makes one)");
   cmd->add_option("--block-size", f->block_size, "Block size in bytes")->check(CLI::PositiveNumber);
   cmd->add_flag("--no-wait", f->no_wait, "Print the transfer and return at once");
+  cmd->add_flag("--block-device", f->block_device,
+                "FILE is a block device on transfers.block_devices, the target an absolute device path on the "
+                "peer (on its list): written in place, marked incomplete until verified");
   cmd->add_flag("--in-place", f->in_place,
                 "Update the peer's existing file in place (only changed blocks are written; it is marked "
                 "incomplete until verified) instead of writing a new file and renaming it");
@@ -361,6 +365,7 @@ void add_send(CLI::App* transfer, Output& out, int& exit_code, ConnectionFlags& 
     if (!f->priority.empty()) body["priority"] = f->priority;
     if (f->block_size > 0) body["block_size"] = f->block_size;
     if (f->in_place) body["in_place"] = true;
+    if (f->block_device) body["kind"] = "block_device";
     if (!f->bwlimit.empty()) {
       auto rate = rate_argument(out, "--bwlimit", f->bwlimit, help);
       if (!rate) {

@@ -393,7 +393,8 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
   }
 
   if (auto transfers = root.find("transfers");
-      transfers != root.end() && c.object(*transfers, "/transfers", {"root", "allowed_peers", "tunnel_targets"})) {
+      transfers != root.end() &&
+      c.object(*transfers, "/transfers", {"root", "allowed_peers", "tunnel_targets", "block_devices"})) {
     if (auto r = c.string(*transfers, "/transfers", "root")) cfg.transfer_root = resolve(base_dir, *r);
     if (auto peers = transfers->find("allowed_peers"); peers != transfers->end()) {
       if (!peers->is_array()) {
@@ -405,6 +406,20 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
             c.fail("/transfers/allowed_peers/" + std::to_string(i), "expected a node name, got " + name.dump());
           } else {
             cfg.transfer_allowed_peers.push_back(name.get<std::string>());
+          }
+        }
+      }
+    }
+    if (auto devices = transfers->find("block_devices"); devices != transfers->end()) {
+      if (!devices->is_array()) {
+        c.fail("/transfers/block_devices", "expected an array of absolute device paths");
+      } else {
+        for (size_t i = 0; i < devices->size(); ++i) {
+          const json& d = (*devices)[i];
+          if (!d.is_string() || d.get<std::string>().empty() || d.get<std::string>().front() != '/') {
+            c.fail("/transfers/block_devices/" + std::to_string(i), "expected an absolute path, got " + d.dump());
+          } else {
+            cfg.transfer_block_devices.push_back(d.get<std::string>());
           }
         }
       }

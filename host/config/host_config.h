@@ -72,7 +72,9 @@ struct HostConfig {
   // transfer_root (empty: the image root); allowed_peers empty = every cluster peer.
   std::filesystem::path transfer_root;
   std::vector<std::string> transfer_allowed_peers;
-  std::vector<std::string> transfer_tunnel_targets;  // CIDRs peers' tunnels may reach (empty: loopback)
+  std::vector<std::string> transfer_tunnel_targets;
+  // Block devices this node may send from and peers may write to (absolute paths).
+  std::vector<std::string> transfer_block_devices;  // CIDRs peers' tunnels may reach (empty: loopback)
   int vm_stop_timeout_seconds = 60;
   int vm_reconcile_interval_seconds = 30;  // inventory vs. hypervisors (0 = at start and on request)
   std::filesystem::path data_dir = "/var/lib/novacron";

@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <set>
 
@@ -155,6 +156,7 @@ void TransferService::ensure_policy() {
   policy.root = root().string();
   policy.allowed_peers = config_.transfer_allowed_peers;
   policy.tunnel_targets = config_.transfer_tunnel_targets;
+  policy.block_devices = config_.transfer_block_devices;
   const sdk::Status s = t->set_receive_policy(policy);
   if (!s.is_ok()) {
     spdlog::error("transport {}: cannot set the receive policy (root {}): {}", id, policy.root, s.message());
@@ -185,11 +187,24 @@ Expected<std::string> TransferService::resolve_source(const std::string& source)
   return resolved->string();
 }
 
+// A device source must be on transfers.block_devices (compared by device number).
+Expected<std::string> TransferService::listed_device(const std::string& source) const {
+  struct stat st {};
+  if (source.empty() || source.front() != '/' || ::stat(source.c_str(), &st) != 0 || !S_ISBLK(st.st_mode)) {
+    return make_error("invalid_argument", "source: " + source + " is not a block device");
+  }
+  for (const auto& listed : config_.transfer_block_devices) {
+    struct stat l {};
+    if (::stat(listed.c_str(), &l) == 0 && S_ISBLK(l.st_mode) && l.st_rdev == st.st_rdev) return source;
+  }
+  return make_error("not_permitted", "source: " + source + " is not on transfers.block_devices");
+}
+
 Expected<json> TransferService::send(const json& body) {
   if (!body.is_object()) return make_error("invalid_argument", "the body must be a JSON object");
   static const std::set<std::string> kKnown = {
-      "id",          "source",     "peer",    "target", "base", "priority", "bwlimit_bytes_per_second",
-      "compression", "block_size", "in_place"};
+      "id",          "source",     "peer",     "target", "base", "priority", "bwlimit_bytes_per_second",
+      "compression", "block_size", "in_place", "kind"};
   for (const auto& [key, value] : body.items()) {
     if (!kKnown.contains(key)) return make_error("invalid_argument", key + ": unknown field");
   }
@@ -218,7 +233,15 @@ Expected<json> TransferService::send(const json& body) {
     if (!body["in_place"].is_boolean()) return make_error("invalid_argument", "in_place: expected true or false");
     r.in_place = body["in_place"].get<bool>();
   }
-  auto resolved = resolve_source(*source);
+  if (body.contains("kind")) {
+    const json& k = body["kind"];
+    if (k == "block_device") {
+      r.kind = sdk::TransferKind::kBlockDevice;
+    } else if (k != "file") {
+      return make_error("invalid_argument", "kind: expected \"file\" or \"block_device\", got " + k.dump());
+    }
+  }
+  auto resolved = r.kind == sdk::TransferKind::kBlockDevice ? listed_device(*source) : resolve_source(*source);
   if (!resolved) return tl::unexpected(resolved.error());
   r.source = *resolved;
   auto t = transport();

@@ -53,6 +53,7 @@ class TransferService {
  private:
   BorrowedPlugin<sdk::MigrationTransport> transport(std::string* id = nullptr);
   Expected<std::string> resolve_source(const std::string& source) const;
+  Expected<std::string> listed_device(const std::string& source) const;
 
   const HostConfig& config_;
   PluginManager& plugins_;

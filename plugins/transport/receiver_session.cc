@@ -1,10 +1,13 @@
 #include "receiver_session.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -210,8 +213,9 @@ class Receiver {
     if (!o) return fail({ErrorCode::kMalformed, "bad OFFER", false});
     offer_ = *o;
     if (!ctx_.root) return fail({ErrorCode::kNotReady, "this node has no receive policy yet", false});
+    if (offer_.kind == TransferKindCode::kBlockDevice) return offer_device();
     if (offer_.kind != TransferKindCode::kFile) {
-      return fail({ErrorCode::kNotPermitted, "only file transfers are served by this node yet", false});
+      return fail({ErrorCode::kNotPermitted, "directory trees are not served by this node yet", false});
     }
     if (auto bad = check_relative_path(offer_.target)) {
       return fail({ErrorCode::kNotPermitted, "target: " + bad->message, false});
@@ -227,6 +231,62 @@ class Receiver {
     if (auto failed = open_target()) return failed;
     if (auto failed = open_base()) return failed;
     return prepare_temp();
+  }
+
+  // A block device target: on the policy's list (compared by device number, so that
+  // /dev/vg0/x links work), opened exclusively (fails while mounted), written in place and
+  // marked incomplete (the record) until its digest matched.
+  std::optional<SessionOutcome> offer_device() {
+    const std::string& path = offer_.target;
+    if (path.empty() || path.front() != '/' || path.find('\0') != std::string::npos) {
+      return fail({ErrorCode::kNotPermitted, "target: a block device is named by its absolute path", false});
+    }
+    struct stat st {};
+    const bool listed =
+        ::stat(path.c_str(), &st) == 0 && S_ISBLK(st.st_mode) &&
+        std::find(ctx_.block_devices.begin(), ctx_.block_devices.end(), st.st_rdev) != ctx_.block_devices.end();
+    if (!listed) {
+      return fail({ErrorCode::kNotPermitted,
+                   "target " + path + " is not a block device this node accepts (transfers.block_devices)", false});
+    }
+    std::string conflict;
+    entry_ = ctx_.begin(offer_, conn_.peer_name(), conflict);
+    if (!entry_) return fail({ErrorCode::kBusy, conflict, false});
+    temp_ = Fd(::open(path.c_str(), O_RDWR | O_EXCL | O_CLOEXEC));
+    struct stat opened {};
+    if (!temp_.valid()) {
+      return fail({errno == EBUSY ? ErrorCode::kBusy : ErrorCode::kIo,
+                   "cannot open " + path + " exclusively: " + errno_text() + (errno == EBUSY ? " (mounted?)" : ""),
+                   false});
+    }
+    if (::fstat(temp_.get(), &opened) != 0 || !S_ISBLK(opened.st_mode) || opened.st_rdev != st.st_rdev) {
+      return fail({ErrorCode::kNotPermitted, "target " + path + " changed while it was opened", false});
+    }
+    std::uint64_t size = 0;
+    if (::ioctl(temp_.get(), BLKGETSIZE64, &size) != 0 || size < offer_.total_bytes) {
+      return fail({ErrorCode::kNoSpace,
+                   path + " holds " + std::to_string(size) + " bytes, the source " + std::to_string(offer_.total_bytes),
+                   false});
+    }
+    in_place_ = device_ = true;
+    name_ = temp_name_ = path;
+    record_ = PartialRecord{offer_.id,
+                            conn_.peer_name(),
+                            path,
+                            path,
+                            "",
+                            offer_.total_bytes,
+                            offer_.block_size,
+                            hex(offer_.source_fingerprint),
+                            0,
+                            unix_ms_now(),
+                            unix_ms_now(),
+                            true};
+    std::string error;
+    if (!ctx_.partials->put(record_, error)) return fail({ErrorCode::kIo, error, false});
+    record_written_ = true;
+    held_ = offer_.total_blocks;  // the device's current blocks are the view
+    return std::nullopt;
   }
 
   std::optional<SessionOutcome> open_target() {
@@ -539,10 +599,16 @@ class Receiver {
         return std::nullopt;
       }
       case BlockOp::kZero:
-        if (j < held_ && j < view_blocks_ && view_present_[j] &&
-            ::fallocate(temp_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), len) !=
-                0) {
-          return Failure{ErrorCode::kIo, "cannot zero block " + std::to_string(j) + ": " + errno_text(), true};
+        if (j < held_ && j < view_blocks_ && view_present_[j]) {
+          if (auto failure = flush_io()) return failure;
+          if (::fallocate(temp_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), len) !=
+              0) {
+            // Devices and file systems without hole punching: write the zeros.
+            zeros_.assign(len, 0);
+            if (!pwrite_full(temp_.get(), zeros_.data(), len, offset)) {
+              return Failure{ErrorCode::kIo, "cannot zero block " + std::to_string(j) + ": " + errno_text(), true};
+            }
+          }
         }
         hash = zero_block_hash(len);
         count(&sdk::TransferStats::blocks_zero, false);
@@ -701,6 +767,10 @@ class Receiver {
 
   std::optional<Failure> install() {
     const int fd = temp_.get();
+    if (device_) {  // a device has no owner, mode or times to set; only its data must be durable
+      if (ctx_.fsync && ::fsync(fd) != 0) return Failure{ErrorCode::kIo, "fsync: " + errno_text(), false};
+      return std::nullopt;
+    }
     if (::geteuid() == 0 && ::fchown(fd, offer_.uid, offer_.gid) != 0) {
       return Failure{ErrorCode::kIo, "chown: " + errno_text(), false};
     }
@@ -754,7 +824,9 @@ class Receiver {
   std::uint64_t acked_ = 0;  // blocks of a resumed partial acknowledged before
   std::uint64_t held_ = 0;   // leading view blocks the output file already holds (resume, in place)
   bool in_place_ = false;
+  bool device_ = false;
   bool tunnel_ = false;
+  std::vector<std::uint8_t> zeros_;
   std::uint64_t view_blocks_ = 0;
   std::vector<bool> view_present_;
   std::vector<Hash128> view_hash_;

@@ -7,6 +7,8 @@
 // file and record for a resume; a failed verification leaves nothing.
 #pragma once
 
+#include <sys/types.h>
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -29,6 +31,8 @@ struct ReceiveContext {
   bool fsync = true;  // durability: fsync the file and its folder before answering
   // Registers the incoming transfer with the node; null with `error` for an id in use.
   std::function<std::shared_ptr<TransferEntry>(const Offer&, const std::string& peer, std::string& error)> begin;
+  // Block devices peers may write (by device number, resolved when the policy was set).
+  std::vector<dev_t> block_devices;
   // Tunnels: the CIDRs a peer's tunnel may connect to, and how its entry is registered.
   std::vector<std::string> tunnel_targets;
   std::function<std::shared_ptr<TransferEntry>(const std::string& id, const std::string& peer,

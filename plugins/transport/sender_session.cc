@@ -1,6 +1,8 @@
 #include "sender_session.h"
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -86,10 +88,19 @@ class Sender {
     if (fd_ < 0) {
       return SessionOutcome::failure("io", "cannot open the source " + p_.source + ": " + std::strerror(errno), true);
     }
-    if (::fstat(fd_, &st_) != 0 || !S_ISREG(st_.st_mode)) {
-      return SessionOutcome::failure("not_permitted", "the source " + p_.source + " is not a regular file", true);
+    if (::fstat(fd_, &st_) != 0 || !(S_ISREG(st_.st_mode) || S_ISBLK(st_.st_mode))) {
+      return SessionOutcome::failure("not_permitted", "the source " + p_.source + " is not a file or block device",
+                                     true);
     }
     total_bytes_ = static_cast<std::uint64_t>(st_.st_size);
+    if (S_ISBLK(st_.st_mode)) {
+      std::uint64_t size = 0;
+      if (::ioctl(fd_, BLKGETSIZE64, &size) != 0) {
+        return SessionOutcome::failure("io", "cannot read the size of " + p_.source + ": " + std::strerror(errno),
+                                       true);
+      }
+      total_bytes_ = size;
+    }
     total_blocks_ = FileDigest::blocks_for(total_bytes_, p_.block_size);
     digest_ = std::make_unique<FileDigest>(p_.block_size, total_bytes_);
     ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -113,7 +124,7 @@ class Sender {
   std::optional<SessionOutcome> offer() {
     Offer o;
     o.id = p_.id;
-    o.kind = TransferKindCode::kFile;
+    o.kind = p_.block_device ? TransferKindCode::kBlockDevice : TransferKindCode::kFile;
     o.flags = static_cast<std::uint8_t>((p_.resume ? kOfferResume : 0) | (p_.allow_delta ? kOfferDeltaAllowed : 0) |
                                         (p_.in_place ? kOfferInPlace : 0));
     o.block_size = p_.block_size;

@@ -31,6 +31,7 @@ struct SendParams {
   bool resume = false;  // a retry of this id: the receiver may hold a partial
   bool allow_delta = true;
   bool in_place = false;
+  bool block_device = false;  // the target is a block device on the peer (written in place)
   int pipeline_depth = 4;
   // Test hook: runs on each batch's literal bytes after they were hashed, before they are
   // compressed (simulates corruption the TLS channel cannot see, e.g. bad memory).

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,11 +53,18 @@ Status validate(const sdk::SendRequest& r) {
   if (!valid_transfer_id(r.id)) {
     return {StatusCode::kInvalidArgument, "id: '" + r.id + "' is not [a-z0-9][a-z0-9-]{0,63}"};
   }
-  if (r.kind != sdk::TransferKind::kFile) {
-    return {StatusCode::kInvalidArgument, "kind: only files are sent by this version (trees and devices come later)"};
+  if (r.kind != sdk::TransferKind::kFile && r.kind != sdk::TransferKind::kBlockDevice) {
+    return {StatusCode::kInvalidArgument, "kind: files and block devices are sent by this version (trees come later)"};
   }
   if (r.source.empty() || r.source.front() != '/') return {StatusCode::kInvalidArgument, "source: must be absolute"};
-  if (auto bad = check_relative_path(r.target)) return {StatusCode::kInvalidArgument, "target: " + bad->message};
+  if (r.kind == sdk::TransferKind::kBlockDevice) {
+    if (r.target.empty() || r.target.front() != '/' || r.target.size() > kMaxPathText) {
+      return {StatusCode::kInvalidArgument, "target: a block device is named by its absolute path on the peer"};
+    }
+    if (!r.base.empty()) return {StatusCode::kInvalidArgument, "base: a block device is its own base"};
+  } else if (auto bad = check_relative_path(r.target)) {
+    return {StatusCode::kInvalidArgument, "target: " + bad->message};
+  }
   if (!r.base.empty()) {
     if (auto bad = check_relative_path(r.base)) return {StatusCode::kInvalidArgument, "base: " + bad->message};
   }
@@ -142,9 +150,21 @@ sdk::Status TransportNode::set_receive_policy(const sdk::ReceivePolicy& policy) 
   }
   auto root = open_root(policy.root);
   if (!root) return {StatusCode::kInvalidArgument, "root: " + root.error().message};
+  // Devices by number: a path may be a link (/dev/vg0/x), what counts is the device.
+  std::vector<dev_t> devices;
+  for (size_t i = 0; i < policy.block_devices.size(); ++i) {
+    struct stat st {};
+    const std::string& path = policy.block_devices[i];
+    if (::stat(path.c_str(), &st) != 0 || !S_ISBLK(st.st_mode)) {
+      return {StatusCode::kInvalidArgument,
+              "block_devices/" + std::to_string(i) + ": " + path + " is not a block device"};
+    }
+    devices.push_back(st.st_rdev);
+  }
   auto shared = std::make_shared<const Fd>(std::move(*root));
   std::lock_guard lock(mu_);
   root_ = std::move(shared);
+  block_devices_ = std::move(devices);
   allowed_peers_ = policy.allowed_peers;
   if (!policy.tunnel_targets.empty()) tunnel_targets_ = policy.tunnel_targets;
   return Status::ok();
@@ -216,6 +236,7 @@ void TransportNode::run_send(const std::shared_ptr<TransferEntry>& entry, const 
   params.base = request.base;
   params.block_size = request.block_size != 0 ? request.block_size : opt_.default_block_size;
   params.in_place = request.in_place;
+  params.block_device = request.kind == sdk::TransferKind::kBlockDevice;
   params.corrupt_literals = opt_.corrupt_literals;
   SteadyClock clock;
   LevelController levels(request.compression, opt_.max_compression_level, clock);
@@ -304,6 +325,7 @@ void TransportNode::on_connection(std::unique_ptr<FrameConnection> conn) {
     {
       std::lock_guard lock(mu_);
       ctx.tunnel_targets = tunnel_targets_;
+      ctx.block_devices = block_devices_;
     }
     ctx.begin_tunnel = [this](const std::string& id, const std::string& peer, const std::string& target,
                               std::string& error) { return begin_tunnel(id, peer, target, error); };
@@ -338,7 +360,8 @@ std::shared_ptr<TransferEntry> TransportNode::begin_receive(const Offer& offer, 
   initial.id = offer.id;
   initial.peer = peer;
   initial.target = offer.target;
-  initial.kind = sdk::TransferKind::kFile;
+  initial.kind =
+      offer.kind == TransferKindCode::kBlockDevice ? sdk::TransferKind::kBlockDevice : sdk::TransferKind::kFile;
   initial.direction = sdk::TransferDirection::kReceive;
   initial.state = TransferState::kRunning;
   auto entry = std::make_shared<TransferEntry>(initial);

@@ -126,6 +126,7 @@ class TransportNode {
   int active_receives_ = 0;
   std::vector<std::string> allowed_peers_;
   std::vector<std::string> tunnel_targets_{"127.0.0.0/8", "::1/128"};
+  std::vector<dev_t> block_devices_;
   std::map<std::string, std::shared_ptr<TransferEntry>, std::less<>> transfers_;
   std::map<std::string, std::uint64_t, std::less<>> gate_keys_;
   std::uint64_t next_key_ = 1;

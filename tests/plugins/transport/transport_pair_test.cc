@@ -830,3 +830,124 @@ TEST(TunnelAddressTest, LoopbackAndTargetsAreCheckedAsAddresses) {
 
 }  // namespace
 }  // namespace novacron::transport
+
+namespace novacron::transport {
+namespace {
+
+// Block devices: two loop devices over files of the test (root and /dev/loop-control only).
+class BlockDeviceTest : public TransportPairTest {
+ protected:
+  static constexpr const char* kLosetup = "/usr/sbin/losetup";
+
+  void SetUp() override {
+    if (::geteuid() != 0 || !fs::exists("/dev/loop-control") || !fs::exists(kLosetup)) {
+      GTEST_SKIP() << "needs root, loop devices and " << kLosetup;
+    }
+    TransportPairTest::SetUp();
+    source_data_ = random_data(8u << 20, 40);
+    auto target_data = source_data_;
+    changed_ = change_one_percent(target_data, 41);  // the target differs in 1 % of the blocks
+    write_bytes(dir_ / "src.disk", source_data_);
+    write_bytes(dir_ / "dst.disk", target_data);
+    source_dev_ = attach(dir_ / "src.disk");
+    target_dev_ = attach(dir_ / "dst.disk");
+    if (source_dev_.empty() || target_dev_.empty()) GTEST_SKIP() << "no free loop device";
+  }
+  void TearDown() override {
+    a_.reset();
+    b_.reset();
+    for (const auto& dev : {source_dev_, target_dev_}) {
+      if (dev.empty()) continue;
+      const auto r = novacron::testing::run({kLosetup, "-d", dev});
+      EXPECT_EQ(r.exit_code, 0) << "losetup -d " << dev << ": " << r.err;
+    }
+  }
+  std::string attach(const fs::path& file) {
+    auto r = novacron::testing::run({kLosetup, "--find", "--show", file.string()});
+    std::string dev = r.out;
+    while (!dev.empty() && (dev.back() == '\n' || dev.back() == ' ')) dev.pop_back();
+    return r.exit_code == 0 ? dev : "";
+  }
+  void allow_target() {
+    sdk::ReceivePolicy policy;
+    policy.root = b_root().string();
+    policy.block_devices = {target_dev_};
+    ASSERT_TRUE(b_->set_receive_policy(policy).is_ok());
+  }
+  sdk::TransferStatus send_device(const std::string& id, const std::string& target) {
+    sdk::SendRequest r;
+    r.id = id;
+    r.kind = sdk::TransferKind::kBlockDevice;
+    r.source = source_dev_;
+    r.peer = "node-b";
+    r.target = target;
+    r.compression = 0;
+    auto started = a_->send(r);
+    EXPECT_TRUE(started.is_ok()) << started.status().message();
+    return a_->wait(id, std::chrono::seconds(60)).value();
+  }
+  std::vector<std::uint8_t> device_bytes(const std::string& dev) {
+    std::vector<std::uint8_t> out(source_data_.size());
+    const int fd = ::open(dev.c_str(), O_RDONLY | O_DIRECT);
+    std::vector<std::uint8_t> buf(source_data_.size() + 4096);
+    auto* aligned = reinterpret_cast<std::uint8_t*>((reinterpret_cast<std::uintptr_t>(buf.data()) + 4095) & ~4095ul);
+    const ssize_t n = ::pread(fd, aligned, out.size(), 0);
+    ::close(fd);
+    if (n == static_cast<ssize_t>(out.size())) std::memcpy(out.data(), aligned, out.size());
+    return out;
+  }
+
+  std::vector<std::uint8_t> source_data_;
+  size_t changed_ = 0;
+  std::string source_dev_, target_dev_;
+};
+
+TEST_F(BlockDeviceTest, WrittenInPlaceOnlyWhereItDiffers) {
+  start_pair();
+  allow_target();
+  const auto st = send_device("dev-1", target_dev_);
+  ASSERT_EQ(st.state, TransferState::kSucceeded) << st.error_code << ": " << st.error_message;
+  EXPECT_EQ(st.kind, sdk::TransferKind::kBlockDevice);
+  EXPECT_EQ(st.stats.blocks_literal, static_cast<std::int64_t>(changed_));
+  EXPECT_EQ(device_bytes(target_dev_), source_data_);
+  EXPECT_EQ(received("dev-1").kind, sdk::TransferKind::kBlockDevice);
+  EXPECT_EQ(b_->clean_partials(std::chrono::milliseconds(0)), 0u) << "the marker is gone once verified";
+}
+
+TEST_F(BlockDeviceTest, DevicesNotOnTheListAreRefused) {
+  start_pair();
+  allow_target();
+  const auto st = send_device("dev-2", source_dev_);  // a real device, not on node-b's list
+  EXPECT_EQ(st.state, TransferState::kFailed);
+  EXPECT_EQ(st.error_code, "not_permitted") << st.error_message;
+  sdk::SendRequest relative;
+  relative.id = "dev-3";
+  relative.kind = sdk::TransferKind::kBlockDevice;
+  relative.source = source_dev_;
+  relative.peer = "node-b";
+  relative.target = "dev/loop0";
+  EXPECT_EQ(a_->send(relative).status().code(), sdk::StatusCode::kInvalidArgument) << "refused before connecting";
+  sdk::ReceivePolicy bad;
+  bad.root = b_root().string();
+  bad.block_devices = {(dir_ / "dst.disk").string()};
+  EXPECT_EQ(b_->set_receive_policy(bad).code(), sdk::StatusCode::kInvalidArgument) << "a regular file is no device";
+}
+
+TEST_F(BlockDeviceTest, FailedVerificationLeavesItMarkedUntilRepaired) {
+  TransportOptions o = a_options();
+  o.corrupt_literals = [](std::vector<std::uint8_t>& bytes) { bytes[0] ^= 1; };
+  start_pair(nullptr, &o);
+  allow_target();
+  const auto bad = send_device("dev-4", target_dev_);
+  EXPECT_EQ(bad.error_code, "verification_failed");
+  EXPECT_EQ(received("dev-4").state, TransferState::kPartial) << "marked incomplete";
+  a_.reset();
+  a_ = make_node("node-a", "a", {{"node-b", b_->listen_address()}});
+  const auto good = send_device("dev-4", target_dev_);
+  ASSERT_EQ(good.state, TransferState::kSucceeded) << good.error_message;
+  EXPECT_EQ(device_bytes(target_dev_), source_data_);
+  EXPECT_LE(good.stats.blocks_literal, static_cast<std::int64_t>(changed_));
+}
+
+}  // namespace
+}  // namespace novacron::transport
