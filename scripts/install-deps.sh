@@ -12,6 +12,7 @@ PACKAGES=(
   prometheus
   libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
   lxc lxc-dev lxc-templates busybox-static cpio iproute2
+  xfsprogs
 )
 
 missing=()

@@ -3,8 +3,11 @@
 // A FaultProxy between them breaks connections where a test needs it.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -947,6 +950,89 @@ TEST_F(BlockDeviceTest, FailedVerificationLeavesItMarkedUntilRepaired) {
   ASSERT_EQ(good.state, TransferState::kSucceeded) << good.error_message;
   EXPECT_EQ(device_bytes(target_dev_), source_data_);
   EXPECT_LE(good.stats.blocks_literal, static_cast<std::int64_t>(changed_));
+}
+
+}  // namespace
+}  // namespace novacron::transport
+
+namespace novacron::transport {
+namespace {
+
+// Reflinks: the receive root on an XFS file system (reflink=1) on a loop device, mounted by
+// the test (root, mkfs.xfs, loop devices and mount permission; skipped elsewhere).
+class ReflinkTest : public TransportPairTest {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0 || !fs::exists("/usr/sbin/mkfs.xfs") || !fs::exists("/dev/loop-control")) {
+      GTEST_SKIP() << "needs root, mkfs.xfs and loop devices";
+    }
+    TransportPairTest::SetUp();
+    image_ = dir_ / "xfs.img";
+    mount_ = dir_ / "xfs";
+    fs::create_directories(mount_);
+    { std::ofstream(image_).close(); }
+    fs::resize_file(image_, 320u << 20);  // mkfs.xfs wants more than 300 MB (sparse: costs nothing)
+    using novacron::testing::run;
+    const auto made = run({"/usr/sbin/mkfs.xfs", "-q", "-m", "reflink=1", image_.string()});
+    if (made.exit_code != 0) GTEST_SKIP() << "cannot make an XFS file system here: " << made.err;
+    const auto mounted = run({"/usr/bin/mount", "-o", "loop", image_.string(), mount_.string()});
+    if (mounted.exit_code != 0) GTEST_SKIP() << "cannot mount an XFS file system here: " << mounted.err;
+    mounted_ = true;
+  }
+  void TearDown() override {
+    a_.reset();
+    b_.reset();
+    if (mounted_) EXPECT_EQ(novacron::testing::run({"/usr/bin/umount", mount_.string()}).exit_code, 0);
+  }
+  void receive_on_xfs() {
+    sdk::ReceivePolicy policy;
+    policy.root = mount_.string();
+    ASSERT_TRUE(b_->set_receive_policy(policy).is_ok());
+  }
+  // Extents of `path` that share their blocks with another file (FIEMAP_EXTENT_SHARED).
+  static int shared_extents(const fs::path& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    std::vector<std::uint8_t> buf(sizeof(fiemap) + 256 * sizeof(fiemap_extent));
+    auto* map = reinterpret_cast<fiemap*>(buf.data());
+    map->fm_length = ~0ull;
+    map->fm_flags = FIEMAP_FLAG_SYNC;
+    map->fm_extent_count = 256;
+    int shared = 0;
+    if (::ioctl(fd, FS_IOC_FIEMAP, map) == 0) {
+      for (unsigned i = 0; i < map->fm_mapped_extents; ++i) {
+        if ((map->fm_extents[i].fe_flags & FIEMAP_EXTENT_SHARED) != 0) ++shared;
+      }
+    }
+    ::close(fd);
+    return shared;
+  }
+
+  fs::path image_, mount_;
+  bool mounted_ = false;
+};
+
+TEST_F(ReflinkTest, DeltaSharesTheBaseExtentsInsteadOfCopying) {
+  start_pair();
+  receive_on_xfs();
+  const auto golden = random_data(16u << 20, 50);
+  write_bytes(mount_ / "golden.img", golden);
+  auto changed = golden;
+  const size_t n = change_one_percent(changed, 51);
+  changed.resize(changed.size() - 1000);  // and a shorter, unaligned end
+  write_bytes(a_file("disk.img"), changed);
+  const auto st = send("clone-1", a_file("disk.img"), "vm/disk.img", 1, "golden.img");
+  ASSERT_EQ(st.state, TransferState::kSucceeded) << st.error_code << ": " << st.error_message;
+  EXPECT_EQ(read_bytes(mount_ / "vm/disk.img"), changed);
+  EXPECT_EQ(read_bytes(mount_ / "golden.img"), golden);
+  EXPECT_LE(st.stats.blocks_literal, static_cast<std::int64_t>(n) + 1);
+  EXPECT_GT(shared_extents(mount_ / "vm/disk.img"), 0) << "unchanged blocks share the base's extents";
+  // Again onto itself (the old target is the base): still correct.
+  auto again = changed;
+  change_one_percent(again, 52);
+  write_bytes(a_file("disk.img"), again);
+  const auto st2 = send("clone-2", a_file("disk.img"), "vm/disk.img", 1);
+  ASSERT_EQ(st2.state, TransferState::kSucceeded) << st2.error_message;
+  EXPECT_EQ(read_bytes(mount_ / "vm/disk.img"), again);
 }
 
 }  // namespace
