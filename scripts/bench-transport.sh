@@ -14,7 +14,9 @@
 # times are wall clock. CPU = user + system seconds of both novacrond during the run.
 #
 # Usage: scripts/bench-transport.sh [BUILD_DIR] [RUNS] [--capped]   (defaults: build 3)
-#        SIZE_MIB=1024 CAPPED_MIB=256 change the file sizes.
+#        SIZE_MIB=1024 CAPPED_MIB=256 change the file sizes. DST_FS=xfs puts the receiving
+#        side (node-b's transfers root and the rsync module) on an XFS file system with
+#        reflinks, on a loop device made for the run (root; needs mkfs.xfs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -38,12 +40,27 @@ CLI="$BUILD/bin/novacron"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/novacron-bench-transport-XXXXXX")
 PIDS=()
+MOUNTED=""
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2> /dev/null || true; done
   wait 2> /dev/null || true
+  [[ -n "$MOUNTED" ]] && umount "$MOUNTED"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+# Where the receiving side writes: node-b's transfers root and the rsync module.
+DEST=$WORK
+if [[ "${DST_FS:-}" == xfs ]]; then
+  truncate -s 4G "$WORK/xfs.img"
+  mkfs.xfs -q -m reflink=1 "$WORK/xfs.img"
+  mkdir -p "$WORK/xfs"
+  mount -o loop "$WORK/xfs.img" "$WORK/xfs"
+  MOUNTED=$WORK/xfs
+  DEST=$WORK/xfs
+fi
+B=$DEST/root-node-b
+RSYNC_DIR=$DEST/rsync
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -55,11 +72,13 @@ TPORT[node-a]=$(free_port)
 TPORT[node-b]=$(free_port)
 start_node() {
   local name=$1 peer=$2
-  mkdir -p "$WORK/root-$name"
+  local root="$WORK/root-$name"
+  [[ $name == node-b ]] && root=$B
+  mkdir -p "$root"
   cat > "$WORK/$name.json" <<JSON
 {"node": {"name": "$name", "transport": "127.0.0.1:${TPORT[$name]}"},
  "data_dir": "$WORK/data-$name", "listen": {"address": "127.0.0.1", "port": 0},
- "log": {"level": "warn"}, "transfers": {"root": "$WORK/root-$name"},
+ "log": {"level": "warn"}, "transfers": {"root": "$root"},
  "cluster": {"ca": "$WORK/ca/ca.crt", "cert": "$WORK/certs/$name.crt", "key": "$WORK/certs/$name.key",
    "probe_interval_seconds": 3600,
    "peers": [{"name": "$peer", "api": "https://127.0.0.1:1", "transport": "127.0.0.1:${TPORT[$peer]}"}]},
@@ -91,7 +110,7 @@ CHANGED_BYTES=$((CHANGED_BLOCKS * 4096))
 BYTES=$(stat -c %s "$A/data.img")
 ZSTD_RATIO=$(python3 -c "print(round($BYTES / $(zstd -1 --single-thread -c "$A/data.img" | wc -c), 2))")
 
-mkdir -p "$WORK/rsync"
+mkdir -p "$RSYNC_DIR"
 RPORT=$(free_port)
 cat > "$WORK/rsyncd.conf" <<CONF
 pid file = $WORK/rsyncd.pid
@@ -100,7 +119,7 @@ use chroot = no
 uid = 0
 gid = 0
 [bench]
-  path = $WORK/rsync
+  path = $RSYNC_DIR
   read only = no
 CONF
 rsync --daemon --no-detach --address 127.0.0.1 --port "$RPORT" --config "$WORK/rsyncd.conf" &
@@ -178,19 +197,19 @@ run_socat() {
 for run in $(seq "$RUNS"); do
   echo "run $run of $RUNS..." >&2
   run_zstd
-  rm -f "$WORK/root-node-b/full.img"
+  rm -f "$B/full.img"
   run_transport transport-level1 data.img full.img --compression 1 --id "full-l1-$run"
-  rm -f "$WORK/root-node-b/full.img"
+  rm -f "$B/full.img"
   run_transport transport-adaptive data.img full.img --compression adaptive --id "full-ad-$run"
-  rm -f "$WORK/rsync/full.img"
+  rm -f "$RSYNC_DIR/full.img"
   run_rsync rsync-full data.img full.img
   run_socat
   # Delta: the destination holds the original (placed by cp, so no index of it exists).
-  cp "$A/data.img" "$WORK/root-node-b/delta.img"
+  cp "$A/data.img" "$B/delta.img"
   run_transport transport-delta data2.img delta.img --compression 1 --id "delta-$run"
   for b in default 4096; do
-    cp "$A/data.img" "$WORK/rsync/delta.img"
-    touch -d '2020-01-01' "$WORK/rsync/delta.img"
+    cp "$A/data.img" "$RSYNC_DIR/delta.img"
+    touch -d '2020-01-01' "$RSYNC_DIR/delta.img"
     if [[ $b == default ]]; then
       run_rsync rsync-delta-default data2.img delta.img --no-whole-file
     else
@@ -198,10 +217,10 @@ for run in $(seq "$RUNS"); do
     fi
   done
   # In place: only changed blocks are written (no temp file), against rsync --inplace.
-  cp "$A/data.img" "$WORK/root-node-b/inplace.img"
+  cp "$A/data.img" "$B/inplace.img"
   run_transport transport-delta-inplace data2.img inplace.img --compression 1 --in-place --id "inplace-$run"
-  cp "$A/data.img" "$WORK/rsync/inplace.img"
-  touch -d '2020-01-01' "$WORK/rsync/inplace.img"
+  cp "$A/data.img" "$RSYNC_DIR/inplace.img"
+  touch -d '2020-01-01' "$RSYNC_DIR/inplace.img"
   run_rsync rsync-inplace-b4096 data2.img inplace.img --no-whole-file --inplace -B 4096
 done
 
@@ -233,7 +252,9 @@ for line in open(path):
     rows[name].append((float(sec), int(wire), float(cpu)))
 med = {n: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v), statistics.median(r[2] for r in v)) for n, v in rows.items()}
 mb = lambda b: b / 1e6
-print(f"data: {size_mib} MiB, zstd -1 ratio {zratio}; delta: {changed // 4096} blocks changed ({mb(changed):.1f} MB)")
+import os
+print(f"data: {size_mib} MiB, zstd -1 ratio {zratio}; delta: {changed // 4096} blocks changed ({mb(changed):.1f} MB); "
+      f"receiving file system: {os.environ.get('DST_FS') or 'the work folder (ext4 here)'}")
 print(f"{'run':24} {'seconds':>8} {'MB/s':>8} {'wire MB':>9} {'CPU s':>6}  ratio")
 def line(name, peer=None, note=""):
     if name not in med: return
