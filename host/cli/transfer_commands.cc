@@ -212,7 +212,8 @@ std::string transfer_path(const std::string& id) { return "/v1/transfers/" + url
 bool transfer_ended(const json& t) {
   const std::string state = str(t, "state", "");
   // partial: the receive side of an interrupted transfer, at rest until it is resumed.
-  return state == "succeeded" || state == "failed" || state == "cancelled" || state == "partial";
+  // closed: a tunnel that ended cleanly.
+  return state == "succeeded" || state == "failed" || state == "cancelled" || state == "partial" || state == "closed";
 }
 
 // bytes_done / bytes_total, or -1 when the size is not known yet.
@@ -411,6 +412,7 @@ void print_transfer(const json& t) {
             << "Source      " << or_dash(str(t, "source", "")) << "\n"
             << "Target      " << str(t, "target") << "\n"
             << "State       " << str(t, "state") << "\n";
+  if (!str(t, "local_address", "").empty()) std::cout << "Local       " << str(t, "local_address") << "\n";
   if (!str(t, "error_code", "").empty() || !str(t, "error_message", "").empty()) {
     std::cout << "Error       " << str(t, "error_code", "") << ": " << str(t, "error_message", "") << "\n";
   }
@@ -449,7 +451,8 @@ void add_list_show(CLI::App* transfer, Output& out, int& exit_code, ConnectionFl
         const json& s = stats_of(t);
         const double fraction = fraction_of(t);
         rows.push_back({str(t, "id"), str(t, "direction"), str(t, "peer"), str(t, "state"),
-                        fraction < 0 ? "-" : percent(fraction, 1.0), human_bytes(num(s, "bytes_total")),
+                        fraction < 0 ? "-" : percent(fraction, 1.0),
+                        num(s, "bytes_total") < 0 ? "-" : human_bytes(num(s, "bytes_total")),
                         human_bytes(wire_bytes(s)), ratio_text(s), str(t, "target")});
       }
       print_table({"ID", "DIRECTION", "PEER", "STATE", "PROGRESS", "SIZE", "WIRE", "RATIO", "TARGET"}, rows);

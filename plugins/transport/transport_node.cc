@@ -150,6 +150,12 @@ sdk::Status TransportNode::set_receive_policy(const sdk::ReceivePolicy& policy) 
   }
   auto root = open_root(policy.root);
   if (!root) return {StatusCode::kInvalidArgument, "root: " + root.error().message};
+  for (size_t i = 0; i < policy.tunnel_targets.size(); ++i) {
+    if (!valid_cidr(policy.tunnel_targets[i])) {
+      return {StatusCode::kInvalidArgument, "tunnel_targets/" + std::to_string(i) + ": '" + policy.tunnel_targets[i] +
+                                                "' is not a CIDR such as 10.0.0.0/8"};
+    }
+  }
   // Devices by number: a path may be a link (/dev/vg0/x), what counts is the device.
   std::vector<dev_t> devices;
   for (size_t i = 0; i < policy.block_devices.size(); ++i) {
@@ -243,6 +249,7 @@ void TransportNode::run_send(const std::shared_ptr<TransferEntry>& entry, const 
   SendServices services{*workers_, levels, gate_.get(), key};
   auto backoff = opt_.retry_initial_backoff;
   SessionOutcome outcome;
+  int source_changes = 0;
   for (int attempt = 1;; ++attempt) {
     entry->update([&](sdk::TransferStatus& st) {
       st.state = TransferState::kConnecting;
@@ -257,6 +264,8 @@ void TransportNode::run_send(const std::shared_ptr<TransferEntry>& entry, const 
     } else {
       outcome = run_send_session(*conn, params, services, *entry);
     }
+    // A source that changed while it was read gets one more attempt, not the whole budget.
+    if (outcome.error_code == "source_changed" && ++source_changes > 1) break;
     if (outcome.ok() || !retryable(outcome) || attempt > opt_.retries || entry->cancelled().load()) break;
     entry->update([&](sdk::TransferStatus& st) {
       st.state = TransferState::kRetrying;

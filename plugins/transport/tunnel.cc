@@ -196,12 +196,12 @@ bool parse_cidr(const std::string& cidr, int& family, std::array<std::uint8_t, 1
   }
   if (slash != std::string::npos) {
     const int max = bits;
-    try {
-      bits = std::stoi(cidr.substr(slash + 1));
-    } catch (...) {
+    const std::string prefix = cidr.substr(slash + 1);
+    if (prefix.empty() || prefix.size() > 3 || prefix.find_first_not_of("0123456789") != std::string::npos) {
       return false;
     }
-    if (bits < 0 || bits > max) return false;
+    bits = std::stoi(prefix);
+    if (bits > max) return false;
   }
   return true;
 }
@@ -259,6 +259,12 @@ bool tunnel_target_allowed(const std::string& target, const std::vector<std::str
     if (parse_cidr(cidr, f, net, bits) && f == family && prefix_equal(addr.data(), net.data(), bits)) return true;
   }
   return false;
+}
+
+bool valid_cidr(const std::string& cidr) {
+  int family = 0, bits = 0;
+  std::array<std::uint8_t, 16> net{};
+  return cidr.find('/') != std::string::npos && parse_cidr(cidr, family, net, bits);
 }
 
 bool is_loopback_address(const std::string& host) {

@@ -34,6 +34,9 @@ TunnelEnd pump_tunnel(FrameConnection& conn, int local_fd, int compression, Band
 // "HOST:PORT" whose host is an IP address inside one of `cidrs` ("127.0.0.0/8", "::1/128").
 bool tunnel_target_allowed(const std::string& target, const std::vector<std::string>& cidrs);
 
+// Whether `cidr` is an IPv4 or IPv6 network with a prefix length ("10.0.0.0/8").
+bool valid_cidr(const std::string& cidr);
+
 // True for 127.0.0.0/8 and ::1.
 bool is_loopback_address(const std::string& host);
 

@@ -1037,3 +1037,16 @@ TEST_F(ReflinkTest, DeltaSharesTheBaseExtentsInsteadOfCopying) {
 
 }  // namespace
 }  // namespace novacron::transport
+namespace novacron::transport {
+namespace {
+TEST(TunnelAddressTest, PolicyCidrsAreValidated) {
+  EXPECT_TRUE(valid_cidr("10.0.0.0/8"));
+  EXPECT_TRUE(valid_cidr("::1/128"));
+  EXPECT_FALSE(valid_cidr("10.0.0.0/8abc"));
+  EXPECT_FALSE(valid_cidr("10.0.0.300/24"));
+  EXPECT_FALSE(valid_cidr("10.0.0.1"));
+  EXPECT_FALSE(valid_cidr("10.0.0.0/33"));
+  EXPECT_FALSE(valid_cidr("10.0.0.0/-1"));
+}
+}  // namespace
+}  // namespace novacron::transport
