@@ -159,7 +159,12 @@ void TransferService::ensure_policy() {
   policy.block_devices = config_.transfer_block_devices;
   const sdk::Status s = t->set_receive_policy(policy);
   if (!s.is_ok()) {
-    spdlog::error("transport {}: cannot set the receive policy (root {}): {}", id, policy.root, s.message());
+    // Tried again every 2 s (a listed device may appear later), logged once per reason.
+    std::lock_guard lock(mu_);
+    if (s.message() != policy_error_) {
+      spdlog::error("transport {}: cannot set the receive policy (root {}): {}", id, policy.root, s.message());
+      policy_error_ = s.message();
+    }
     return;
   }
   std::lock_guard lock(mu_);

@@ -64,6 +64,7 @@ class TransferService {
   // The transport instance and plugin generation the policy was last set for.
   const void* policy_for_ = nullptr;
   std::uint64_t policy_generation_ = 0;
+  std::string policy_error_;  // the last reason the policy was refused (logged once)
 };
 
 }  // namespace novacron
