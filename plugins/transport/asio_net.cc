@@ -260,6 +260,9 @@ class AsioConnection : public std::enable_shared_from_this<AsioConnection> {
       read_paused_ = pause;
     }
     if (!protocol_error_.empty()) {
+      if (limits_.log_refusal) {
+        limits_.log_refusal("transport connection closed peer=" + peer_name_ + " reason=\"" + protocol_error_ + "\"");
+      }
       refuse(protocol_error_code_, protocol_error_);
       fail_soon("protocol error: " + protocol_error_);
       return;
@@ -514,38 +517,52 @@ class AsioNetService final : public NetService {
     });
   }
 
+  void refused(const std::string& remote, const std::string& reason) {
+    if (limits_.log_refusal)
+      limits_.log_refusal("transport connection refused from=" + remote + " reason=\"" + reason + "\"");
+  }
+
   void on_accepted(tcp::socket socket) {
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
+    const auto endpoint = socket.remote_endpoint(ignored);
+    const std::string remote = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
     auto conn = std::make_shared<AsioConnection>(std::move(socket), server_ctx_, limits_);
     track(conn);
     auto timer = std::make_shared<asio::steady_timer>(io_, limits_.handshake_timeout);
-    timer->async_wait([conn](const boost::system::error_code& ec) {
-      if (!ec) conn->abort("TLS handshake timed out");
+    timer->async_wait([this, conn, remote](const boost::system::error_code& ec) {
+      if (ec) return;
+      refused(remote, "TLS handshake timed out");
+      conn->abort("TLS handshake timed out");
     });
-    conn->stream().async_handshake(ssl::stream_base::server, [this, conn, timer](const boost::system::error_code& ec) {
-      timer->cancel();
-      if (ec) {
-        conn->abort("TLS handshake failed: " + ec.message());
-        return;
-      }
-      SSL* s = conn->stream().native_handle();
-      if (!alpn_ok(s)) {
-        conn->abort("no ALPN novacron-transport/1");
-        return;
-      }
-      X509* cert = SSL_get1_peer_certificate(s);
-      std::string name = certificate_name(cert);
-      X509_free(cert);
-      conn->set_peer_name(name);
-      if (!filter_ || !filter_(name)) {
-        conn->start();
-        conn->refuse(5, "node '" + name + "' is not a peer of this node");
-        return;
-      }
-      conn->start();
-      handler_(std::make_unique<ConnectionHandle>(conn));
-    });
+    conn->stream().async_handshake(ssl::stream_base::server,
+                                   [this, conn, timer, remote](const boost::system::error_code& ec) {
+                                     timer->cancel();
+                                     if (ec) {
+                                       if (ec != asio::error::operation_aborted)
+                                         refused(remote, "TLS handshake failed: " + ec.message());
+                                       conn->abort("TLS handshake failed: " + ec.message());
+                                       return;
+                                     }
+                                     SSL* s = conn->stream().native_handle();
+                                     if (!alpn_ok(s)) {
+                                       refused(remote, "no ALPN novacron-transport/1");
+                                       conn->abort("no ALPN novacron-transport/1");
+                                       return;
+                                     }
+                                     X509* cert = SSL_get1_peer_certificate(s);
+                                     std::string name = certificate_name(cert);
+                                     X509_free(cert);
+                                     conn->set_peer_name(name);
+                                     if (!filter_ || !filter_(name)) {
+                                       refused(remote, "node '" + name + "' is not a peer of this node");
+                                       conn->start();
+                                       conn->refuse(5, "node '" + name + "' is not a peer of this node");
+                                       return;
+                                     }
+                                     conn->start();
+                                     handler_(std::make_unique<ConnectionHandle>(conn));
+                                   });
   }
 
   void start_connect(const std::string& host, std::uint16_t port, const std::string& peer_name,

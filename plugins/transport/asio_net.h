@@ -34,6 +34,9 @@ struct NetLimits {
   size_t write_budget_bytes = 8u << 20;  // send_prepared blocks above it
   size_t read_budget_bytes = 32u << 20;  // reading pauses while this much waits in receive()
   std::uint32_t max_frame = kMaxFrame;
+  // Told why the listener refused or closed a connection before a session had it (TLS
+  // failures, no ALPN, not a peer, bad frames): one line for the log.
+  std::function<void(const std::string& message)> log_refusal;
 };
 
 class NetService {

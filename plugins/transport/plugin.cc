@@ -83,6 +83,9 @@ class TransportPlugin final : public sdk::MigrationTransportBase {
       if (!p.transport_address.empty()) o.peers[p.name] = p.transport_address;
     }
     o.data_dir = host().data_dir();
+    o.log = [this](bool warning, const std::string& message) {
+      host().log(warning ? sdk::LogLevel::kWarn : sdk::LogLevel::kInfo, message);
+    };
     node_ = std::make_unique<TransportNode>(std::move(o));
     return Status::ok();
   }

@@ -89,6 +89,10 @@ sdk::Status TransportNode::start() {
   partials_ = std::make_unique<PartialStore>(opt_.data_dir + "/transport/partials");
   std::string error;
   if (!partials_->open(error)) return {StatusCode::kUnavailable, error};
+  if (opt_.log) {
+    auto log = opt_.log;
+    opt_.net.log_refusal = [log](const std::string& message) { log(true, message); };
+  }
   net_ = NetService::create(opt_.identity, opt_.net, error);
   if (!net_) return {StatusCode::kInvalidArgument, error};
   workers_ = std::make_unique<WorkerPool>(std::max(1, opt_.workers));
@@ -266,6 +270,10 @@ void TransportNode::run_send(const std::shared_ptr<TransferEntry>& entry, const 
     }
     // A source that changed while it was read gets one more attempt, not the whole budget.
     if (outcome.error_code == "source_changed" && ++source_changes > 1) break;
+    if (!outcome.ok() && opt_.log) {
+      opt_.log(true, "transport send attempt failed id=" + request.id + " peer=" + request.peer + " attempt=" +
+                         std::to_string(attempt) + " reason=\"" + outcome.error_code + ": " + outcome.message + "\"");
+    }
     if (outcome.ok() || !retryable(outcome) || attempt > opt_.retries || entry->cancelled().load()) break;
     entry->update([&](sdk::TransferStatus& st) {
       st.state = TransferState::kRetrying;
@@ -339,6 +347,11 @@ void TransportNode::on_connection(std::unique_ptr<FrameConnection> conn) {
     ctx.begin_tunnel = [this](const std::string& id, const std::string& peer, const std::string& target,
                               std::string& error) { return begin_tunnel(id, peer, target, error); };
     ReceiveResult result = run_receive_session(*shared, ctx);
+    if (!result.outcome.ok() && opt_.log) {
+      opt_.log(true, "transport connection closed peer=" + shared->peer_name() +
+                         " id=" + (result.entry ? result.entry->snapshot().id : std::string("-")) + " reason=\"" +
+                         result.outcome.error_code + ": " + result.outcome.message + "\"");
+    }
     if (!result.entry) return;
     result.entry->update([&](sdk::TransferStatus& st) {
       if (result.outcome.ok()) {

@@ -51,6 +51,9 @@ struct TransportOptions {
   size_t max_transfers_kept = 1000;  // finished transfers listed before the oldest go
   int max_incoming = 16;             // receive sessions at once; more are refused busy (retried)
   NetLimits net;
+  // Where the node's log lines go (the plugin: HostServices::log); warnings carry the
+  // reason a connection or an attempt ended.
+  std::function<void(bool warning, const std::string& message)> log;
   // Tests only: corrupts literal bytes after hashing (see SendParams).
   std::function<void(std::vector<std::uint8_t>&)> corrupt_literals;
 };

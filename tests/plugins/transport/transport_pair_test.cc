@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -123,6 +124,10 @@ class TransportPairTest : public ::testing::Test {
     o.data_dir = (dir_ / dir).string();
     o.retry_initial_backoff = std::chrono::milliseconds(100);
     o.fsync = false;
+    o.log = [this, name](bool, const std::string& message) {
+      std::lock_guard lock(logs_mu_);
+      logs_.push_back(name + ": " + message);
+    };
     auto node = std::make_unique<TransportNode>(o);
     const auto s = node->start();
     EXPECT_TRUE(s.is_ok()) << s.message();
@@ -184,7 +189,20 @@ class TransportPairTest : public ::testing::Test {
   fs::path b_root() const { return dir_ / "b" / "root"; }
   fs::path a_file(const std::string& name) const { return dir_ / "a" / name; }
 
+  // Whether a node logged a line containing every one of `parts`.
+  bool logged(const std::vector<std::string>& parts) {
+    std::lock_guard lock(logs_mu_);
+    for (const auto& line : logs_) {
+      bool all = true;
+      for (const auto& p : parts) all = all && line.find(p) != std::string::npos;
+      if (all) return true;
+    }
+    return false;
+  }
+
   TempDir dir_;
+  std::mutex logs_mu_;
+  std::vector<std::string> logs_;
   std::unique_ptr<TransportNode> b_;
   std::unique_ptr<TransportNode> a_;
 };
@@ -469,6 +487,7 @@ TEST_F(TransportPairTest, NotAPeerRefused) {
   EXPECT_EQ(st.state, TransferState::kFailed);
   EXPECT_EQ(st.error_code, "unknown_peer") << st.error_message;
   EXPECT_FALSE(fs::exists(b_root() / "disk.img"));
+  EXPECT_TRUE(logged({"node-b: transport connection refused", "node-a", "is not a peer"}));
 }
 
 TEST_F(TransportPairTest, BadRequestsRefusedBeforeConnecting) {
@@ -590,6 +609,10 @@ TEST_F(HostilePeerTest, GarbageBytesAreAProtocolError) {
   const auto e = error_from(*conn);
   ASSERT_TRUE(e);
   EXPECT_EQ(e->code, static_cast<std::uint16_t>(ErrorCode::kMalformed)) << e->message;
+  for (int i = 0; i < 100 && !logged({"node-b: transport connection closed", "malformed"}); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(logged({"node-b: transport connection closed", "peer=node-a", "malformed"}));
 }
 
 TEST_F(TransportPairTest, JanitorRemovesAbandonedPartials) {
