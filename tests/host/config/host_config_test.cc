@@ -124,6 +124,9 @@ TEST(HostConfigTest, MultiNodeExamplesAreValidAndNameEachOther) {
     ASSERT_TRUE(cfg->tls.has_value());
     EXPECT_EQ(cfg->tls->cert, cfg->cluster->cert);
     EXPECT_EQ(cfg->tls->client_ca, cfg->cluster->ca);
+    // Each node loads the transport and receives beneath its own images folder.
+    EXPECT_EQ(cfg->plugins.back().id, "io.novacron.transport");
+    EXPECT_EQ(cfg->transfer_root, std::string("/var/lib/novacron/") + name + "/images");
   }
 }
 
