@@ -13,6 +13,7 @@
 #include <optional>
 
 #include "block_hash.h"
+#include "block_index.h"
 #include "codec.h"
 #include "frames.h"
 #include "safe_path.h"
@@ -422,14 +423,19 @@ class Receiver {
     const std::uint64_t base_blocks =
         base_.valid() ? FileDigest::blocks_for(static_cast<std::uint64_t>(base_stat_.st_size), offer_.block_size) : 0;
     view_blocks_ = std::max(held_, std::min(base_blocks, offer_.total_blocks));
+    // The cache is looked up before ACCEPT, which says whether it is used.
+    if (held_ == 0 && base_.valid() && !ctx_.index_dir.empty() && (offer_.flags & kOfferNoIndexCache) == 0) {
+      index_ = read_block_index(ctx_.index_dir, base_stat_, offer_.block_size);
+    }
     Accept a;
     a.block_size = offer_.block_size;
-    a.flags = in_place_ ? kAcceptInPlace : 0;
+    a.flags = static_cast<std::uint8_t>((in_place_ ? kAcceptInPlace : 0) | (index_ ? kAcceptFromIndexCache : 0));
     a.resume_from_block = acked_;
     a.base_blocks = view_blocks_;
     conn_.send(FrameType::kAccept, 0, a.encode());
     view_present_.assign(view_blocks_, false);
     view_hash_.assign(view_blocks_, Hash128{});
+    use_index_cache();
     for (std::uint64_t first = 0; first < view_blocks_; first += kHashesPerFrame) {
       const auto n = static_cast<std::uint32_t>(std::min<std::uint64_t>(kHashesPerFrame, view_blocks_ - first));
       Hashes frame;
@@ -465,6 +471,16 @@ class Receiver {
   }
 
   std::optional<SessionOutcome> scan_chunk(bool from_temp, std::uint64_t j, std::uint64_t end, Hashes& frame) {
+    if (!from_temp && index_) {  // the base's hashes come from its index: nothing to read
+      for (std::uint64_t b = j; b < end; ++b) {
+        if (!index_->present[b]) continue;
+        view_present_[b] = true;
+        view_hash_[b] = index_->hashes[b];
+        frame.present[b - frame.first_block] = true;
+        frame.hashes.push_back(view_hash_[b]);
+      }
+      return std::nullopt;
+    }
     const std::uint64_t offset = j * offer_.block_size;
     const std::uint64_t last_len = from_temp ? block_len(end - 1) : base_block_len(end - 1);
     const std::uint64_t bytes = (end - 1 - j) * offer_.block_size + last_len;
@@ -588,7 +604,7 @@ class Receiver {
         const bool in_view = j < view_blocks_;
         if (in_view && view_present_[j]) {
           if (j >= held_) {
-            if (auto failure = queue({base_.get(), offset, offset, len, nullptr})) return failure;
+            if (auto failure = queue({base_.get(), offset, offset, len, nullptr, index_.has_value()})) return failure;
           }
           hash = view_hash_[j];
           count(&sdk::TransferStats::blocks_delta, j < acked_);
@@ -627,7 +643,9 @@ class Receiver {
           return Failure{ErrorCode::kUnexpectedFrame, "COPY_BASE of block " + std::to_string(src) + " not allowed",
                          true};
         }
-        if (auto failure = queue({base_.get(), src * offer_.block_size, offset, len, nullptr})) return failure;
+        if (auto failure = queue({base_.get(), src * offer_.block_size, offset, len, nullptr, index_.has_value()})) {
+          return failure;
+        }
         hash = view_hash_[src];
         count(&sdk::TransferStats::blocks_delta, false);
         return std::nullopt;
@@ -651,6 +669,12 @@ class Receiver {
     return Failure{ErrorCode::kMalformed, "unknown block op", true};
   }
 
+  void use_index_cache() {
+    if (index_ && ctx_.log_info) {
+      ctx_.log_info("transport receive id=" + offer_.id + " view of the base from its index cache");
+    }
+  }
+
   // One pending write into the temp file: a copy from the base (from_fd >= 0) or literal
   // bytes (data). Contiguous blocks merge, so a run of KEEP or LITERAL blocks costs one
   // system call instead of one per block.
@@ -660,11 +684,12 @@ class Receiver {
     std::uint64_t to_offset = 0;
     std::uint64_t length = 0;
     const std::uint8_t* data = nullptr;
+    bool verify = false;  // a copy from the base whose hashes came from the index cache
   };
 
   std::optional<Failure> queue(const PendingIo& io) {
     PendingIo& p = pending_;
-    const bool contiguous = p.length > 0 && p.to_offset + p.length == io.to_offset &&
+    const bool contiguous = p.length > 0 && p.to_offset + p.length == io.to_offset && p.verify == io.verify &&
                             (io.data != nullptr ? p.data != nullptr && p.data + p.length == io.data
                                                 : p.data == nullptr && p.from_fd == io.from_fd &&
                                                       p.from_offset + p.length == io.from_offset);
@@ -681,6 +706,7 @@ class Receiver {
     PendingIo p = pending_;
     pending_ = {};
     if (p.length == 0) return std::nullopt;
+    if (p.verify) return verified_copy(p);
     if (p.data != nullptr) {
       if (!pwrite_full(temp_.get(), p.data, p.length, p.to_offset)) {
         return Failure{errno == ENOSPC ? ErrorCode::kNoSpace : ErrorCode::kIo,
@@ -691,6 +717,48 @@ class Receiver {
                      "copy from the base failed at offset " + std::to_string(p.from_offset), true};
     }
     return std::nullopt;
+  }
+
+  // A copy from the base when its hashes came from the index cache: the bytes are read
+  // back and hashed before they are written, so a stale index (a base changed behind the
+  // file's times) fails this attempt (base_changed: the sender retries, and the index is
+  // gone) instead of installing wrong blocks.
+  std::optional<Failure> verified_copy(const PendingIo& p) {
+    scratch_.resize(p.length);
+    if (!pread_full(p.from_fd, scratch_.data(), p.length, p.from_offset)) {
+      return Failure{ErrorCode::kIo, "cannot read the base at offset " + std::to_string(p.from_offset), true};
+    }
+    const std::uint32_t bs = offer_.block_size;
+    for (std::uint64_t at = 0; at < p.length; at += bs) {
+      const std::uint64_t block = (p.from_offset + at) / bs;
+      const std::span<const std::uint8_t> bytes(scratch_.data() + at, std::min<std::uint64_t>(bs, p.length - at));
+      if (block >= view_blocks_ || block_hash(bytes) != view_hash_[block]) {
+        remove_block_index(ctx_.index_dir, base_stat_.st_dev, base_stat_.st_ino);
+        return Failure{ErrorCode::kBaseChanged,
+                       "block " + std::to_string(block) + " of the base differs from its cached index", false};
+      }
+    }
+    if (!pwrite_full(temp_.get(), scratch_.data(), p.length, p.to_offset)) {
+      return Failure{errno == ENOSPC ? ErrorCode::kNoSpace : ErrorCode::kIo,
+                     "write at offset " + std::to_string(p.to_offset) + " failed: " + errno_text(), true};
+    }
+    return std::nullopt;
+  }
+
+  // After a verified file is in place: its block index, for the next transfer against it.
+  void write_index() {
+    if (ctx_.index_dir.empty() || device_) return;
+    struct stat st {};
+    if (::fstat(temp_.get(), &st) != 0) return;
+    BlockIndex index;
+    index.block_size = offer_.block_size;
+    index.identify(st);
+    index.hashes = out_hash_;
+    index.present.resize(out_hash_.size());
+    for (std::uint64_t j = 0; j < out_hash_.size(); ++j)
+      index.present[j] = out_hash_[j] != zero_block_hash(block_len(j));
+    std::string ignored;  // without an index the next transfer scans: slower, not wrong
+    write_block_index(ctx_.index_dir, index, ignored);
   }
 
   // Counted per batch and added to the entry with the batch's other stats.
@@ -752,6 +820,7 @@ class Receiver {
                                         "it was");
     }
     if (auto failure = install()) return result_failure(failure->code, failure->message);
+    write_index();
     ctx_.partials->remove(record_.peer, record_.id);
     record_written_ = false;
     Result res;
@@ -827,6 +896,7 @@ class Receiver {
   bool device_ = false;
   bool tunnel_ = false;
   std::vector<std::uint8_t> zeros_;
+  std::optional<BlockIndex> index_;  // the base's cached hashes, when valid
   std::uint64_t view_blocks_ = 0;
   std::vector<bool> view_present_;
   std::vector<Hash128> view_hash_;

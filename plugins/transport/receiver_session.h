@@ -31,6 +31,10 @@ struct ReceiveContext {
   bool fsync = true;  // durability: fsync the file and its folder before answering
   // Registers the incoming transfer with the node; null with `error` for an id in use.
   std::function<std::shared_ptr<TransferEntry>(const Offer&, const std::string& peer, std::string& error)> begin;
+  // Where cached block indexes of received files live ("" = no cache).
+  std::string index_dir;
+  // Informational log lines (which view a receive used).
+  std::function<void(const std::string&)> log_info;
   // Block devices peers may write (by device number, resolved when the policy was set).
   std::vector<dev_t> block_devices;
   // Tunnels: the CIDRs a peer's tunnel may connect to, and how its entry is registered.

@@ -89,6 +89,9 @@ sdk::Status TransportNode::start() {
   partials_ = std::make_unique<PartialStore>(opt_.data_dir + "/transport/partials");
   std::string error;
   if (!partials_->open(error)) return {StatusCode::kUnavailable, error};
+  // The index cache shares the partials' folder creation (0700 parents).
+  PartialStore index_folder(opt_.data_dir + "/transport/index");
+  if (opt_.index_cache && index_folder.open(error)) index_dir_ = opt_.data_dir + "/transport/index";
   if (opt_.log) {
     auto log = opt_.log;
     opt_.net.log_refusal = [log](const std::string& message) { log(true, message); };
@@ -335,6 +338,8 @@ void TransportNode::on_connection(std::unique_ptr<FrameConnection> conn) {
     } done{this};
     ctx.local_node = opt_.node_name;
     ctx.partials = partials_.get();
+    ctx.index_dir = index_dir_;
+    if (opt_.log) ctx.log_info = [log = opt_.log](const std::string& m) { log(false, m); };
     ctx.fsync = opt_.fsync;
     ctx.begin = [this](const Offer& offer, const std::string& peer, std::string& error) {
       return begin_receive(offer, peer, error);

@@ -49,7 +49,9 @@ struct TransportOptions {
   std::uint32_t default_block_size = 4096;
   int max_compression_level = 9;     // adaptive mode's ceiling
   size_t max_transfers_kept = 1000;  // finished transfers listed before the oldest go
-  int max_incoming = 16;             // receive sessions at once; more are refused busy (retried)
+  int max_incoming = 16;
+  bool index_cache = true;  // keep block indexes of received files (DATA_DIR/transport/index)             // receive
+                            // sessions at once; more are refused busy (retried)
   NetLimits net;
   // Where the node's log lines go (the plugin: HostServices::log); warnings carry the
   // reason a connection or an attempt ended.
@@ -120,6 +122,7 @@ class TransportNode {
   std::unique_ptr<BandwidthGate> gate_;
   std::unique_ptr<PartialStore> partials_;
   std::string bound_address_;
+  std::string index_dir_;  // "" = no index cache
   std::atomic<std::int64_t> node_limit_{0};
 
   mutable std::mutex mu_;
