@@ -52,7 +52,7 @@ trap cleanup EXIT
 # Where the receiving side writes: node-b's transfers root and the rsync module.
 DEST=$WORK
 if [[ "${DST_FS:-}" == xfs ]]; then
-  truncate -s 4G "$WORK/xfs.img"
+  truncate -s 12G "$WORK/xfs.img"  # sparse; the runs keep up to ~7 GiB of files
   mkfs.xfs -q -m reflink=1 "$WORK/xfs.img"
   mkdir -p "$WORK/xfs"
   mount -o loop "$WORK/xfs.img" "$WORK/xfs"

@@ -66,7 +66,7 @@ class TransportPlugin final : public sdk::MigrationTransportBase {
     o.max_compression_level = static_cast<int>(cfg.integer("max_compression_level", 9, 1, 19));
     o.max_transfers_kept = static_cast<size_t>(cfg.integer("max_transfers_kept", 1000, 10, 1000000));
     o.max_incoming = static_cast<int>(cfg.integer("max_incoming", 16, 1, 1024));
-    o.index_cache = cfg.boolean("index_cache", true);
+    o.index_cache = cfg.boolean("index_cache", false);
     progress_interval_ = std::chrono::milliseconds(cfg.integer("progress_interval_ms", 1000, 100, 60000));
     cfg.reject_unknown_keys();
     if (!cfg.ok()) return {StatusCode::kInvalidArgument, cfg.error()};

@@ -738,9 +738,11 @@ class Receiver {
                        "block " + std::to_string(block) + " of the base differs from its cached index", false};
       }
     }
-    if (!pwrite_full(temp_.get(), scratch_.data(), p.length, p.to_offset)) {
+    // The check read the bytes; the copy itself still goes through copy_file_range so that
+    // file systems with reflinks share the extents instead of writing them.
+    if (!copy_range(p.from_fd, p.from_offset, temp_.get(), p.to_offset, p.length, scratch_)) {
       return Failure{errno == ENOSPC ? ErrorCode::kNoSpace : ErrorCode::kIo,
-                     "write at offset " + std::to_string(p.to_offset) + " failed: " + errno_text(), true};
+                     "copy from the base failed at offset " + std::to_string(p.from_offset), true};
     }
     return std::nullopt;
   }

@@ -50,7 +50,7 @@ struct TransportOptions {
   int max_compression_level = 9;     // adaptive mode's ceiling
   size_t max_transfers_kept = 1000;  // finished transfers listed before the oldest go
   int max_incoming = 16;
-  bool index_cache = true;  // keep block indexes of received files (DATA_DIR/transport/index)             // receive
+  bool index_cache = true;  // keep block indexes of received files (the plugin's default: off)             // receive
                             // sessions at once; more are refused busy (retried)
   NetLimits net;
   // Where the node's log lines go (the plugin: HostServices::log); warnings carry the
