@@ -43,11 +43,13 @@ bool PartialStore::safe_component(const std::string& text) {
   });
 }
 
-bool PartialStore::open(std::string& error) {
+bool PartialStore::open(std::string& error) { return make_private_dirs(dir_, error); }
+
+bool make_private_dirs(const std::string& dir, std::string& error) {
   std::string path;
   for (size_t pos = 1; pos != std::string::npos;) {
-    pos = dir_.find('/', pos + 1);
-    path = dir_.substr(0, pos);
+    pos = dir.find('/', pos + 1);
+    path = dir.substr(0, pos);
     if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST) {
       error = "cannot create " + path + ": " + std::strerror(errno);
       return false;

@@ -51,6 +51,9 @@ class PartialStore {
   std::string dir_;
 };
 
+// Creates `dir` and its missing parents with mode 0700. False with `error`.
+bool make_private_dirs(const std::string& dir, std::string& error);
+
 // Records older than `retention_ms` (by updated_ms) that no live transfer uses.
 std::vector<PartialRecord> plan_cleanup(const std::vector<PartialRecord>& records, std::int64_t now_ms,
                                         std::int64_t retention_ms, const std::vector<std::string>& active_keys);

@@ -435,7 +435,7 @@ class Receiver {
     conn_.send(FrameType::kAccept, 0, a.encode());
     view_present_.assign(view_blocks_, false);
     view_hash_.assign(view_blocks_, Hash128{});
-    use_index_cache();
+    log_view_source();
     for (std::uint64_t first = 0; first < view_blocks_; first += kHashesPerFrame) {
       const auto n = static_cast<std::uint32_t>(std::min<std::uint64_t>(kHashesPerFrame, view_blocks_ - first));
       Hashes frame;
@@ -669,7 +669,7 @@ class Receiver {
     return Failure{ErrorCode::kMalformed, "unknown block op", true};
   }
 
-  void use_index_cache() {
+  void log_view_source() {
     if (index_ && ctx_.log_info) {
       ctx_.log_info("transport receive id=" + offer_.id + " view of the base from its index cache");
     }

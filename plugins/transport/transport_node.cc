@@ -89,9 +89,8 @@ sdk::Status TransportNode::start() {
   partials_ = std::make_unique<PartialStore>(opt_.data_dir + "/transport/partials");
   std::string error;
   if (!partials_->open(error)) return {StatusCode::kUnavailable, error};
-  // The index cache shares the partials' folder creation (0700 parents).
-  PartialStore index_folder(opt_.data_dir + "/transport/index");
-  if (opt_.index_cache && index_folder.open(error)) index_dir_ = opt_.data_dir + "/transport/index";
+  const std::string index_dir = opt_.data_dir + "/transport/index";
+  if (opt_.index_cache && make_private_dirs(index_dir, error)) index_dir_ = index_dir;
   if (opt_.log) {
     auto log = opt_.log;
     opt_.net.log_refusal = [log](const std::string& message) { log(true, message); };

@@ -18,6 +18,7 @@
 #include "codec.h"
 #include "error_codes.h"
 #include "frames.h"
+#include "session_common.h"
 #include "tunnel_frames.h"
 
 namespace novacron::transport {
@@ -25,13 +26,6 @@ namespace novacron::transport {
 namespace {
 
 constexpr int kPollMs = 100;
-
-void send_error_frame(FrameConnection& conn, std::uint16_t code, const std::string& message) {
-  ErrorFrame e;
-  e.code = code;
-  e.message = message;
-  conn.send(FrameType::kError, 0, e.encode());
-}
 
 // What both pump directions share: the first failure ends the tunnel.
 struct PumpState {
@@ -148,7 +142,7 @@ void pump_in(FrameConnection& conn, int fd, TransferEntry& entry, PumpState& sta
         if (v && v->codec == 1 && decompressor.decompress(v->bytes, v->raw_len, decoded)) bytes = decoded;
         if (!v || bytes.size() != v->raw_len) {
           state.fail("malformed", "bad TUNNEL_DATA frame");
-          send_error_frame(conn, 1, "bad TUNNEL_DATA frame");
+          send_error_and_close(conn, ErrorCode::kMalformed, "bad TUNNEL_DATA frame");
           reset_local(fd);
           return;
         }
@@ -268,10 +262,10 @@ bool valid_cidr(const std::string& cidr) {
 }
 
 bool is_loopback_address(const std::string& host) {
-  // A bare IPv6 literal ("::1") gets brackets so that HOST:PORT parsing sees one address.
-  const bool v6 = host.find(':') != std::string::npos;
-  if (v6 && (host.front() == '[' || host.back() == ']')) return false;
-  return tunnel_target_allowed((v6 ? "[" + host + "]" : host) + ":1", {"127.0.0.0/8", "::1/128"});
+  in_addr v4{};
+  in6_addr v6{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  return ::inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 int listen_loopback(const std::string& host, std::uint16_t& port, std::string& error) {
