@@ -78,7 +78,8 @@ bool PartialStore::put(const PartialRecord& r, std::string& error) {
                             {"acked_blocks", r.acked_blocks},
                             {"created_ms", r.created_ms},
                             {"updated_ms", r.updated_ms},
-                            {"in_place", r.in_place}};
+                            {"in_place", r.in_place},
+                            {"tree", r.tree}};
   const std::string text = j.dump();
   const std::string final_path = path_for(r.peer, r.id);
   const std::string tmp = final_path + ".tmp";
@@ -117,6 +118,7 @@ std::optional<PartialRecord> PartialStore::get(const std::string& peer, const st
     r.created_ms = j.at("created_ms").get<std::int64_t>();
     r.updated_ms = j.at("updated_ms").get<std::int64_t>();
     r.in_place = j.value("in_place", false);
+    r.tree = j.value("tree", false);
     if (r.peer != peer || r.id != id) return std::nullopt;
     return r;
   } catch (const nlohmann::json::exception&) {
@@ -158,6 +160,12 @@ std::vector<PartialRecord> plan_cleanup(const std::vector<PartialRecord>& record
     if (!active && now_ms - r.updated_ms >= retention_ms) stale.push_back(r);
   }
   return stale;
+}
+
+std::string temp_name_for(const std::string& name, const std::string& id, const std::string& suffix) {
+  const std::string tail = suffix + id;
+  const size_t room = 255 - 1 - tail.size();
+  return "." + name.substr(0, room) + tail;
 }
 
 }  // namespace novacron::transport

@@ -27,6 +27,8 @@ struct PartialRecord {
   // The target itself is being updated in place (temp_name is its name): it is incomplete
   // until a transfer of it succeeds; the janitor drops the record but never the file.
   bool in_place = false;
+  // A directory tree: temp_name is its staging folder, removed as a whole.
+  bool tree = false;
 };
 
 class PartialStore {
@@ -59,5 +61,9 @@ std::vector<PartialRecord> plan_cleanup(const std::vector<PartialRecord>& record
                                         std::int64_t retention_ms, const std::vector<std::string>& active_keys);
 
 std::string partial_key(const std::string& peer, const std::string& id);
+
+// The hidden name beside a target under which transfer `id` builds it: ".<name><suffix><id>"
+// (".nctmp-" for the temp file or staging folder), cut to fit NAME_MAX (the id keeps it unique).
+std::string temp_name_for(const std::string& name, const std::string& id, const std::string& suffix = ".nctmp-");
 
 }  // namespace novacron::transport

@@ -90,13 +90,6 @@ bool copy_range(int from, std::uint64_t from_off, int to, std::uint64_t to_off, 
   return true;
 }
 
-std::string temp_name_for(const std::string& name, const std::string& id) {
-  // ".<name>.nctmp-<id>" within NAME_MAX: long names are cut (the id keeps it unique).
-  const std::string suffix = ".nctmp-" + id;
-  const size_t room = 255 - 1 - suffix.size();
-  return "." + name.substr(0, room) + suffix;
-}
-
 // A failure the receiver reports to the sender and keeps (or drops) its partial for.
 struct Failure {
   ErrorCode code;
@@ -167,7 +160,7 @@ class Receiver {
     tunnel_ = h->purpose == Purpose::kTunnel;
     HelloOk ok;
     ok.version = *version;
-    ok.caps = kCapZstd | kCapTunnel;
+    ok.caps = kCapZstd | kCapTrees | kCapTunnel;
     ok.max_frame = kMaxFrame;
     ok.node = ctx_.local_node;
     conn_.send(FrameType::kHelloOk, 0, ok.encode());

@@ -9,18 +9,13 @@
 
 #include <cerrno>
 #include <cstring>
-#include <deque>
-#include <future>
 #include <memory>
 
-#include "bandwidth_scheduler.h"
+#include "blocks_pipeline.h"
 #include "block_hash.h"
-#include "codec.h"
 #include "delta_planner.h"
 #include "frames.h"
-#include "level_controller.h"
 #include "transfer_frames.h"
-#include "worker_pool.h"
 
 namespace novacron::transport {
 
@@ -28,11 +23,6 @@ namespace {
 
 constexpr size_t kMaxDedupEntries = 262144;
 constexpr std::uint32_t kBatchBytes = 1u << 20;
-
-std::int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 // Identifies the source's content cheaply: a resume is refused when it changed.
 Hash128 source_fingerprint(const struct stat& st) {
@@ -48,17 +38,6 @@ Hash128 source_fingerprint(const struct stat& st) {
   std::memcpy(out.data(), c.digest, out.size());
   return out;
 }
-
-struct BuiltBatch {
-  std::vector<std::uint8_t> frame;  // header room + BLOCKS payload
-  std::uint32_t blocks = 0;
-  std::int64_t raw_bytes = 0;  // bytes of the source this batch covers
-  std::int64_t literal_raw = 0;
-  std::int64_t literal_wire = 0;
-  int level_tried = 0;
-  int level_used = 0;
-  std::int64_t compress_ns = 0;
-};
 
 class Sender {
  public:
@@ -156,42 +135,8 @@ class Sender {
     return std::nullopt;
   }
 
-  struct Awaited {
-    std::optional<Frame> frame;
-    SessionOutcome outcome;
-  };
-
-  Awaited await(const char* what) {
-    while (true) {
-      Received r = conn_.receive(kIdleTimeout);
-      if (r.status != Received::Status::kFrame) return {std::nullopt, outcome_of_closed(r, what)};
-      if (r.frame.header.type == FrameType::kPing) {
-        conn_.send(FrameType::kPong, 0, r.frame.payload);
-        continue;
-      }
-      return {std::move(r.frame), {}};
-    }
-  }
-
-  // The connection refused a frame: the peer's reason is often still queued (an ERROR
-  // that closed it), and it says more than "connection lost".
-  SessionOutcome closed(const char* what) {
-    while (true) {
-      Received r = conn_.receive(std::chrono::milliseconds(0));
-      if (r.status != Received::Status::kFrame) return outcome_of_closed(r, what);
-      const FrameType t = r.frame.header.type;
-      if (t == FrameType::kError || t == FrameType::kCancel || t == FrameType::kResult) {
-        if (t == FrameType::kResult) {
-          if (const auto res = Result::decode(r.frame.payload); res && res->code != 0) {
-            return SessionOutcome::failure(error_code_name(res->code), "the receiver reported: " + res->message,
-                                           error_is_final(res->code));
-          }
-          continue;
-        }
-        return outcome_of_unexpected(conn_, r.frame, what);
-      }
-    }
-  }
+  Awaited await(const char* what) { return await_frame(conn_, what); }
+  SessionOutcome closed(const char* what) { return outcome_of_refused_send(conn_, what); }
 
   // Handles frames that may arrive while blocks stream: HASHES, ACK. Returns an outcome
   // when the session must end.
@@ -290,8 +235,10 @@ class Sender {
 
   std::optional<SessionOutcome> stream_blocks() {
     const std::uint32_t batch_blocks = std::max<std::uint32_t>(1, kBatchBytes / p_.block_size);
-    std::deque<std::future<BuiltBatch>> pending;
-    std::int64_t link_wait = 0;
+    BlocksPipeline pipeline(conn_, s_, entry_, p_.pipeline_depth,
+                            PipelineHooks{[this] { return drain_side_frames(); }, [this] { return cancel(); },
+                                          [this](const char* what) { return closed(what); }},
+                            wire_base_sent_, wire_base_received_);
     for (std::uint64_t first = 0; first < total_blocks_; first += batch_blocks) {
       if (entry_.cancelled().load()) return cancel();
       const auto n = static_cast<std::uint32_t>(std::min<std::uint64_t>(batch_blocks, total_blocks_ - first));
@@ -304,15 +251,9 @@ class Sender {
       // cut back to holes), so zero source blocks there need nothing.
       PlannedBatch plan = planner_.plan(first, blocks, view_, true);
       count_plan(first, plan, blocks);
-      pending.push_back(build_async(first, n, std::move(plan), std::move(data)));
-      while (pending.size() >= static_cast<size_t>(std::max(1, p_.pipeline_depth))) {
-        if (auto failed = send_front(pending, link_wait)) return failed;
-      }
+      if (auto failed = push_batch(pipeline, first, n, std::move(plan), data)) return failed;
     }
-    while (!pending.empty()) {
-      if (auto failed = send_front(pending, link_wait)) return failed;
-    }
-    return std::nullopt;
+    return pipeline.flush();
   }
 
   void count_plan(std::uint64_t first, const PlannedBatch& plan, const std::vector<SourceBlock>& blocks) {
@@ -336,101 +277,31 @@ class Sender {
     });
   }
 
-  std::future<BuiltBatch> build_async(std::uint64_t first, std::uint32_t n, PlannedBatch plan,
-                                      const std::shared_ptr<std::vector<std::uint8_t>>& data) {
-    const int level = s_.levels.next_level();
-    const bool try_compress = level > 0 && detector_.should_try();
-    BuiltBatch out;
-    out.blocks = n;
-    out.raw_bytes = static_cast<std::int64_t>(data->size());
-    // The literal bytes in block order: a view into the read buffer when the literal blocks
-    // are contiguous (a full copy: all but zero blocks), else gathered.
+  // The literal bytes in block order: a view into the read buffer when the literal blocks
+  // are contiguous (a full copy: all but zero blocks), else gathered.
+  std::optional<SessionOutcome> push_batch(BlocksPipeline& pipeline, std::uint64_t first, std::uint32_t n,
+                                           PlannedBatch plan, const std::shared_ptr<std::vector<std::uint8_t>>& data) {
     const auto& lit = plan.literal_blocks;
     const bool contiguous = !lit.empty() && lit.back() - lit.front() + 1 == lit.size() && !p_.corrupt_literals;
-    auto gathered = std::make_shared<std::vector<std::uint8_t>>();
-    std::span<const std::uint8_t> literal;
     if (contiguous) {
       const size_t begin = static_cast<size_t>(lit.front()) * p_.block_size;
       const size_t end = static_cast<size_t>(lit.back()) * p_.block_size + block_len(first + lit.back());
-      literal = std::span<const std::uint8_t>(data->data() + begin, end - begin);
-    } else {
-      gathered->reserve(lit.size() * p_.block_size);
-      for (const std::uint32_t k : lit) {
-        const auto* b = data->data() + static_cast<size_t>(k) * p_.block_size;
-        gathered->insert(gathered->end(), b, b + block_len(first + k));
-      }
-      if (p_.corrupt_literals && !gathered->empty()) p_.corrupt_literals(*gathered);
-      literal = *gathered;
+      return pipeline.push(first, n, std::move(plan.ops), std::span<const std::uint8_t>(data->data() + begin, end - begin),
+                           data, static_cast<std::int64_t>(data->size()));
     }
-    out.literal_raw = static_cast<std::int64_t>(literal.size());
-    BlocksHeader header;
-    header.first_block = first;
-    header.block_count = n;
-    header.literal_raw_len = static_cast<std::uint32_t>(literal.size());
-    auto ops = std::make_shared<std::vector<OpRun>>(std::move(plan.ops));
-    // `data` and `gathered` ride along so that `literal` stays valid on the worker.
-    return s_.workers.submit([out, header, ops, literal, data, gathered, level = try_compress ? level : 0]() mutable {
-      const std::int64_t start = steady_ns();
-      thread_local BatchCompressor compressor;
-      // The frame in one buffer: header room, the fixed part and ops, then the body written
-      // by the compressor in place (no copy of the compressed bytes).
-      const size_t prefix_size = kBlocksFixedSize + kOpRecordSize * ops->size();
-      out.frame.reserve(kHeaderSize + prefix_size + literal.size() + literal.size() / 64 + 1024);
-      out.frame.resize(kHeaderSize + prefix_size);
-      out.level_tried = level;
-      out.level_used = literal.empty() ? 0 : compressor.compress(literal, level, out.frame);
-      const size_t body = out.frame.size() - kHeaderSize - prefix_size;
-      header.codec = out.level_used > 0 ? Codec::kZstd : Codec::kRaw;
-      header.level = static_cast<std::uint8_t>(out.level_used);
-      header.literal_wire_len = static_cast<std::uint32_t>(body);
-      std::vector<std::uint8_t> prefix;
-      encode_blocks_prefix(header, *ops, prefix);
-      std::copy(prefix.begin(), prefix.end(), out.frame.begin() + kHeaderSize);
-      out.literal_wire = static_cast<std::int64_t>(body);
-      out.compress_ns = steady_ns() - start;
-      return out;
-    });
-  }
-
-  std::optional<SessionOutcome> send_front(std::deque<std::future<BuiltBatch>>& pending, std::int64_t& link_wait) {
-    const std::int64_t wait_start = steady_ns();
-    BuiltBatch b = pending.front().get();
-    pending.pop_front();
-    const std::int64_t cpu_wait = steady_ns() - wait_start;
-    if (b.level_tried > 0 && b.literal_raw > 0) {
-      detector_.record(b.level_used > 0);
-      s_.levels.observe_ratio(b.level_tried, b.literal_raw, b.level_used > 0 ? b.literal_wire : b.literal_raw);
+    auto gathered = std::make_shared<std::vector<std::uint8_t>>();
+    gathered->reserve(lit.size() * p_.block_size);
+    for (const std::uint32_t k : lit) {
+      const auto* b = data->data() + static_cast<size_t>(k) * p_.block_size;
+      gathered->insert(gathered->end(), b, b + block_len(first + k));
     }
-    const std::int64_t send_start = steady_ns();
-    const auto frame_bytes = static_cast<std::int64_t>(b.frame.size());
-    if (s_.gate != nullptr && !s_.gate->acquire(s_.gate_key, frame_bytes, entry_.cancelled())) return cancel();
-    // Keep reading while the socket is full: the receiver may still be sending HASHES, and
-    // it reads our BLOCKS only once they are out (both sides blocked would never end).
-    while (!conn_.wait_writable(std::chrono::milliseconds(50))) {
-      if (auto failed = drain_side_frames()) return failed;
-      if (entry_.cancelled().load()) return cancel();
-    }
-    if (!conn_.send_prepared(FrameType::kBlocks, 0, std::move(b.frame))) return closed("sending BLOCKS");
-    link_wait = steady_ns() - send_start;
-    s_.levels.observe_waits(link_wait, cpu_wait);
-    entry_.add_progress(b.raw_bytes);
-    entry_.update([&](sdk::TransferStatus& st) {
-      st.stats.literal_raw_bytes += b.literal_raw;
-      st.stats.literal_wire_bytes += b.literal_wire;
-      st.stats.compression_level = b.level_used;
-      st.stats.wire_bytes_sent = wire_base_sent_ + conn_.wire_bytes_sent();
-      st.stats.wire_bytes_received = wire_base_received_ + conn_.wire_bytes_received();
-    });
-    return std::nullopt;
+    if (p_.corrupt_literals && !gathered->empty()) p_.corrupt_literals(*gathered);
+    const std::span<const std::uint8_t> literal(*gathered);
+    return pipeline.push(first, n, std::move(plan.ops), literal, gathered, static_cast<std::int64_t>(data->size()));
   }
 
   SessionOutcome cancel() {
-    Cancel c;
-    c.code = static_cast<std::uint16_t>(ErrorCode::kCancelled);
-    c.message = "cancelled by the sender's operator";
-    conn_.send(FrameType::kCancel, 0, c.encode());
-    conn_.close(std::chrono::seconds(2));
-    return SessionOutcome::failure("cancelled", "the transfer was cancelled", true);
+    return send_cancel(conn_, ErrorCode::kCancelled, "cancelled by the sender's operator", true);
   }
 
   SessionOutcome finish() {
@@ -438,12 +309,7 @@ class Sender {
     struct stat now {};
     if (::fstat(fd_, &now) != 0 || now.st_size != st_.st_size || now.st_mtim.tv_sec != st_.st_mtim.tv_sec ||
         now.st_mtim.tv_nsec != st_.st_mtim.tv_nsec) {
-      Cancel c;
-      c.code = static_cast<std::uint16_t>(ErrorCode::kSourceChanged);
-      c.message = "the source changed while it was sent";
-      conn_.send(FrameType::kCancel, 0, c.encode());
-      conn_.close(std::chrono::seconds(2));
-      return SessionOutcome::failure("source_changed", "the source changed while it was sent", false);
+      return send_cancel(conn_, ErrorCode::kSourceChanged, "the source changed while it was sent", false);
     }
     const auto digest = digest_->finish();
     End end;
@@ -452,30 +318,13 @@ class Sender {
     end.digest = digest.value_or(Hash128{});
     entry_.update([&](sdk::TransferStatus& st) { st.state = sdk::TransferState::kVerifying; });
     if (!conn_.send(FrameType::kEnd, 0, end.encode())) return closed("RESULT");
-    while (true) {
-      auto r = await("RESULT");
-      if (!r.frame) return r.outcome;
-      if (r.frame->header.type == FrameType::kAck || r.frame->header.type == FrameType::kHashes) {
-        if (auto failed = on_side_frame(*r.frame)) return *failed;
-        continue;
-      }
-      if (r.frame->header.type != FrameType::kResult) return outcome_of_unexpected(conn_, *r.frame, "RESULT");
-      const auto res = Result::decode(r.frame->payload);
-      conn_.close(std::chrono::seconds(2));
-      record_wire();
-      if (!res) return SessionOutcome::protocol(ErrorCode::kMalformed, "the peer sent a bad RESULT");
-      if (res->code != 0) {
-        return SessionOutcome::failure(error_code_name(res->code), "the receiver reported: " + res->message,
-                                       error_is_final(res->code));
-      }
-      if (res->receiver_digest != end.digest) {
-        return SessionOutcome::protocol(ErrorCode::kVerificationFailed,
-                                        "the receiver's digest differs from the sender's");
-      }
-      SessionOutcome ok;
-      ok.digest = digest_text(end.digest);
-      return ok;
-    }
+    return await_result(
+        conn_, end.digest,
+        [this](const Frame& f) -> std::optional<SessionOutcome> {
+          if (f.header.type == FrameType::kAck || f.header.type == FrameType::kHashes) return on_side_frame(f);
+          return outcome_of_unexpected(conn_, f, "RESULT");
+        },
+        [this] { record_wire(); });
   }
 
   void record_wire() {
@@ -497,7 +346,6 @@ class Sender {
   Accept accept_;
   ReceiverView view_;
   DeltaPlanner planner_;
-  IncompressibleDetector detector_;
   std::uint64_t acked_ = 0;
   std::int64_t wire_base_sent_ = 0, wire_base_received_ = 0;
 };

@@ -11,15 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "blocks_pipeline.h"
 #include "frame_connection.h"
 #include "session_common.h"
 #include "transfer_entry.h"
 
 namespace novacron::transport {
-
-class BandwidthGate;
-class LevelController;
-class WorkerPool;
 
 struct SendParams {
   std::string id;
@@ -36,13 +33,6 @@ struct SendParams {
   // Test hook: runs on each batch's literal bytes after they were hashed, before they are
   // compressed (simulates corruption the TLS channel cannot see, e.g. bad memory).
   std::function<void(std::vector<std::uint8_t>&)> corrupt_literals;
-};
-
-struct SendServices {
-  WorkerPool& workers;
-  LevelController& levels;
-  BandwidthGate* gate = nullptr;  // null = no limits
-  std::uint64_t gate_key = 0;
 };
 
 // Runs one attempt; the entry's stats are updated as batches go out.

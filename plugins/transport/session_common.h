@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,5 +49,25 @@ std::optional<SessionOutcome> client_hello(FrameConnection& conn, const std::str
 
 // The outcome of a connection that closed while a frame was awaited.
 SessionOutcome outcome_of_closed(const Received& r, const char* waiting_for);
+
+// The peer's next frame (PINGs answered on the way), or the outcome of its absence.
+struct Awaited {
+  std::optional<Frame> frame;
+  SessionOutcome outcome;
+};
+Awaited await_frame(FrameConnection& conn, const char* what);
+
+// The connection refused a frame: the peer's reason is often still queued (an ERROR that
+// closed it, a failed RESULT), and it says more than "connection lost".
+SessionOutcome outcome_of_refused_send(FrameConnection& conn, const char* what);
+
+// Sends CANCEL{code, message}, closes, and returns the failure (`final`: not retried).
+SessionOutcome send_cancel(FrameConnection& conn, ErrorCode code, const std::string& message, bool final);
+
+// The sender's end of a transfer after END: waits for RESULT (frames such as ACK or HASHES
+// go to `on_side_frame`), closes, and compares the receiver's digest with `digest`.
+SessionOutcome await_result(FrameConnection& conn, const Hash128& digest,
+                            const std::function<std::optional<SessionOutcome>(const Frame&)>& on_side_frame,
+                            const std::function<void()>& after_close);
 
 }  // namespace novacron::transport
