@@ -15,8 +15,10 @@
 #include "block_hash.h"
 #include "block_index.h"
 #include "codec.h"
+#include "file_io.h"
 #include "frames.h"
 #include "safe_path.h"
+#include "tree_receiver.h"
 #include "tunnel.h"
 #include "tunnel_frames.h"
 
@@ -34,60 +36,6 @@ std::string errno_text() { return std::strerror(errno); }
 bool same_times(const struct stat& a, const struct stat& b) {
   return a.st_size == b.st_size && a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec &&
          a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec;
-}
-
-// Reads exactly `len` bytes at `offset`; false on an error or a short file.
-bool pread_full(int fd, std::uint8_t* buf, size_t len, std::uint64_t offset) {
-  size_t done = 0;
-  while (done < len) {
-    const ssize_t n = ::pread(fd, buf + done, len - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
-
-bool pwrite_full(int fd, const std::uint8_t* buf, size_t len, std::uint64_t offset) {
-  size_t done = 0;
-  while (done < len) {
-    const ssize_t n = ::pwrite(fd, buf + done, len - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
-
-// Copies a byte range between files (or within one): copy_file_range where the kernel can,
-// else through a buffer.
-bool copy_range(int from, std::uint64_t from_off, int to, std::uint64_t to_off, std::uint64_t len,
-                std::vector<std::uint8_t>& scratch) {
-  auto in = static_cast<off_t>(from_off);
-  auto out = static_cast<off_t>(to_off);
-  std::uint64_t left = len;
-  while (left > 0) {
-    const ssize_t n = ::copy_file_range(from, &in, to, &out, left, 0);
-    if (n > 0) {
-      left -= static_cast<std::uint64_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n == 0) return false;  // the source ended early
-    break;                     // EXDEV, EINVAL, ENOSYS...: copy through memory
-  }
-  while (left > 0) {
-    const size_t chunk = static_cast<size_t>(std::min<std::uint64_t>(left, 1u << 20));
-    scratch.resize(chunk);
-    if (!pread_full(from, scratch.data(), chunk, static_cast<std::uint64_t>(in)) ||
-        !pwrite_full(to, scratch.data(), chunk, static_cast<std::uint64_t>(out))) {
-      return false;
-    }
-    in += static_cast<off_t>(chunk);
-    out += static_cast<off_t>(chunk);
-    left -= chunk;
-  }
-  return true;
 }
 
 // A failure the receiver reports to the sender and keeps (or drops) its partial for.
@@ -115,6 +63,12 @@ class Receiver {
     if (auto failed = hello()) return *failed;
     if (tunnel_) return tunnel_destination();
     if (auto failed = offer()) return *failed;
+    if (offer_.kind == TransferKindCode::kDirectory) {
+      auto tree = run_tree_receive(conn_, ctx_, offer_);
+      entry_ = tree.entry;
+      partial_kept_ = tree.partial_kept;
+      return tree.outcome;
+    }
     entry_->update([&](sdk::TransferStatus& st) { st.state = sdk::TransferState::kRunning; });
     if (auto failed = scan_and_accept()) return *failed;
     return receive_blocks();
@@ -208,9 +162,7 @@ class Receiver {
     offer_ = *o;
     if (!ctx_.root) return fail({ErrorCode::kNotReady, "this node has no receive policy yet", false});
     if (offer_.kind == TransferKindCode::kBlockDevice) return offer_device();
-    if (offer_.kind != TransferKindCode::kFile) {
-      return fail({ErrorCode::kNotPermitted, "directory trees are not served by this node yet", false});
-    }
+    if (offer_.kind == TransferKindCode::kDirectory) return std::nullopt;  // tree_receiver.cc
     if (auto bad = check_relative_path(offer_.target)) {
       return fail({ErrorCode::kNotPermitted, "target: " + bad->message, false});
     }

@@ -11,8 +11,8 @@
 #include <cstring>
 #include <memory>
 
-#include "blocks_pipeline.h"
 #include "block_hash.h"
+#include "blocks_pipeline.h"
 #include "delta_planner.h"
 #include "frames.h"
 #include "transfer_frames.h"
@@ -286,8 +286,9 @@ class Sender {
     if (contiguous) {
       const size_t begin = static_cast<size_t>(lit.front()) * p_.block_size;
       const size_t end = static_cast<size_t>(lit.back()) * p_.block_size + block_len(first + lit.back());
-      return pipeline.push(first, n, std::move(plan.ops), std::span<const std::uint8_t>(data->data() + begin, end - begin),
-                           data, static_cast<std::int64_t>(data->size()));
+      return pipeline.push(first, n, std::move(plan.ops),
+                           std::span<const std::uint8_t>(data->data() + begin, end - begin), data,
+                           static_cast<std::int64_t>(data->size()));
     }
     auto gathered = std::make_shared<std::vector<std::uint8_t>>();
     gathered->reserve(lit.size() * p_.block_size);

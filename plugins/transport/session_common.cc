@@ -134,7 +134,8 @@ SessionOutcome await_result(FrameConnection& conn, const Hash128& digest,
                                      error_is_final(res->code));
     }
     if (res->receiver_digest != digest) {
-      return SessionOutcome::protocol(ErrorCode::kVerificationFailed, "the receiver's digest differs from the sender's");
+      return SessionOutcome::protocol(ErrorCode::kVerificationFailed,
+                                      "the receiver's digest differs from the sender's");
     }
     SessionOutcome ok;
     ok.digest = digest_text(digest);

@@ -19,6 +19,8 @@
 #include "safe_path.h"
 #include "sender_session.h"
 #include "transfer_entry.h"
+#include "tree_fs.h"
+#include "tree_sender.h"
 #include "worker_pool.h"
 
 namespace novacron::transport {
@@ -53,8 +55,9 @@ Status validate(const sdk::SendRequest& r) {
   if (!valid_transfer_id(r.id)) {
     return {StatusCode::kInvalidArgument, "id: '" + r.id + "' is not [a-z0-9][a-z0-9-]{0,63}"};
   }
-  if (r.kind != sdk::TransferKind::kFile && r.kind != sdk::TransferKind::kBlockDevice) {
-    return {StatusCode::kInvalidArgument, "kind: files and block devices are sent by this version (trees come later)"};
+  if (r.kind == sdk::TransferKind::kTunnel) return {StatusCode::kInvalidArgument, "kind: tunnels are opened, not sent"};
+  if (r.kind == sdk::TransferKind::kDirectory && (!r.base.empty() || r.in_place)) {
+    return {StatusCode::kInvalidArgument, "a directory tree has no base and is never updated in place"};
   }
   if (r.source.empty() || r.source.front() != '/') return {StatusCode::kInvalidArgument, "source: must be absolute"};
   if (r.kind == sdk::TransferKind::kBlockDevice) {
@@ -268,7 +271,8 @@ void TransportNode::run_send(const std::shared_ptr<TransferEntry>& entry, const 
       const bool final = connect_error.code != "connect_failed" && connect_error.code != "timeout";
       outcome = SessionOutcome::failure(connect_error.code, connect_error.message, final);
     } else {
-      outcome = run_send_session(*conn, params, services, *entry);
+      outcome = request.kind == sdk::TransferKind::kDirectory ? run_tree_send_session(*conn, params, services, *entry)
+                                                              : run_send_session(*conn, params, services, *entry);
     }
     // A source that changed while it was read gets one more attempt, not the whole budget.
     if (outcome.error_code == "source_changed" && ++source_changes > 1) break;
@@ -386,8 +390,7 @@ std::shared_ptr<TransferEntry> TransportNode::begin_receive(const Offer& offer, 
   initial.id = offer.id;
   initial.peer = peer;
   initial.target = offer.target;
-  initial.kind =
-      offer.kind == TransferKindCode::kBlockDevice ? sdk::TransferKind::kBlockDevice : sdk::TransferKind::kFile;
+  initial.kind = static_cast<sdk::TransferKind>(offer.kind);  // the codes are the SDK's
   initial.direction = sdk::TransferDirection::kReceive;
   initial.state = TransferState::kRunning;
   auto entry = std::make_shared<TransferEntry>(initial);
@@ -658,7 +661,12 @@ size_t TransportNode::clean_partials(std::chrono::milliseconds retention) {
     if (root) {
       if (const auto split = split_parent(r.target)) {
         if (auto dir = open_dir_beneath(root->get(), split->dir, false)) {
-          ::unlinkat(dir->get(), r.temp_name.c_str(), 0);
+          if (r.tree) {  // the staging folder, and an earlier attempt's kept beside it
+            remove_tree_at(dir->get(), r.temp_name);
+            remove_tree_at(dir->get(), temp_name_for(split->name, r.id, ".ncprev-"));
+          } else {
+            ::unlinkat(dir->get(), r.temp_name.c_str(), 0);
+          }
         }
       }
     }

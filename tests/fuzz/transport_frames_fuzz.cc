@@ -6,11 +6,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 
 #include "codec.h"
 #include "frame_reader.h"
 #include "frames.h"
 #include "transfer_frames.h"
+#include "tree_frames.h"
 
 using namespace novacron::transport;  // NOLINT(google-build-using-namespace)
 
@@ -62,6 +64,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, size_t size) {
               std::abort();
             }
           }
+          break;
+        case FrameType::kEntry:
+          // A decoded entry never names a path that could leave the tree.
+          if (auto e = TreeEntry::decode(f.payload)) {
+            const std::string p = "/" + e->path + "/";
+            if (p.find("/../") != std::string::npos || (!e->path.empty() && p.find("//") != std::string::npos)) {
+              std::abort();
+            }
+          }
+          break;
+        case FrameType::kEntriesEnd:
+          (void)EntriesEnd::decode(f.payload);
+          break;
+        case FrameType::kWant:
+          (void)Want::decode(f.payload);
           break;
         case FrameType::kEnd:
           (void)End::decode(f.payload);
