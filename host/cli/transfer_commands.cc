@@ -329,10 +329,13 @@ struct SendFlags {
 void add_send(CLI::App* transfer, Output& out, int& exit_code, ConnectionFlags& flags) {
   auto f = std::make_shared<SendFlags>();
   auto* cmd = transfer->add_subcommand(
-      "send", "Send a file of this node to a peer (delta against what the peer has); waits unless --no-wait");
+      "send",
+      "Send a file, a folder (a directory tree, e.g. a container's root file system) or a block device of this "
+      "node to a peer (delta against what the peer has); waits unless --no-wait");
   cmd->add_option("FILE", f->file,
-                  "File on the node, beneath its transfers root (a relative path is made absolute against the "
-                  "current folder)")
+                  "File or folder on the node, beneath its transfers root (a relative path is made absolute "
+                  "against the current folder). A folder keeps owners, modes, times, xattrs, hard links, symlinks "
+                  "and device nodes; unchanged files are not sent again")
       ->required();
   cmd->add_option("--to", f->to, "NODE:PATH: the peer and the path beneath its receive root")->required();
   cmd->add_option("--base", f->base, "A file on the peer to take unchanged blocks from");

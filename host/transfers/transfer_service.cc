@@ -242,13 +242,20 @@ Expected<json> TransferService::send(const json& body) {
     const json& k = body["kind"];
     if (k == "block_device") {
       r.kind = sdk::TransferKind::kBlockDevice;
+    } else if (k == "directory") {
+      r.kind = sdk::TransferKind::kDirectory;
     } else if (k != "file") {
-      return make_error("invalid_argument", "kind: expected \"file\" or \"block_device\", got " + k.dump());
+      return make_error("invalid_argument",
+                        "kind: expected \"file\", \"directory\" or \"block_device\", got " + k.dump());
     }
   }
   auto resolved = r.kind == sdk::TransferKind::kBlockDevice ? listed_device(*source) : resolve_source(*source);
   if (!resolved) return tl::unexpected(resolved.error());
   r.source = *resolved;
+  // Without a kind, a folder is sent as a directory tree.
+  if (!body.contains("kind") && std::filesystem::is_directory(std::filesystem::symlink_status(r.source))) {
+    r.kind = sdk::TransferKind::kDirectory;
+  }
   auto t = transport();
   if (!t) return make_error("transport_unavailable", "no migration transport plugin is running on this node");
   auto started = from_result(t->send(r));

@@ -144,6 +144,30 @@ TEST_F(TransferApiTest, CliSendsAFileAndBothNodesListIt) {
   EXPECT_NE(table.out.find("succeeded"), std::string::npos) << table.out;
 }
 
+TEST_F(TransferApiTest, CliSendsAFolderAsADirectoryTree) {
+  Node b = start("node-b", "node-a");
+  Node a = start("node-a", "node-b");
+  const fs::path src = a.root / "ct1";
+  fs::create_directories(src / "etc");
+  write_random(src / "etc" / "blob", 300u << 10, 3);
+  fs::create_symlink("blob", src / "etc" / "link");
+  fs::permissions(src / "etc", fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec);
+
+  auto sent =
+      as_admin(a, {"transfer", "send", src.string(), "--to", "node-b:containers/ct1", "--id", "tree-api-1", "--json"});
+  ASSERT_EQ(sent.exit_code, 0) << sent.out << sent.err;
+  const json t = json::parse(sent.out)["transfer"];
+  EXPECT_EQ(t["state"], "succeeded");
+  EXPECT_EQ(t["kind"], "directory");
+  EXPECT_EQ(read_file(b.root / "containers/ct1/etc/blob"), read_file(src / "etc" / "blob"));
+  EXPECT_EQ(fs::read_symlink(b.root / "containers/ct1/etc/link"), "blob");
+  EXPECT_EQ(fs::status(b.root / "containers/ct1/etc").permissions(), fs::status(src / "etc").permissions());
+  auto shown_b = as_admin(b, {"transfer", "show", "tree-api-1", "--json"});
+  ASSERT_EQ(shown_b.exit_code, 0) << shown_b.err;
+  EXPECT_EQ(json::parse(shown_b.out)["transfer"]["kind"], "directory");
+  EXPECT_EQ(json::parse(shown_b.out)["transfer"]["digest"], t["digest"]);
+}
+
 TEST_F(TransferApiTest, BadRequestsAreRefusedWithTheField) {
   Node b = start("node-b", "node-a");
   Node a = start("node-a", "node-b");
