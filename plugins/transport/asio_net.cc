@@ -361,8 +361,11 @@ class AsioConnection : public std::enable_shared_from_this<AsioConnection> {
       if (closed_) return;
       closed_ = true;
       close_reason_ = reason;
-      outbox_.clear();
-      queued_bytes_ = 0;
+      // The frame being written stays until its write completes (aborted by the close
+      // below): the TLS layer may still copy from it.
+      const size_t keep = writing_ && !outbox_.empty() ? 1 : 0;
+      outbox_.erase(outbox_.begin() + static_cast<std::ptrdiff_t>(keep), outbox_.end());
+      queued_bytes_ = keep == 1 ? outbox_.front().size() : 0;
       read_cv_.notify_all();
       write_cv_.notify_all();
     }

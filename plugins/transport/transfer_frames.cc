@@ -62,7 +62,12 @@ std::optional<Offer> Offer::decode(std::span<const std::uint8_t> payload) {
   }
   if (kind < 1 || kind > 3 || zero != 0 || (o.flags & ~0xFu) != 0) return std::nullopt;
   if (!valid_transfer_id(o.id) || o.target.empty() || !valid_block_size(o.block_size)) return std::nullopt;
-  if (o.total_blocks != blocks_of(o.total_bytes, o.block_size)) return std::nullopt;
+  // A tree's files each start at a block boundary: every file but one may add a short block.
+  const std::uint64_t least = blocks_of(o.total_bytes, o.block_size);
+  const bool tree = kind == static_cast<std::uint8_t>(TransferKindCode::kDirectory);
+  if (tree ? o.total_blocks < least || o.total_blocks - least > o.entries : o.total_blocks != least) {
+    return std::nullopt;
+  }
   o.kind = static_cast<TransferKindCode>(kind);
   return o;
 }

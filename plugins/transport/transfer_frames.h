@@ -52,7 +52,8 @@ struct Offer {
 
   std::vector<std::uint8_t> encode() const;
   // Also checks: block size a power of two in [4 KiB, 1 MiB], total_blocks matching
-  // total_bytes, a non-empty id and target.
+  // total_bytes (for a tree, whose files each start at a block boundary: between the blocks
+  // of total_bytes and that plus one per entry), a non-empty id and target.
   static std::optional<Offer> decode(std::span<const std::uint8_t> payload);
 };
 

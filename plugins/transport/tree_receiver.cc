@@ -335,8 +335,9 @@ class TreeReceiver {
       }
       if (::linkat(from, name.c_str(), dir, name.c_str(), 0) != 0) continue;
       const auto blocks = static_cast<std::int64_t>(FileDigest::blocks_for(e.size, offer_.block_size));
+      const bool resumed = root == &prev_;  // (clang 14 cannot capture a structured binding)
       entry_->update(
-          [&](sdk::TransferStatus& s) { (root == &prev_ ? s.stats.blocks_resumed : s.stats.blocks_delta) += blocks; });
+          [&](sdk::TransferStatus& s) { (resumed ? s.stats.blocks_resumed : s.stats.blocks_delta) += blocks; });
       return true;
     }
     return false;

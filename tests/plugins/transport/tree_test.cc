@@ -109,6 +109,8 @@ class TreeTest : public TransportPairTest {
     write_bytes(t / "usr" / "bin" / "tool", random_data(600 * 1024, 32));
     write_bytes(t / "usr" / "bin" / "tool-copy", random_data(600 * 1024, 32));  // dedup across files
     write_bytes(t / "empty", {});
+    write_bytes(t / "etc" / "motd", mixed_data(5000, 34));  // files of odd sizes: blocks add up per file
+    write_bytes(t / "usr" / "bin" / "script", mixed_data(12345, 35));
     {
       const int fd = ::open((t / "sparse.img").c_str(), O_WRONLY | O_CREAT, 0644);
       EXPECT_EQ(::ftruncate(fd, 64 << 20), 0);
@@ -381,6 +383,23 @@ TEST(TreeFramesTest, EntryRoundTripsAndHostileEntriesAreRefused) {
   auto truncated = e.encode();
   truncated.pop_back();
   EXPECT_FALSE(TreeEntry::decode(truncated));
+}
+
+TEST(TreeFramesTest, TreeOfferCountsBlocksPerFile) {
+  Offer o;
+  o.id = "t-1";
+  o.kind = TransferKindCode::kDirectory;
+  o.block_size = kBlock;
+  o.target = "ct";
+  o.entries = 3;
+  o.total_bytes = 20;  // two files of 10 bytes: a block each
+  o.total_blocks = 2;
+  EXPECT_TRUE(Offer::decode(o.encode()));
+  o.total_blocks = 5;  // more short blocks than there are entries
+  EXPECT_FALSE(Offer::decode(o.encode()));
+  o.kind = TransferKindCode::kFile;  // a file's blocks follow from its size alone
+  o.total_blocks = 2;
+  EXPECT_FALSE(Offer::decode(o.encode()));
 }
 
 TEST(TreeFramesTest, WantDecodesOnlyExactPayloads) {
