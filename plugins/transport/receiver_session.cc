@@ -14,6 +14,7 @@
 
 #include "block_hash.h"
 #include "block_index.h"
+#include "blocks_decoder.h"
 #include "codec.h"
 #include "file_io.h"
 #include "frames.h"
@@ -481,37 +482,18 @@ class Receiver {
   }
 
   std::optional<Failure> apply(const Frame& f) {
-    const auto v = BlocksView::decode(f.payload);
-    if (!v) return Failure{ErrorCode::kMalformed, "bad BLOCKS frame", true};
-    const BlocksHeader& h = v->header;
-    if (h.first_block != next_block_ || h.first_block + h.block_count > offer_.total_blocks) {
-      return Failure{ErrorCode::kUnexpectedFrame,
-                     "BLOCKS for " + std::to_string(h.first_block) + "+" + std::to_string(h.block_count) +
-                         " but block " + std::to_string(next_block_) + " is next",
-                     true};
-    }
-    std::uint64_t literal_expected = 0;
-    std::uint64_t j = h.first_block;
-    for (const OpRun& op : v->ops) {
-      for (std::uint32_t k = 0; k < op.run; ++k, ++j) {
-        if (op.op == BlockOp::kLiteral) literal_expected += block_len(j);
-      }
-    }
-    if (literal_expected != h.literal_raw_len) {
-      return Failure{ErrorCode::kUnexpectedFrame, "BLOCKS literal length does not match its ops", true};
-    }
-    std::span<const std::uint8_t> literal = v->literal;
-    if (h.codec == Codec::kZstd) {
-      if (!decompressor_.decompress(v->literal, h.literal_raw_len, decoded_)) {
-        return Failure{ErrorCode::kUnexpectedFrame, "BLOCKS zstd payload does not decode to its length", true};
-      }
-      literal = decoded_;
-    }
+    auto decoded = decode_blocks_at(
+        f.payload, next_block_, offer_.total_blocks, [this](std::uint64_t b) { return block_len(b); }, decompressor_,
+        decoded_);
+    if (const auto* refused = std::get_if<BlocksRefusal>(&decoded))
+      return Failure{refused->code, refused->message, true};
+    const auto& [v, literal] = std::get<DecodedBlocks>(decoded);
+    const BlocksHeader& h = v.header;
     size_t literal_pos = 0;
     std::uint64_t bytes = 0;
     batch_counts_ = {};
-    j = h.first_block;
-    for (const OpRun& op : v->ops) {
+    std::uint64_t j = h.first_block;
+    for (const OpRun& op : v.ops) {
       for (std::uint32_t k = 0; k < op.run; ++k, ++j) {
         const std::uint32_t len = block_len(j);
         Hash128 hash{};
