@@ -106,6 +106,15 @@ SessionOutcome outcome_of_refused_send(FrameConnection& conn, const char* what) 
   }
 }
 
+SessionOutcome send_failed_result(FrameConnection& conn, ErrorCode code, const std::string& message) {
+  Result res;
+  res.code = static_cast<std::uint16_t>(code);
+  res.message = message;
+  conn.send(FrameType::kResult, 0, res.encode());
+  conn.close(std::chrono::seconds(2));
+  return SessionOutcome::protocol(code, message);
+}
+
 SessionOutcome send_cancel(FrameConnection& conn, ErrorCode code, const std::string& message, bool final) {
   Cancel c;
   c.code = static_cast<std::uint16_t>(code);

@@ -61,6 +61,9 @@ Awaited await_frame(FrameConnection& conn, const char* what);
 // closed it, a failed RESULT), and it says more than "connection lost".
 SessionOutcome outcome_of_refused_send(FrameConnection& conn, const char* what);
 
+// The receiver's end of a failed transfer: RESULT{code, message}, then close.
+SessionOutcome send_failed_result(FrameConnection& conn, ErrorCode code, const std::string& message);
+
 // Sends CANCEL{code, message}, closes, and returns the failure (`final`: not retried).
 SessionOutcome send_cancel(FrameConnection& conn, ErrorCode code, const std::string& message, bool final);
 

@@ -620,12 +620,7 @@ class TreeReceiver {
 
   SessionOutcome result_failure(ErrorCode code, const std::string& message) {
     discard_partial();
-    Result res;
-    res.code = static_cast<std::uint16_t>(code);
-    res.message = message;
-    conn_.send(FrameType::kResult, 0, res.encode());
-    conn_.close(std::chrono::seconds(2));
-    return SessionOutcome::protocol(code, message);
+    return send_failed_result(conn_, code, message);
   }
 
   FrameConnection& conn_;
