@@ -31,6 +31,7 @@ constexpr std::uint32_t kHashesPerFrame = 1024;
 constexpr std::uint64_t kAckEveryBytes = 8u << 20;
 constexpr auto kAckEvery = std::chrono::seconds(1);
 constexpr auto kCheckpointEvery = std::chrono::seconds(2);
+constexpr std::uint64_t kPrefillFlushEvery = 64u << 20;
 
 std::string errno_text() { return std::strerror(errno); }
 
@@ -382,6 +383,7 @@ class Receiver {
     view_present_.assign(view_blocks_, false);
     view_hash_.assign(view_blocks_, Hash128{});
     log_view_source();
+    if (auto failed = start_prefill()) return failed;
     for (std::uint64_t first = 0; first < view_blocks_; first += kHashesPerFrame) {
       const auto n = static_cast<std::uint32_t>(std::min<std::uint64_t>(kHashesPerFrame, view_blocks_ - first));
       Hashes frame;
@@ -397,6 +399,7 @@ class Receiver {
       }
       if (!conn_.send(FrameType::kHashes, first + n == view_blocks_ ? kFlagLast : 0, frame.encode())) break;
     }
+    if (prefill_ != Prefill::kNone) held_ = view_blocks_;  // the temp file now holds the whole view
     entry_->update([&](sdk::TransferStatus& st) {
       st.stats.bytes_total = static_cast<std::int64_t>(offer_.total_bytes);
       st.stats.blocks_total = static_cast<std::int64_t>(offer_.total_blocks);
@@ -404,6 +407,54 @@ class Receiver {
     out_hash_.assign(offer_.total_blocks, Hash128{});
     digest_ = std::make_unique<FileDigest>(offer_.block_size, offer_.total_bytes);
     last_ack_ = last_checkpoint_ = std::chrono::steady_clock::now();
+    return std::nullopt;
+  }
+
+  // A fresh temp file starts as a copy of the base, so that kept blocks cost nothing later
+  // (as in place) instead of one copy per run of them: a reflink of the whole base where the
+  // file system shares extents (one FICLONE), else the base's non-zero blocks are written
+  // while the scan has them in memory anyway. Not with hashes from the index cache: those
+  // blocks must be read back and checked as they are kept.
+  std::optional<SessionOutcome> start_prefill() {
+    if (in_place_ || device_ || !base_.valid() || index_ || held_ > 0 || view_blocks_ == 0) return std::nullopt;
+    if (::ioctl(temp_.get(), FICLONE, base_.get()) == 0) {
+      if (::ftruncate(temp_.get(), static_cast<off_t>(offer_.total_bytes)) != 0) {
+        return fail({ErrorCode::kIo, "cannot size the temp file: " + errno_text(), true});
+      }
+      prefill_ = Prefill::kCloned;
+      return std::nullopt;
+    }
+    prefill_ = Prefill::kWritten;
+    return std::nullopt;
+  }
+
+  // Writes the non-zero blocks [j, end) just read from the base (in scratch_) into the temp
+  // file at the same offsets; zero blocks stay holes.
+  std::optional<SessionOutcome> prefill_chunk(std::uint64_t j, std::uint64_t end, std::uint64_t bytes) {
+    for (std::uint64_t b = j; b < end;) {
+      if (!view_present_[b]) {
+        ++b;
+        continue;
+      }
+      std::uint64_t run_end = b;
+      while (run_end < end && view_present_[run_end]) ++run_end;
+      const std::uint64_t at = (b - j) * offer_.block_size;
+      const std::uint64_t len = std::min<std::uint64_t>((run_end - b) * offer_.block_size, bytes - at);
+      if (!pwrite_full(temp_.get(), scratch_.data() + at, len, b * offer_.block_size)) {
+        return fail({errno == ENOSPC ? ErrorCode::kNoSpace : ErrorCode::kIo,
+                     "cannot copy the base into the temp file: " + errno_text(), true});
+      }
+      b = run_end;
+    }
+    // Start writeback as the copy goes (asynchronous): ext4 allocates and submits the
+    // delayed blocks of a file renamed over another at the rename (auto_da_alloc), which
+    // would otherwise stall END for all of them at once.
+    const std::uint64_t done = end * offer_.block_size;
+    if (done - prefill_flushed_ >= kPrefillFlushEvery) {
+      ::sync_file_range(temp_.get(), static_cast<off_t>(prefill_flushed_), static_cast<off_t>(done - prefill_flushed_),
+                        SYNC_FILE_RANGE_WRITE);
+      prefill_flushed_ = done;
+    }
     return std::nullopt;
   }
 
@@ -444,6 +495,7 @@ class Receiver {
       frame.present[b - frame.first_block] = true;
       frame.hashes.push_back(view_hash_[b]);
     }
+    if (!from_temp && prefill_ == Prefill::kWritten) return prefill_chunk(j, end, bytes);
     return std::nullopt;
   }
 
@@ -566,7 +618,11 @@ class Receiver {
       }
       case BlockOp::kCopyBase: {
         const std::uint64_t src = op.arg + k;
-        if (held_ > 0 || !base_.valid() || src >= view_blocks_ || !view_present_[src] || base_block_len(src) != len) {
+        // The sender plans COPY_BASE only when the view is exactly the base (not a resumed
+        // partial, not a target updated in place).
+        const bool view_is_base = acked_ == 0 && !in_place_;
+        if (!view_is_base || !base_.valid() || src >= view_blocks_ || !view_present_[src] ||
+            base_block_len(src) != len) {
           return Failure{ErrorCode::kUnexpectedFrame, "COPY_BASE of block " + std::to_string(src) + " not allowed",
                          true};
         }
@@ -815,7 +871,10 @@ class Receiver {
   bool record_written_ = false;
   bool partial_kept_ = false;
   std::uint64_t acked_ = 0;  // blocks of a resumed partial acknowledged before
-  std::uint64_t held_ = 0;   // leading view blocks the output file already holds (resume, in place)
+  std::uint64_t held_ = 0;   // leading view blocks the output file already holds (resume, in place, prefill)
+  enum class Prefill { kNone, kCloned, kWritten };
+  Prefill prefill_ = Prefill::kNone;   // how the temp file got the base's blocks
+  std::uint64_t prefill_flushed_ = 0;  // bytes of the prefill whose writeback was started
   bool in_place_ = false;
   bool device_ = false;
   bool tunnel_ = false;

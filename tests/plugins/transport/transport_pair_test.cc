@@ -202,6 +202,33 @@ TEST_F(TransportPairTest, SparseFileStaysSparse) {
   EXPECT_LT(st.stats.wire_bytes_sent, data_bytes + 64 * 1024);
 }
 
+// A delta whose temp file starts as a copy of the old file (written while it is scanned on
+// ext4, a reflink where the file system shares extents): data that became zeros turns into
+// holes, zeros in the old file stay holes, and the new content is exact.
+TEST_F(TransportPairTest, DeltaTempStartsAsTheOldFileAndStaysSparse) {
+  start_pair();
+  const size_t size = 32u << 20;
+  auto old_data = mixed_data(size, 70, 0, 50);                                // text and random, no zero extents
+  std::fill(old_data.begin() + (8 << 20), old_data.begin() + (12 << 20), 0);  // a zero region
+  write_bytes(b_root() / "disk.img", old_data);
+  auto new_data = old_data;
+  std::fill(new_data.begin() + (20 << 20), new_data.begin() + (24 << 20), 0);  // data becomes zeros
+  for (size_t i = 0; i < 64; ++i) new_data[(1 << 20) + i * 65536] ^= 0x5A;     // 64 changed blocks
+  write_bytes(a_file("disk.img"), new_data);
+
+  const auto st = send("prefill-1", a_file("disk.img"), "disk.img");
+  ASSERT_EQ(st.state, TransferState::kSucceeded) << st.error_code << ": " << st.error_message;
+  EXPECT_EQ(read_bytes(b_root() / "disk.img"), new_data);
+  EXPECT_EQ(st.stats.blocks_literal, 64);
+  const int fd = ::open((b_root() / "disk.img").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(::lseek(fd, 8 << 20, SEEK_HOLE), 8 << 20);    // the old zeros were never written
+  EXPECT_EQ(::lseek(fd, 20 << 20, SEEK_HOLE), 20 << 20);  // the new zeros are a hole too
+  EXPECT_EQ(::lseek(fd, 20 << 20, SEEK_DATA), 24 << 20);
+  ::close(fd);
+  EXPECT_EQ(temp_files_under(b_root()), 0);
+}
+
 TEST_F(TransportPairTest, DedupRepeatedBlocks) {
   start_pair();
   std::vector<std::uint8_t> patterns = random_data(16 * kBlock, 7);
