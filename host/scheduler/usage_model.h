@@ -47,7 +47,7 @@ struct Classification {
 class UsageModel {
  public:
   static constexpr double kBucketSeconds = 300;
-  static constexpr size_t kBuckets = 7 * 24 * 12;  // 7 days of 5-minute maxima
+  static constexpr size_t kBuckets = size_t{7} * 24 * 12;  // 7 days of 5-minute maxima
   static constexpr size_t kBins = 200;
 
   explicit UsageModel(double half_life_seconds = 3600);
