@@ -1,0 +1,122 @@
+#include "host/scheduler/node_table.h"
+
+#include <algorithm>
+#include <atomic>
+
+namespace novacron::scheduler {
+
+namespace {
+
+// The index of `name` in `names`, added when new; nullopt past `limit` names.
+std::optional<std::uint32_t> intern(std::vector<std::string>& names, const std::string& name, size_t limit) {
+  const auto it = std::find(names.begin(), names.end(), name);
+  if (it != names.end()) return static_cast<std::uint32_t>(it - names.begin());
+  if (names.size() == limit) return std::nullopt;
+  names.push_back(name);
+  return static_cast<std::uint32_t>(names.size() - 1);
+}
+
+}  // namespace
+
+std::uint64_t NodeTable::next_epoch() {
+  static std::atomic<std::uint64_t> epoch{0};
+  return ++epoch;
+}
+
+std::optional<NodeTable> NodeTable::build(const std::vector<NodeView>& nodes, std::string& error) {
+  NodeTable t;
+  t.layout_epoch_ = next_epoch();
+  const size_t n = nodes.size();
+  t.names_.reserve(n);
+  t.states_.reserve(n);
+  for (size_t r = 0; r < kResources; ++r) {
+    t.capacity_[r].resize(n);
+    t.reserved_[r].resize(n);
+    t.allocated_[r].resize(n);
+  }
+  t.driver_bits_.assign(n, 0);
+  t.driver_caps_.assign(n * kMaxDrivers, 0);
+  for (size_t row = 0; row < n; ++row) {
+    const NodeView& v = nodes[row];
+    if (!t.row_by_name_.emplace(v.name, static_cast<std::uint32_t>(row)).second) {
+      error = "node '" + v.name + "' is listed twice";
+      return std::nullopt;
+    }
+    t.names_.push_back(v.name);
+    t.states_.push_back(v.state);
+    for (size_t r = 0; r < kResources; ++r) {
+      t.capacity_[r][row] = v.capacity[r];
+      t.reserved_[r][row] = v.reserved[r];
+      t.allocated_[r][row] = v.allocated[r];
+    }
+    for (const auto& [key, value] : v.labels) {
+      auto& column = t.labels_[key];
+      column.resize(n, 0);
+      auto [it, added] = t.label_value_ids_.emplace(value, static_cast<std::uint32_t>(t.label_values_.size()));
+      if (added) t.label_values_.push_back(value);
+      column[row] = it->second;
+    }
+    for (const DriverView& d : v.drivers) {
+      const auto driver = intern(t.driver_names_, d.name, kMaxDrivers);
+      if (!driver) {
+        error = "more than " + std::to_string(kMaxDrivers) + " distinct drivers across the nodes";
+        return std::nullopt;
+      }
+      t.driver_bits_[row] |= 1u << *driver;
+      for (const auto& c : d.capabilities) {
+        const auto cap = intern(t.capability_names_, c, kMaxCapabilities);
+        if (!cap) {
+          error = "more than " + std::to_string(kMaxCapabilities) + " distinct capabilities across the nodes";
+          return std::nullopt;
+        }
+        t.driver_caps_[row * kMaxDrivers + *driver] |= 1u << *cap;
+      }
+    }
+  }
+  return t;
+}
+
+std::optional<std::uint32_t> NodeTable::row_of(std::string_view name) const {
+  const auto it = row_by_name_.find(std::string(name));
+  if (it == row_by_name_.end()) return std::nullopt;
+  return it->second;
+}
+
+const std::vector<std::uint32_t>* NodeTable::label_column(std::string_view key) const {
+  const auto it = labels_.find(key);
+  return it == labels_.end() ? nullptr : &it->second;
+}
+
+std::optional<std::string_view> NodeTable::label(std::uint32_t row, std::string_view key) const {
+  const auto* column = label_column(key);
+  if (column == nullptr || (*column)[row] == 0) return std::nullopt;
+  return std::string_view(label_values_[(*column)[row]]);
+}
+
+std::uint32_t NodeTable::label_value_id(std::string_view value) const {
+  const auto it = label_value_ids_.find(std::string(value));
+  return it == label_value_ids_.end() ? 0 : it->second;
+}
+
+std::optional<std::uint32_t> NodeTable::driver_index(std::string_view driver) const {
+  const auto it = std::find(driver_names_.begin(), driver_names_.end(), driver);
+  if (it == driver_names_.end()) return std::nullopt;
+  return static_cast<std::uint32_t>(it - driver_names_.begin());
+}
+
+std::optional<std::uint32_t> NodeTable::capability_index(std::string_view capability) const {
+  const auto it = std::find(capability_names_.begin(), capability_names_.end(), capability);
+  if (it == capability_names_.end()) return std::nullopt;
+  return static_cast<std::uint32_t>(it - capability_names_.begin());
+}
+
+void NodeTable::commit(std::uint32_t row, const ResourceVector& amount) {
+  for (size_t r = 0; r < kResources; ++r) allocated_[r][row] += amount[r];
+}
+
+void NodeTable::release(std::uint32_t row, const ResourceVector& amount) {
+  for (size_t r = 0; r < kResources; ++r)
+    allocated_[r][row] = std::max<std::int64_t>(0, allocated_[r][row] - amount[r]);
+}
+
+}  // namespace novacron::scheduler

@@ -1,0 +1,103 @@
+// The placement engine's view of the cluster's nodes (docs/design/scheduler.md 1.1), built
+// once per change of the node list and read by every placement: columns (structure of
+// arrays) of exact integer resources, interned labels, driver and capability bit sets, so
+// that a filter over 10,000 nodes is a few tight loops. Allocations change through commit()
+// and release() and leave the layout (and the policies' caches keyed by it) alone. Pure.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace novacron::scheduler {
+
+// Milli-vCPU, MiB, GiB: exact integers, so that over-commit limits are exact at the boundary.
+enum Resource : std::uint8_t { kCpu = 0, kMemory = 1, kDisk = 2 };
+inline constexpr size_t kResources = 3;
+using ResourceVector = std::array<std::int64_t, kResources>;
+
+enum class NodeState : std::uint8_t { kReady, kUnreachable, kCordoned };
+
+struct DriverView {
+  std::string name;                       // "kvm", "lxc"
+  std::vector<std::string> capabilities;  // "live_migration", "snapshots", ...
+};
+
+// One node as the node registry assembles it (the local node, configured peers).
+struct NodeView {
+  std::string name;
+  NodeState state = NodeState::kReady;
+  ResourceVector capacity{}, reserved{}, allocated{};
+  std::map<std::string, std::string> labels;
+  std::vector<DriverView> drivers;
+};
+
+class NodeTable {
+ public:
+  static constexpr size_t kMaxDrivers = 32;       // driver_bits is a 32-bit set
+  static constexpr size_t kMaxCapabilities = 32;  // per-driver capability sets too
+
+  // Builds the columns; nullopt with `error` for duplicate names or too many distinct
+  // drivers or capabilities.
+  static std::optional<NodeTable> build(const std::vector<NodeView>& nodes, std::string& error);
+
+  size_t rows() const { return names_.size(); }
+  std::uint64_t layout_epoch() const { return layout_epoch_; }
+
+  const std::string& name(std::uint32_t row) const { return names_[row]; }
+  std::optional<std::uint32_t> row_of(std::string_view name) const;
+  NodeState state(std::uint32_t row) const { return states_[row]; }
+
+  // Columns, one value per row.
+  const std::vector<std::int64_t>& capacity(Resource r) const { return capacity_[r]; }
+  const std::vector<std::int64_t>& reserved(Resource r) const { return reserved_[r]; }
+  const std::vector<std::int64_t>& allocated(Resource r) const { return allocated_[r]; }
+  // capacity - reserved - allocated: what is left without over-commit.
+  std::int64_t free(std::uint32_t row, Resource r) const {
+    return capacity_[r][row] - reserved_[r][row] - allocated_[r][row];
+  }
+
+  // Labels: a column of value ids per key (0 = the node has no such label).
+  std::optional<std::string_view> label(std::uint32_t row, std::string_view key) const;
+  const std::vector<std::uint32_t>* label_column(std::string_view key) const;
+  // The id of a label value, 0 when no node has it (then no row can match it).
+  std::uint32_t label_value_id(std::string_view value) const;
+  std::string_view label_value(std::uint32_t id) const { return label_values_[id]; }
+
+  // Drivers and capabilities: bit i of driver_bits(row) = driver_names()[i] is loaded.
+  std::uint32_t driver_bits(std::uint32_t row) const { return driver_bits_[row]; }
+  std::optional<std::uint32_t> driver_index(std::string_view driver) const;
+  std::optional<std::uint32_t> capability_index(std::string_view capability) const;
+  // Capabilities (bit set over capability_names()) of driver `driver` on `row`.
+  std::uint32_t capabilities(std::uint32_t row, std::uint32_t driver) const {
+    return driver_caps_[static_cast<size_t>(row) * kMaxDrivers + driver];
+  }
+  const std::vector<std::string>& driver_names() const { return driver_names_; }
+  const std::vector<std::string>& capability_names() const { return capability_names_; }
+
+  // A placement's resources join (or leave) a row's allocation.
+  void commit(std::uint32_t row, const ResourceVector& amount);
+  void release(std::uint32_t row, const ResourceVector& amount);
+
+ private:
+  static std::uint64_t next_epoch();
+
+  std::uint64_t layout_epoch_ = 0;
+  std::vector<std::string> names_;
+  std::unordered_map<std::string, std::uint32_t> row_by_name_;
+  std::vector<NodeState> states_;
+  std::array<std::vector<std::int64_t>, kResources> capacity_, reserved_, allocated_;
+  std::map<std::string, std::vector<std::uint32_t>, std::less<>> labels_;
+  std::vector<std::string> label_values_{""};  // id 0: absent
+  std::unordered_map<std::string, std::uint32_t> label_value_ids_;
+  std::vector<std::uint32_t> driver_bits_;
+  std::vector<std::uint32_t> driver_caps_;  // rows x kMaxDrivers
+  std::vector<std::string> driver_names_, capability_names_;
+};
+
+}  // namespace novacron::scheduler
