@@ -1,0 +1,86 @@
+// The placement engine (docs/design/scheduler.md 1.2): filters, then scorers with weights
+// from the config, normalised scores, a deterministic tie-break, and a compact record of why.
+// Pure: it reads and (on commit) updates a NodeTable, nothing else.
+//
+//   1. Rows that are not ready are out (reason "not_ready").
+//   2. Each filter, in order, over the rows still in; rejections are counted per reason code
+//      with up to 3 example nodes.
+//   3. Candidates: every feasible row, or, past `max_scored`, half the fullest (dominant
+//      share after placement), a quarter the emptiest and the rest a seeded sample.
+//   4. Each scorer's raw scores; unit scores clamped to [0, 1], relative ones min-max
+//      normalised over the candidates (all equal: 0, no influence); non-finite: 0.
+//   5. total = sum of weight x normalised score. Order: total (to 2^-20) descending, then a
+//      hash of (seed, node name), then the name: shuffling the nodes never changes the choice,
+//      and equal nodes do not all go to the first name.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "host/scheduler/node_table.h"
+#include "host/scheduler/policy.h"
+
+namespace novacron::scheduler {
+
+struct WeightedPolicy {
+  const PlacementPolicy* policy = nullptr;
+  double weight = 1.0;  // scorers only
+};
+
+struct EngineOptions {
+  size_t top_k = 3;
+  size_t max_scored = 1024;  // 0 = score every feasible node
+};
+
+struct Rejections {
+  std::string policy;  // "engine" for the not-ready step
+  struct Reason {
+    std::uint8_t code = 0;
+    std::string text;
+    size_t nodes = 0;
+    std::vector<std::string> examples;  // up to 3 node names
+  };
+  std::vector<Reason> reasons;
+  size_t rejected = 0;
+};
+
+struct ScoredCandidate {
+  std::uint32_t row = 0;
+  std::string node;
+  double total = 0;
+  std::vector<double> raw, normalised, weighted;  // per scorer, in config order
+};
+
+struct Decision {
+  bool placed = false;
+  std::optional<std::uint32_t> row;
+  std::string node;
+  size_t nodes_total = 0, feasible = 0, scored = 0;
+  std::vector<Rejections> filters;
+  std::vector<std::string> scorers;  // names, in the order of ScoredCandidate's vectors
+  std::vector<ScoredCandidate> top;  // best first
+  bool tie = false;                  // the best two totals were equal: the tie-break chose
+  std::string summary;               // one line: why placed here, or why nowhere
+};
+
+class Engine {
+ public:
+  Engine(std::vector<WeightedPolicy> filters, std::vector<WeightedPolicy> scorers, EngineOptions options = {});
+
+  // Decides; with `commit`, the chosen row's allocation grows by the request.
+  Decision place(const PlacementQuery& query, NodeTable& nodes, bool commit) const;
+
+ private:
+  std::vector<std::uint32_t> candidates(const PlacementQuery& q, const NodeTable& nodes,
+                                        const std::vector<std::uint32_t>& feasible) const;
+
+  std::vector<WeightedPolicy> filters_, scorers_;
+  EngineOptions options_;
+};
+
+// FNV-1a of a name: the default seed of a query.
+std::uint64_t seed_of(std::string_view name);
+
+}  // namespace novacron::scheduler
