@@ -65,39 +65,36 @@ std::vector<std::uint32_t> Engine::candidates(const PlacementQuery& q, const Nod
   if (options_.max_scored == 0 || feasible.size() <= options_.max_scored) return feasible;
   // Fullest first (what packing wants), emptiest (what spreading wants), then a sample
   // seeded by the request, so that the same request over the same nodes scores the same set.
-  std::vector<std::pair<double, std::uint32_t>> by_fill;
+  // Per feasible row once: its fill after placement and its tie-break key, a hash of
+  // (request seed, node name), so that the candidate set does not depend on node order.
+  struct Ranked {
+    double fill;
+    std::uint64_t key;
+    std::uint32_t row;
+  };
+  std::vector<Ranked> by_fill;
   by_fill.reserve(feasible.size());
-  for (const auto row : feasible) by_fill.emplace_back(dominant_share_after(nodes, row, q.resources), row);
-  std::sort(by_fill.begin(), by_fill.end(), [&](const auto& a, const auto& b) {
-    return a.first != b.first ? a.first > b.first : nodes.name(a.second) < nodes.name(b.second);
-  });
+  for (const auto row : feasible) {
+    by_fill.push_back({dominant_share_after(nodes, row, q.resources), splitmix64(q.seed ^ nodes.name_hash(row)), row});
+  }
+  const auto fuller = [](const Ranked& a, const Ranked& b) {
+    return a.fill != b.fill ? a.fill > b.fill : a.key < b.key;
+  };
+  // Two selections, O(n) each: the m/2 fullest to the front, the m/4 emptiest to the back.
   const size_t m = options_.max_scored;
+  const auto front = by_fill.begin() + static_cast<std::ptrdiff_t>(m / 2);
+  const auto back = by_fill.end() - static_cast<std::ptrdiff_t>(m / 4);
+  std::nth_element(by_fill.begin(), front, by_fill.end(), fuller);
+  std::nth_element(front, back, by_fill.end(), fuller);
   std::vector<std::uint32_t> out;
   out.reserve(m);
-  std::vector<bool> taken(by_fill.size(), false);
-  for (size_t i = 0; i < m / 2; ++i) {
-    out.push_back(by_fill[i].second);
-    taken[i] = true;
-  }
-  for (size_t i = 0; i < m / 4; ++i) {
-    const size_t at = by_fill.size() - 1 - i;
-    if (!taken[at]) {
-      out.push_back(by_fill[at].second);
-      taken[at] = true;
-    }
-  }
-  std::uint64_t state = q.seed;
-  std::vector<size_t> rest;
-  for (size_t i = 0; i < by_fill.size(); ++i) {
-    if (!taken[i]) rest.push_back(i);
-  }
-  while (out.size() < m && !rest.empty()) {
-    state = splitmix64(state);
-    const size_t pick = static_cast<size_t>(state % rest.size());
-    out.push_back(by_fill[rest[pick]].second);
-    rest[pick] = rest.back();
-    rest.pop_back();
-  }
+  for (auto it = by_fill.begin(); it != front; ++it) out.push_back(it->row);
+  for (auto it = back; it != by_fill.end(); ++it) out.push_back(it->row);
+  // The rest: the middle rows with the smallest keys (a sample seeded by the request).
+  const size_t sample = std::min<size_t>(m - out.size(), static_cast<size_t>(back - front));
+  const auto mid = front + static_cast<std::ptrdiff_t>(sample);
+  std::nth_element(front, mid, back, [](const Ranked& a, const Ranked& b) { return a.key < b.key; });
+  for (auto it = front; it != mid; ++it) out.push_back(it->row);
   return out;
 }
 
@@ -178,7 +175,7 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
   for (size_t i = 0; i < cand.size(); ++i) {
     double total = 0;
     for (size_t p = 0; p < s; ++p) total += scorers_[p].weight * norm[p][i];
-    ranked[i] = Ranked{std::llround(total * 1048576.0), splitmix64(q.seed ^ seed_of(nodes.name(cand[i]))),
+    ranked[i] = Ranked{std::llround(total * 1048576.0), splitmix64(q.seed ^ nodes.name_hash(cand[i])),
                        static_cast<std::uint32_t>(i), total};
   }
   const auto better = [&](const Ranked& a, const Ranked& b) {

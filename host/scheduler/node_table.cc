@@ -43,6 +43,12 @@ std::optional<NodeTable> NodeTable::build(const std::vector<NodeView>& nodes, st
       return std::nullopt;
     }
     t.names_.push_back(v.name);
+    std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
+    for (const char c : v.name) {
+      h ^= static_cast<unsigned char>(c);
+      h *= 1099511628211ULL;
+    }
+    t.name_hashes_.push_back(h);
     t.states_.push_back(v.state);
     for (size_t r = 0; r < kResources; ++r) {
       t.capacity_[r][row] = v.capacity[r];

@@ -50,6 +50,8 @@ class NodeTable {
   std::uint64_t layout_epoch() const { return layout_epoch_; }
 
   const std::string& name(std::uint32_t row) const { return names_[row]; }
+  // FNV-1a of the name, for order-independent tie-breaks without hashing strings per placement.
+  std::uint64_t name_hash(std::uint32_t row) const { return name_hashes_[row]; }
   std::optional<std::uint32_t> row_of(std::string_view name) const;
   NodeState state(std::uint32_t row) const { return states_[row]; }
 
@@ -89,6 +91,7 @@ class NodeTable {
 
   std::uint64_t layout_epoch_ = 0;
   std::vector<std::string> names_;
+  std::vector<std::uint64_t> name_hashes_;
   std::unordered_map<std::string, std::uint32_t> row_by_name_;
   std::vector<NodeState> states_;
   std::array<std::vector<std::int64_t>, kResources> capacity_, reserved_, allocated_;

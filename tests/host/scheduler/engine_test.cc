@@ -185,6 +185,14 @@ TEST(EngineTest, CandidateCapKeepsTheFullestNodesForPacking) {
   EXPECT_EQ(d.scored, 16u);
   EXPECT_EQ(d.feasible, 200u);
   EXPECT_EQ(d.node, "node-137");
+  // The sampled part of the candidates does not depend on the order of the nodes either.
+  std::reverse(views.begin(), views.end());
+  auto reversed = table(views);
+  const Engine spread({{&kFit}}, {{&kSpread}, {&kConstant}}, EngineOptions{3, 16});
+  for (int i = 0; i < 10; ++i) {
+    const auto q = vm("s-" + std::to_string(i), {1000, 1024, 1});
+    EXPECT_EQ(spread.place(q, t, false).node, spread.place(q, reversed, false).node);
+  }
 }
 
 }  // namespace
