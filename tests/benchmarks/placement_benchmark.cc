@@ -85,7 +85,7 @@ void BM_Place(benchmark::State& state) {
   NodeTable nodes = cluster(n);
   const Fit fit;
   const Share pack(true), spread(false);
-  const Engine engine({{&fit}}, {{&pack, 1.0}, {&spread, 0.2}});
+  const Engine engine({{&fit}}, {{&pack, 1.0}, {&spread, 0.2}}, EngineOptions{3, static_cast<size_t>(state.range(1))});
   std::mt19937_64 rng(7);
   const std::int64_t vcpus[] = {1, 1, 1, 2, 2, 4, 8, 16};
   std::vector<double> micros;
@@ -127,7 +127,7 @@ void BM_Place(benchmark::State& state) {
   state.counters["placements_per_s"] =
       benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_Place)->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kMicrosecond)->MinTime(2.0);
+BENCHMARK(BM_Place)->Args({1000, 1024})->Args({10000, 1024})->Args({10000, 0})->Args({100000, 1024})->Unit(benchmark::kMicrosecond)->MinTime(2.0);
 
 }  // namespace
 }  // namespace novacron::scheduler
