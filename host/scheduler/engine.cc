@@ -64,36 +64,41 @@ std::vector<std::uint32_t> Engine::candidates(const PlacementQuery& q, const Nod
                                               const std::vector<std::uint32_t>& feasible) const {
   if (options_.max_scored == 0 || feasible.size() <= options_.max_scored) return feasible;
   // Fullest first (what packing wants), emptiest (what spreading wants), then a sample
-  // seeded by the request, so that the same request over the same nodes scores the same set.
-  // Per feasible row once: its fill after placement and its tie-break key, a hash of
-  // (request seed, node name), so that the candidate set does not depend on node order.
-  struct Ranked {
-    double fill;
+  // seeded by the request. Each feasible row gets one integer key: its fill after placement
+  // (dominant share, to 2^-20) above a hash of (request seed, node name) for ties, so that
+  // the set does not depend on node order and every comparison is one integer compare
+  // (selections over structs compared field by field cost 3x as much here).
+  struct Keyed {
     std::uint64_t key;
     std::uint32_t row;
   };
-  std::vector<Ranked> by_fill;
-  by_fill.reserve(feasible.size());
-  for (const auto row : feasible) {
-    by_fill.push_back({dominant_share_after(nodes, row, q.resources), splitmix64(q.seed ^ nodes.name_hash(row)), row});
-  }
-  const auto fuller = [](const Ranked& a, const Ranked& b) {
-    return a.fill != b.fill ? a.fill > b.fill : a.key < b.key;
+  constexpr int kFillBits = 21;  // fill in [0, 2) to 2^-20
+  const auto fill_key = [&](std::uint32_t row) {
+    const double fill = std::min(dominant_share_after(nodes, row, q.resources), 1.999999);
+    return static_cast<std::uint64_t>(fill * (1 << (kFillBits - 1)));
   };
-  // Two selections, O(n) each: the m/2 fullest to the front, the m/4 emptiest to the back.
+  std::vector<Keyed> keyed;
+  keyed.reserve(feasible.size());
+  for (const auto row : feasible) {
+    const std::uint64_t tie = splitmix64(q.seed ^ nodes.name_hash(row)) >> kFillBits;
+    keyed.push_back({(fill_key(row) << (64 - kFillBits)) | tie, row});
+  }
+  const auto by_key = [](const Keyed& a, const Keyed& b) { return a.key < b.key; };
+  // Two selections, O(n) each: the m/4 emptiest to the front, the m/2 fullest to the back.
   const size_t m = options_.max_scored;
-  const auto front = by_fill.begin() + static_cast<std::ptrdiff_t>(m / 2);
-  const auto back = by_fill.end() - static_cast<std::ptrdiff_t>(m / 4);
-  std::nth_element(by_fill.begin(), front, by_fill.end(), fuller);
-  std::nth_element(front, back, by_fill.end(), fuller);
+  const auto front = keyed.begin() + static_cast<std::ptrdiff_t>(m / 4);
+  const auto back = keyed.end() - static_cast<std::ptrdiff_t>(m / 2);
+  std::nth_element(keyed.begin(), back, keyed.end(), by_key);
+  std::nth_element(keyed.begin(), front, back, by_key);
   std::vector<std::uint32_t> out;
   out.reserve(m);
-  for (auto it = by_fill.begin(); it != front; ++it) out.push_back(it->row);
-  for (auto it = back; it != by_fill.end(); ++it) out.push_back(it->row);
-  // The rest: the middle rows with the smallest keys (a sample seeded by the request).
+  for (auto it = back; it != keyed.end(); ++it) out.push_back(it->row);
+  for (auto it = keyed.begin(); it != front; ++it) out.push_back(it->row);
+  // The rest: the middle rows with the smallest tie hashes (a sample seeded by the request).
   const size_t sample = std::min<size_t>(m - out.size(), static_cast<size_t>(back - front));
+  for (auto it = front; it != back; ++it) it->key <<= kFillBits;  // the hash alone
   const auto mid = front + static_cast<std::ptrdiff_t>(sample);
-  std::nth_element(front, mid, back, [](const Ranked& a, const Ranked& b) { return a.key < b.key; });
+  std::nth_element(front, mid, back, by_key);
   for (auto it = front; it != mid; ++it) out.push_back(it->row);
   return out;
 }
