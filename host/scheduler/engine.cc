@@ -32,19 +32,30 @@ double dominant_share_after(const NodeTable& t, std::uint32_t row, const Resourc
   return share;
 }
 
-void count_rejection(Rejections& rej, const PlacementPolicy* policy, std::uint8_t code, const std::string& node) {
+void count_rejection(Rejections& rej, const PolicyContext* ctx, const PlacementPolicy* policy, std::uint8_t code,
+                     std::uint32_t row, const std::string& node) {
   auto it = std::find_if(rej.reasons.begin(), rej.reasons.end(), [&](const auto& r) { return r.code == code; });
   if (it == rej.reasons.end()) {
     Rejections::Reason reason;
     reason.code = code;
+    reason.code_name = policy != nullptr ? policy->reason_code(code) : "not_ready";
     reason.text = policy != nullptr ? policy->reason(code) : "the node is not ready (unreachable or cordoned)";
     rej.reasons.push_back(std::move(reason));
     it = rej.reasons.end() - 1;
   }
   ++it->nodes;
   ++rej.rejected;
-  if (it->examples.size() < kExamples) it->examples.push_back(node);
+  if (it->examples.size() < kExamples) {
+    std::string text = it->text;
+    if (policy != nullptr) {
+      const auto e = policy->explain(*ctx, row);
+      if (!e.verdict.empty()) text = e.verdict;
+    }
+    it->examples.push_back({node, std::move(text)});
+  }
 }
+
+constexpr size_t kMaxNodeReasons = 100;
 
 }  // namespace
 
@@ -56,6 +67,87 @@ std::uint64_t seed_of(std::string_view name) {
   }
   return h;
 }
+
+const char* outcome_name(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kPlaced:
+      return "placed";
+    case Outcome::kNoFeasibleNode:
+      return "no_feasible_node";
+    case Outcome::kInvalid:
+      return "invalid";
+    case Outcome::kUnavailable:
+      return "scheduler_unavailable";
+  }
+  return "unknown";
+}
+
+namespace {
+
+sdk::PlacementQuery make_sdk_query(const PlacementQuery& q, const NodeTable& t, const sdk::PlacementRequest& v1,
+                                   std::span<const sdk::GroupState> groups) {
+  sdk::PlacementQuery s;
+  s.request = &v1;
+  for (size_t r = 0; r < kResources; ++r) s.resources[r] = q.resources[r];
+  if (!q.driver.empty()) {
+    const auto d = t.driver_index(q.driver);
+    s.driver = d ? static_cast<std::int32_t>(*d) : static_cast<std::int32_t>(NodeTable::kMaxDrivers);  // none has it
+  }
+  for (const auto& cap : q.capabilities) {
+    const auto c = t.capability_index(cap);
+    if (c) {
+      s.capabilities |= 1u << *c;
+    } else {
+      s.unknown_capability = true;
+    }
+  }
+  s.groups = groups;
+  s.constraints = q.constraints;
+  s.source_row = q.source_row;
+  s.seed = q.seed;
+  return s;
+}
+
+sdk::PlacementRequest make_v1_request(const PlacementQuery& q) {
+  sdk::PlacementRequest r;
+  r.name = q.name;
+  r.tenant = q.tenant;
+  r.resources.vcpus = static_cast<double>(q.resources[kCpu]) / 1000.0;
+  r.resources.memory_mib = q.resources[kMemory];
+  r.resources.disk_gib = q.resources[kDisk];
+  r.driver = q.driver;
+  r.capabilities = q.capabilities;
+  for (const auto& [k, v] : q.labels) r.labels.emplace_back(k, v);
+  for (const auto& g : q.groups) r.groups.push_back(g.name);
+  return r;
+}
+
+std::vector<sdk::GroupState> make_groups(const PlacementQuery& q) {
+  std::vector<sdk::GroupState> out;
+  out.reserve(q.groups.size());
+  for (size_t i = 0; i < q.groups.size(); ++i) {
+    const GroupSpec& g = q.groups[i];
+    sdk::GroupState s;
+    s.rule = {g.name, g.affinity, g.hard, g.scope, g.max_per_domain};
+    if (i < q.members.size()) {
+      s.rows = q.members[i].rows;
+      s.counts = q.members[i].counts;
+      s.members = q.members[i].members;
+    }
+    out.push_back(s);
+  }
+  return out;
+}
+
+}  // namespace
+
+PolicyContext::PolicyContext(const PlacementQuery& q, const NodeTable& t)
+    : query(q),
+      table(t),
+      columns(t.columns()),
+      request_v1_(make_v1_request(q)),
+      groups_(make_groups(q)),
+      sdk_(make_sdk_query(q, t, request_v1_, groups_)) {}
 
 Engine::Engine(std::vector<WeightedPolicy> filters, std::vector<WeightedPolicy> scorers, EngineOptions options)
     : filters_(std::move(filters)), scorers_(std::move(scorers)), options_(options) {}
@@ -103,35 +195,101 @@ std::vector<std::uint32_t> Engine::candidates(const PlacementQuery& q, const Nod
   return out;
 }
 
+std::string Engine::score_rows(const PolicyContext& ctx, size_t p, std::span<const std::uint32_t> rows,
+                               std::vector<double>& raw, std::vector<double>& norm) const {
+  raw.assign(rows.size(), 0.0);
+  norm.assign(rows.size(), 0.0);
+  const PlacementPolicy* policy = scorers_[p].policy;
+  if (const std::string err = policy->score(ctx, rows, raw); !err.empty()) {
+    std::fill(raw.begin(), raw.end(), 0.0);
+    return std::string(policy->name()) + " failed and counted 0: " + err;
+  }
+  const bool unit = policy->scale() == ScoreScale::kUnit;
+  double lo = std::numeric_limits<double>::infinity(), hi = -std::numeric_limits<double>::infinity();
+  for (const double v : raw) {
+    if (!std::isfinite(v)) continue;
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  bool non_finite = false;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const double v = raw[i];
+    if (!std::isfinite(v)) {
+      non_finite = true;
+      continue;
+    }
+    norm[i] = unit ? std::clamp(v, 0.0, 1.0) : (hi > lo ? (v - lo) / (hi - lo) : 0.0);
+  }
+  if (non_finite) return std::string(policy->name()) + " gave a non-finite score; it counted 0 there";
+  return {};
+}
+
 Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) const {
   Decision d;
   d.nodes_total = nodes.rows();
+  const PolicyContext ctx(q, nodes);
+  // 0. The request itself: every policy that applies may refuse it (a constraint that does
+  // not parse, a group rule that contradicts itself).
+  std::vector<const WeightedPolicy*> active_filters, active_scorers;
+  for (const auto& f : filters_) {
+    if ((f.policy->applies(ctx) & PlacementPolicy::kFilter) != 0) {
+      active_filters.push_back(&f);
+    } else {
+      d.skipped.emplace_back(f.policy->name());
+    }
+  }
+  for (const auto& sc : scorers_) {
+    d.scorers.emplace_back(sc.policy->name());
+    d.weights.push_back(sc.weight);
+    if ((sc.policy->applies(ctx) & PlacementPolicy::kScorer) != 0) {
+      active_scorers.push_back(&sc);
+    } else {
+      d.skipped.emplace_back(sc.policy->name());
+    }
+  }
+  for (const auto* list : {&active_filters, &active_scorers}) {
+    for (const WeightedPolicy* p : *list) {
+      if (std::string err = p->policy->check(ctx); !err.empty()) {
+        d.outcome = Outcome::kInvalid;
+        d.error = std::move(err);
+        d.summary = "the request is invalid: " + d.error;
+        return d;
+      }
+    }
+  }
   // 1. Ready rows only.
   std::vector<std::uint32_t> rows;
   rows.reserve(nodes.rows());
   Rejections engine_step;
   engine_step.policy = "engine";
+  std::vector<std::pair<std::uint32_t, const PlacementPolicy*>> first_rejection;  // when nothing fits
   for (std::uint32_t row = 0; row < nodes.rows(); ++row) {
     if (nodes.state(row) == NodeState::kReady) {
       rows.push_back(row);
     } else {
-      count_rejection(engine_step, nullptr, kNotReady, nodes.name(row));
+      count_rejection(engine_step, &ctx, nullptr, kNotReady, row, nodes.name(row));
     }
   }
   if (engine_step.rejected > 0) d.filters.push_back(std::move(engine_step));
   // 2. Filters, each over what is left.
   std::vector<std::uint8_t> codes;
-  for (const auto& f : filters_) {
+  for (const WeightedPolicy* f : active_filters) {
     Rejections rej;
-    rej.policy = std::string(f.policy->name());
+    rej.policy = std::string(f->policy->name());
     codes.assign(rows.size(), 0);
-    f.policy->filter(q, nodes, rows, codes);
+    if (std::string err = f->policy->filter(ctx, rows, codes); !err.empty()) {
+      d.outcome = Outcome::kUnavailable;
+      d.error = rej.policy + ": " + err;
+      d.summary = "the scheduler cannot decide: filter " + d.error;
+      return d;
+    }
     size_t kept = 0;
     for (size_t i = 0; i < rows.size(); ++i) {
       if (codes[i] == 0) {
         rows[kept++] = rows[i];
       } else {
-        count_rejection(rej, f.policy, codes[i], nodes.name(rows[i]));
+        count_rejection(rej, &ctx, f->policy, codes[i], rows[i], nodes.name(rows[i]));
+        if (first_rejection.size() < kMaxNodeReasons) first_rejection.emplace_back(rows[i], f->policy);
       }
     }
     rows.resize(kept);
@@ -139,11 +297,22 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
   }
   d.feasible = rows.size();
   if (rows.empty()) {
+    d.outcome = Outcome::kNoFeasibleNode;
     d.summary = "no node fits: " + std::to_string(d.nodes_total) + " nodes, all rejected";
     for (const auto& f : d.filters) {
       for (const auto& r : f.reasons) {
         d.summary += "; " + f.policy + ": " + std::to_string(r.nodes) + " " + r.text;
       }
+    }
+    for (std::uint32_t row = 0; row < nodes.rows() && d.node_reasons.size() < kMaxNodeReasons; ++row) {
+      if (nodes.state(row) != NodeState::kReady) {
+        d.node_reasons.push_back({nodes.name(row), "engine", "not_ready", "the node is not ready"});
+      }
+    }
+    for (const auto& [row, policy] : first_rejection) {
+      if (d.node_reasons.size() >= kMaxNodeReasons) break;
+      const auto e = policy->explain(ctx, row);
+      d.node_reasons.push_back({nodes.name(row), std::string(policy->name()), "", e.verdict});
     }
     return d;
   }
@@ -151,23 +320,15 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
   const std::vector<std::uint32_t> cand = candidates(q, nodes, rows);
   d.scored = cand.size();
   const size_t s = scorers_.size();
-  std::vector<std::vector<double>> raw(s, std::vector<double>(cand.size(), 0.0));
-  std::vector<std::vector<double>> norm(s, std::vector<double>(cand.size(), 0.0));
+  std::vector<std::vector<double>> raw(s), norm(s);
   for (size_t p = 0; p < s; ++p) {
-    d.scorers.emplace_back(scorers_[p].policy->name());
-    scorers_[p].policy->score(q, nodes, cand, raw[p]);
-    const bool unit = scorers_[p].policy->scale() == ScoreScale::kUnit;
-    double lo = std::numeric_limits<double>::infinity(), hi = -std::numeric_limits<double>::infinity();
-    for (const double v : raw[p]) {
-      if (!std::isfinite(v)) continue;
-      lo = std::min(lo, v);
-      hi = std::max(hi, v);
+    if (std::find_if(active_scorers.begin(), active_scorers.end(),
+                     [&](const WeightedPolicy* w) { return w == &scorers_[p]; }) == active_scorers.end()) {
+      raw[p].assign(cand.size(), 0.0);
+      norm[p].assign(cand.size(), 0.0);
+      continue;
     }
-    for (size_t i = 0; i < cand.size(); ++i) {
-      const double v = raw[p][i];
-      if (!std::isfinite(v)) continue;
-      norm[p][i] = unit ? std::clamp(v, 0.0, 1.0) : (hi > lo ? (v - lo) / (hi - lo) : 0.0);
-    }
+    if (std::string note = score_rows(ctx, p, cand, raw[p], norm[p]); !note.empty()) d.notes.push_back(std::move(note));
   }
   // 5. Totals and the deterministic order.
   struct Ranked {
@@ -190,6 +351,7 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
   };
   const size_t k = std::min(std::max<size_t>(1, options_.top_k), ranked.size());
   std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(k), ranked.end(), better);
+  // 6. Explain the top K before the commit changes what the words describe.
   for (size_t j = 0; j < k; ++j) {
     const Ranked& r = ranked[j];
     ScoredCandidate c;
@@ -200,10 +362,12 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
       c.raw.push_back(raw[p][r.index]);
       c.normalised.push_back(norm[p][r.index]);
       c.weighted.push_back(scorers_[p].weight * norm[p][r.index]);
+      c.reasons.push_back(scorers_[p].policy->explain(ctx, c.row).score);
     }
     d.top.push_back(std::move(c));
   }
   d.tie = k > 1 && ranked[0].total_key == ranked[1].total_key;
+  d.outcome = Outcome::kPlaced;
   d.placed = true;
   d.row = d.top.front().row;
   d.node = d.top.front().node;
@@ -212,6 +376,87 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
               (d.tie ? " (a tie, broken by the request's seed)" : "");
   if (commit) nodes.commit(*d.row, q.resources);
   return d;
+}
+
+std::vector<NodeDetail> Engine::detail(const PlacementQuery& q, const NodeTable& nodes, size_t max_nodes) const {
+  const PolicyContext ctx(q, nodes);
+  std::vector<NodeDetail> all(nodes.rows());
+  std::vector<std::uint32_t> ready;
+  for (std::uint32_t row = 0; row < nodes.rows(); ++row) {
+    all[row].node = nodes.name(row);
+    all[row].ready = nodes.state(row) == NodeState::kReady;
+    if (all[row].ready) ready.push_back(row);
+  }
+  // Every filter over every ready row: an operator sees all the reasons, not just the first.
+  std::vector<std::uint8_t> codes;
+  std::vector<bool> feasible(nodes.rows(), false);
+  for (const auto row : ready) feasible[row] = true;
+  for (const auto& f : filters_) {
+    if ((f.policy->applies(ctx) & PlacementPolicy::kFilter) == 0) continue;
+    codes.assign(ready.size(), 0);
+    const std::string err = f.policy->filter(ctx, ready, codes);
+    for (size_t i = 0; i < ready.size(); ++i) {
+      NodeDetail::Verdict v;
+      v.policy = std::string(f.policy->name());
+      if (!err.empty()) {
+        v.pass = false;
+        v.code = "policy_failed";
+        v.text = err;
+      } else if (codes[i] != 0) {
+        v.pass = false;
+        v.code = f.policy->reason_code(codes[i]);
+      }
+      if (err.empty() && ready.size() <= max_nodes) {
+        const auto e = f.policy->explain(ctx, ready[i]);
+        v.text = e.verdict.empty() ? (v.pass ? "passes" : f.policy->reason(codes[i])) : e.verdict;
+      } else if (err.empty()) {
+        v.text = v.pass ? "passes" : f.policy->reason(codes[i]);
+      }
+      if (!v.pass) feasible[ready[i]] = false;
+      all[ready[i]].filters.push_back(std::move(v));
+    }
+  }
+  std::vector<std::uint32_t> rows;
+  for (const auto row : ready) {
+    if (feasible[row]) rows.push_back(row);
+    all[row].feasible = feasible[row];
+  }
+  const size_t s = scorers_.size();
+  std::vector<double> raw, norm;
+  for (size_t p = 0; p < s; ++p) {
+    const bool applies = (scorers_[p].policy->applies(ctx) & PlacementPolicy::kScorer) != 0;
+    if (applies) {
+      (void)score_rows(ctx, p, rows, raw, norm);
+    } else {
+      raw.assign(rows.size(), 0.0);
+      norm.assign(rows.size(), 0.0);
+    }
+    for (size_t i = 0; i < rows.size(); ++i) {
+      NodeDetail& nd = all[rows[i]];
+      nd.raw.push_back(raw[i]);
+      nd.normalised.push_back(norm[i]);
+      nd.total += scorers_[p].weight * norm[i];
+      nd.reasons.push_back(applies && rows.size() <= max_nodes ? scorers_[p].policy->explain(ctx, rows[i]).score
+                                                               : std::string());
+    }
+  }
+  // Rank feasible nodes in the engine's order; list ranked nodes first, then the rest.
+  std::sort(rows.begin(), rows.end(), [&](std::uint32_t a, std::uint32_t b) {
+    const auto ka = std::llround(all[a].total * 1048576.0), kb = std::llround(all[b].total * 1048576.0);
+    if (ka != kb) return ka > kb;
+    const auto ta = splitmix64(q.seed ^ nodes.name_hash(a)), tb = splitmix64(q.seed ^ nodes.name_hash(b));
+    if (ta != tb) return ta < tb;
+    return nodes.name(a) < nodes.name(b);
+  });
+  std::vector<NodeDetail> out;
+  for (size_t i = 0; i < rows.size() && out.size() < max_nodes; ++i) {
+    all[rows[i]].rank = i + 1;
+    out.push_back(std::move(all[rows[i]]));
+  }
+  for (std::uint32_t row = 0; row < nodes.rows() && out.size() < max_nodes; ++row) {
+    if (!all[row].feasible) out.push_back(std::move(all[row]));
+  }
+  return out;
 }
 
 }  // namespace novacron::scheduler

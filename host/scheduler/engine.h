@@ -36,11 +36,16 @@ struct EngineOptions {
 
 struct Rejections {
   std::string policy;  // "engine" for the not-ready step
+  struct Example {
+    std::string node;
+    std::string text;  // the policy's words for this node ("memory: needs 8192 MiB, ...")
+  };
   struct Reason {
     std::uint8_t code = 0;
-    std::string text;
+    std::string code_name;  // stable identifier ("memory")
+    std::string text;       // short text ("not enough memory")
     size_t nodes = 0;
-    std::vector<std::string> examples;  // up to 3 node names
+    std::vector<Example> examples;  // up to 3 nodes
   };
   std::vector<Reason> reasons;
   size_t rejected = 0;
@@ -51,18 +56,56 @@ struct ScoredCandidate {
   std::string node;
   double total = 0;
   std::vector<double> raw, normalised, weighted;  // per scorer, in config order
+  std::vector<std::string> reasons;               // per scorer: its words for this node
 };
 
+// Why one node could not take the request: its first rejection.
+struct NodeRejection {
+  std::string node, policy, code, text;
+};
+
+enum class Outcome : std::uint8_t {
+  kPlaced,
+  kNoFeasibleNode,  // every node was rejected; the filters say why
+  kInvalid,         // a policy refused the request itself (error names the field)
+  kUnavailable,     // a filter failed: the placement cannot be decided safely
+};
+const char* outcome_name(Outcome outcome);
+
 struct Decision {
+  Outcome outcome = Outcome::kNoFeasibleNode;
+  std::string error;  // kInvalid / kUnavailable
   bool placed = false;
   std::optional<std::uint32_t> row;
   std::string node;
   size_t nodes_total = 0, feasible = 0, scored = 0;
   std::vector<Rejections> filters;
-  std::vector<std::string> scorers;  // names, in the order of ScoredCandidate's vectors
-  std::vector<ScoredCandidate> top;  // best first
-  bool tie = false;                  // the best two totals were equal: the tie-break chose
-  std::string summary;               // one line: why placed here, or why nowhere
+  std::vector<std::string> scorers;         // names, in the order of ScoredCandidate's vectors
+  std::vector<double> weights;              // per scorer
+  std::vector<std::string> skipped;         // policies that do not apply to this request
+  std::vector<std::string> notes;           // e.g. a scorer that failed and counted 0
+  std::vector<ScoredCandidate> top;         // best first
+  std::vector<NodeRejection> node_reasons;  // when nothing fits: each node's first rejection (up to 100)
+  bool tie = false;                         // the best two totals were equal: the tie-break chose
+  std::string summary;                      // one line: why placed here, or why nowhere
+};
+
+// Every node's verdicts and scores (the full explanation, on request).
+struct NodeDetail {
+  std::string node;
+  bool ready = true;
+  struct Verdict {
+    std::string policy;
+    bool pass = true;
+    std::string code;  // "" when it passes
+    std::string text;
+  };
+  std::vector<Verdict> filters;  // every filter, no short circuit
+  bool feasible = false;
+  std::vector<double> raw, normalised;  // per scorer (feasible nodes only)
+  std::vector<std::string> reasons;     // per scorer
+  double total = 0;
+  size_t rank = 0;  // 1 = chosen; 0 = not feasible
 };
 
 class Engine {
@@ -72,9 +115,20 @@ class Engine {
   // Decides; with `commit`, the chosen row's allocation grows by the request.
   Decision place(const PlacementQuery& query, NodeTable& nodes, bool commit) const;
 
+  // Every node's verdicts (no short circuit) and, over all feasible nodes, scores and rank.
+  // At most `max_nodes` nodes are listed: the chosen one first, then by rank, then the rest.
+  std::vector<NodeDetail> detail(const PlacementQuery& query, const NodeTable& nodes, size_t max_nodes) const;
+
+  const std::vector<WeightedPolicy>& filters() const { return filters_; }
+  const std::vector<WeightedPolicy>& scorers() const { return scorers_; }
+  const EngineOptions& options() const { return options_; }
+
  private:
   std::vector<std::uint32_t> candidates(const PlacementQuery& q, const NodeTable& nodes,
                                         const std::vector<std::uint32_t>& feasible) const;
+  // Normalised scores of `rows` for scorer p; raw in `raw`. Returns a note when it failed.
+  std::string score_rows(const PolicyContext& ctx, size_t p, std::span<const std::uint32_t> rows,
+                         std::vector<double>& raw, std::vector<double>& norm) const;
 
   std::vector<WeightedPolicy> filters_, scorers_;
   EngineOptions options_;

@@ -79,7 +79,55 @@ std::optional<NodeTable> NodeTable::build(const std::vector<NodeView>& nodes, st
       }
     }
   }
+  t.build_views();
   return t;
+}
+
+void NodeTable::build_views() {
+  name_views_.assign(names_.begin(), names_.end());
+  label_columns_.clear();
+  for (const auto& [key, column] : labels_) label_columns_.push_back({key, column.data()});
+}
+
+NodeTable NodeTable::clone() const {
+  NodeTable t;
+  t.layout_epoch_ = layout_epoch_;
+  t.names_ = names_;
+  t.name_hashes_ = name_hashes_;
+  t.row_by_name_ = row_by_name_;
+  t.states_ = states_;
+  t.capacity_ = capacity_;
+  t.reserved_ = reserved_;
+  t.allocated_ = allocated_;
+  t.labels_ = labels_;
+  t.label_values_ = label_values_;
+  t.label_value_ids_ = label_value_ids_;
+  t.driver_bits_ = driver_bits_;
+  t.driver_caps_ = driver_caps_;
+  t.driver_names_ = driver_names_;
+  t.capability_names_ = capability_names_;
+  t.build_views();
+  return t;
+}
+
+sdk::NodeColumns NodeTable::columns() const {
+  sdk::NodeColumns c;
+  c.rows = static_cast<std::uint32_t>(names_.size());
+  c.layout_epoch = layout_epoch_;
+  c.names = name_views_.data();
+  for (size_t r = 0; r < kResources; ++r) {
+    c.capacity[r] = capacity_[r].data();
+    c.reserved[r] = reserved_[r].data();
+    c.allocated[r] = allocated_[r].data();
+  }
+  c.driver_bits = driver_bits_.data();
+  c.driver_caps = driver_caps_.data();
+  c.driver_caps_stride = kMaxDrivers;
+  c.driver_names = driver_names_;
+  c.capability_names = capability_names_;
+  c.label_values = label_values_;
+  c.labels = label_columns_;
+  return c;
 }
 
 std::optional<std::uint32_t> NodeTable::row_of(std::string_view name) const {

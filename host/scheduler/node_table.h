@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "novacron/sdk/scheduling_policy.hpp"
+
 namespace novacron::scheduler {
 
 // Milli-vCPU, MiB, GiB: exact integers, so that over-commit limits are exact at the boundary.
@@ -45,6 +47,18 @@ class NodeTable {
   // Builds the columns; nullopt with `error` for duplicate names or too many distinct
   // drivers or capabilities.
   static std::optional<NodeTable> build(const std::vector<NodeView>& nodes, std::string& error);
+
+  // Views into the columns (SDK 1.4 NodeColumns) point at this table's storage: a table moves
+  // but is not copied (clone() makes an independent copy with its own views).
+  NodeTable() = default;
+  NodeTable(NodeTable&&) noexcept = default;
+  NodeTable& operator=(NodeTable&&) noexcept = default;
+  NodeTable(const NodeTable&) = delete;
+  NodeTable& operator=(const NodeTable&) = delete;
+  NodeTable clone() const;
+
+  // The columns as policy plugins see them; valid while the table lives and is not moved from.
+  sdk::NodeColumns columns() const;
 
   size_t rows() const { return names_.size(); }
   std::uint64_t layout_epoch() const { return layout_epoch_; }
@@ -88,6 +102,7 @@ class NodeTable {
 
  private:
   static std::uint64_t next_epoch();
+  void build_views();
 
   std::uint64_t layout_epoch_ = 0;
   std::vector<std::string> names_;
@@ -101,6 +116,8 @@ class NodeTable {
   std::vector<std::uint32_t> driver_bits_;
   std::vector<std::uint32_t> driver_caps_;  // rows x kMaxDrivers
   std::vector<std::string> driver_names_, capability_names_;
+  std::vector<std::string_view> name_views_;     // over names_
+  std::vector<sdk::LabelColumn> label_columns_;  // over labels_, sorted by key
 };
 
 }  // namespace novacron::scheduler

@@ -22,8 +22,10 @@ class Fit : public PlacementPolicy {
  public:
   std::string_view name() const override { return "fit"; }
   std::uint32_t roles() const override { return kFilter; }
-  void filter(const PlacementQuery& q, const NodeTable& t, std::span<const std::uint32_t> rows,
-              std::span<std::uint8_t> reject) const override {
+  std::string filter(const PolicyContext& ctx, std::span<const std::uint32_t> rows,
+                     std::span<std::uint8_t> reject) const override {
+    [[maybe_unused]] const auto& q = ctx.query;
+    [[maybe_unused]] const auto& t = ctx.table;
     const auto& cap_c = t.capacity(kCpu);
     const auto& cap_m = t.capacity(kMemory);
     const auto& res_c = t.reserved(kCpu);
@@ -36,6 +38,7 @@ class Fit : public PlacementPolicy {
       const bool mem = cap_m[r] - res_m[r] - all_m[r] >= q.resources[kMemory];
       reject[i] = static_cast<std::uint8_t>(cpu ? (mem ? 0 : 2) : 1);
     }
+    return {};
   }
 };
 
@@ -45,8 +48,10 @@ class Share : public PlacementPolicy {
   std::string_view name() const override { return pack_ ? "binpack" : "spread"; }
   std::uint32_t roles() const override { return kScorer; }
   ScoreScale scale() const override { return ScoreScale::kUnit; }
-  void score(const PlacementQuery& q, const NodeTable& t, std::span<const std::uint32_t> rows,
-             std::span<double> out) const override {
+  std::string score(const PolicyContext& ctx, std::span<const std::uint32_t> rows,
+                    std::span<double> out) const override {
+    [[maybe_unused]] const auto& q = ctx.query;
+    [[maybe_unused]] const auto& t = ctx.table;
     for (size_t i = 0; i < rows.size(); ++i) {
       const auto r = rows[i];
       const double c = static_cast<double>(t.allocated(kCpu)[r] + q.resources[kCpu]) /
@@ -55,6 +60,7 @@ class Share : public PlacementPolicy {
                        static_cast<double>(t.capacity(kMemory)[r] - t.reserved(kMemory)[r]);
       out[i] = pack_ ? std::max(c, m) : 1 - std::max(c, m);
     }
+    return {};
   }
 
  private:
@@ -127,7 +133,13 @@ void BM_Place(benchmark::State& state) {
   state.counters["placements_per_s"] =
       benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_Place)->Args({1000, 1024})->Args({10000, 1024})->Args({10000, 0})->Args({100000, 1024})->Unit(benchmark::kMicrosecond)->MinTime(2.0);
+BENCHMARK(BM_Place)
+    ->Args({1000, 1024})
+    ->Args({10000, 1024})
+    ->Args({10000, 0})
+    ->Args({100000, 1024})
+    ->Unit(benchmark::kMicrosecond)
+    ->MinTime(2.0);
 
 }  // namespace
 }  // namespace novacron::scheduler

@@ -15,14 +15,17 @@ class FitFilter : public PlacementPolicy {
  public:
   std::string_view name() const override { return "fit"; }
   std::uint32_t roles() const override { return kFilter; }
-  void filter(const PlacementQuery& q, const NodeTable& t, std::span<const std::uint32_t> rows,
-              std::span<std::uint8_t> reject) const override {
+  std::string filter(const PolicyContext& ctx, std::span<const std::uint32_t> rows,
+                     std::span<std::uint8_t> reject) const override {
+    [[maybe_unused]] const auto& q = ctx.query;
+    [[maybe_unused]] const auto& t = ctx.table;
     for (size_t i = 0; i < rows.size(); ++i) {
       reject[i] = 0;
       for (size_t r = 0; r < kResources && reject[i] == 0; ++r) {
         if (t.free(rows[i], static_cast<Resource>(r)) < q.resources[r]) reject[i] = static_cast<std::uint8_t>(r + 1);
       }
     }
+    return {};
   }
   std::string reason(std::uint8_t code) const override {
     return code == 1 ? "not enough cpu" : code == 2 ? "not enough memory" : "not enough disk";
@@ -36,8 +39,10 @@ class ShareScorer : public PlacementPolicy {
   std::string_view name() const override { return pack_ ? "pack" : "spread"; }
   std::uint32_t roles() const override { return kScorer; }
   ScoreScale scale() const override { return ScoreScale::kUnit; }
-  void score(const PlacementQuery& q, const NodeTable& t, std::span<const std::uint32_t> rows,
-             std::span<double> out) const override {
+  std::string score(const PolicyContext& ctx, std::span<const std::uint32_t> rows,
+                    std::span<double> out) const override {
+    [[maybe_unused]] const auto& q = ctx.query;
+    [[maybe_unused]] const auto& t = ctx.table;
     for (size_t i = 0; i < rows.size(); ++i) {
       double share = 0;
       for (size_t r = 0; r < kResources; ++r) {
@@ -47,6 +52,7 @@ class ShareScorer : public PlacementPolicy {
       }
       out[i] = pack_ ? share : 1 - share;
     }
+    return {};
   }
 
  private:
@@ -57,9 +63,11 @@ class ConstantScorer : public PlacementPolicy {
  public:
   std::string_view name() const override { return "constant"; }
   std::uint32_t roles() const override { return kScorer; }
-  void score(const PlacementQuery&, const NodeTable&, std::span<const std::uint32_t>,
-             std::span<double> out) const override {
+  std::string score(const PolicyContext& ctx, std::span<const std::uint32_t>, std::span<double> out) const override {
+    [[maybe_unused]] const auto& q = ctx.query;
+    [[maybe_unused]] const auto& t = ctx.table;
     std::fill(out.begin(), out.end(), 42.0);
+    return {};
   }
 };
 
@@ -101,7 +109,8 @@ TEST(EngineTest, NothingFitsAndEachReasonIsCounted) {
   EXPECT_EQ(d.feasible, 0u);
   ASSERT_EQ(d.filters.size(), 2u);
   EXPECT_EQ(d.filters[0].policy, "engine");
-  EXPECT_EQ(d.filters[0].reasons[0].examples, (std::vector<std::string>{"d"}));
+  ASSERT_EQ(d.filters[0].reasons[0].examples.size(), 1u);
+  EXPECT_EQ(d.filters[0].reasons[0].examples[0].node, "d");
   EXPECT_EQ(d.filters[1].policy, "fit");
   EXPECT_EQ(d.filters[1].rejected, 3u);
   std::set<std::string> texts;
