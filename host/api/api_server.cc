@@ -147,8 +147,19 @@ std::optional<HttpResponse> ApiServer::authenticate(RequestContext& ctx, Access 
       return api_error(ctx, 401, "unauthenticated", "credentials refused: " + result.reason);
     }
     ctx.principal = std::move(result.principal);
-    if (access == Access::kAdmin &&
-        std::find(ctx.principal.roles.begin(), ctx.principal.roles.end(), "admin") == ctx.principal.roles.end()) {
+    const bool admin =
+        std::find(ctx.principal.roles.begin(), ctx.principal.roles.end(), "admin") != ctx.principal.roles.end();
+    if (access == Access::kNode && !admin) {
+      // Only the configured peers, authenticated by their node certificates.
+      const bool peer = ctx_.config->cluster &&
+                        std::any_of(ctx_.config->cluster->peers.begin(), ctx_.config->cluster->peers.end(),
+                                    [&](const PeerConfig& p) { return ctx.principal.name == "node:" + p.name; });
+      if (peer) return std::nullopt;
+      return api_error(ctx, 403, "permission_denied",
+                       ctx.principal.name + " may not " + ctx.http.method + " " + ctx.path +
+                           ": only cluster peers (node certificates of /cluster/peers) and admins may");
+    }
+    if (access == Access::kAdmin && !admin) {
       return api_error(
           ctx, 403, "permission_denied",
           ctx.principal.name + " may not " + ctx.http.method + " " + ctx.path + ": it needs the admin role");
@@ -718,6 +729,7 @@ void ApiServer::add_routes() {
   add_plugin_package_routes();
   add_node_routes();
   add_vm_routes();
+  add_placement_routes();
   add_transfer_routes();
   router_.add({"GET", "/v1/health", Access::kPublic, "Liveness and a summary of the host",
                [this](RequestContext&, HttpServer::Responder respond) {

@@ -24,6 +24,9 @@
 namespace novacron {
 
 class TransferService;
+class PlacementService;
+struct PlacementAnswer;
+struct RequestContext;
 
 struct ApiContext {
   const HostConfig* config = nullptr;
@@ -34,8 +37,9 @@ struct ApiContext {
   ExecutorPools* pools = nullptr;
   OperationManager* operations = nullptr;
   PeerMonitor* peers = nullptr;
-  VmService* vms = nullptr;              // the VM routes are added when set
-  TransferService* transfers = nullptr;  // the transfer routes are added when set
+  VmService* vms = nullptr;                // the VM routes are added when set
+  TransferService* transfers = nullptr;    // the transfer routes are added when set
+  PlacementService* placements = nullptr;  // VMs are placed across the nodes when set
   std::int64_t started_at_ms = 0;
   // AuthProvider plugin ids, tried in this order (the order of plugins.load).
   std::vector<std::string> auth_providers;
@@ -65,9 +69,10 @@ class ApiServer {
   void start_operation(RequestContext& ctx, HttpServer::Responder respond, const std::string& kind,
                        const std::string& object, OperationWork work);
   void add_plugin_package_routes();
-  void add_node_routes();      // node_routes.cc
-  void add_vm_routes();        // vm_routes.cc
-  void add_transfer_routes();  // transfer_routes.cc
+  void add_node_routes();       // node_routes.cc
+  void add_vm_routes();         // vm_routes.cc
+  void add_transfer_routes();   // transfer_routes.cc
+  void add_placement_routes();  // placement_routes.cc
   nlohmann::json self_node_json() const;
   // The first running auth provider that issues credentials (interface version >= 2).
   BorrowedPlugin<sdk::AuthProvider> credential_manager() const;
@@ -92,5 +97,9 @@ Expected<long> parse_wait(const RequestContext& ctx);
 // {"error": {...}} with the request id, for handlers.
 HttpResponse api_error(const RequestContext& ctx, int status, const std::string& code, const std::string& message);
 HttpResponse api_json(int status, const nlohmann::json& body);
+// A placement service answer as a response (placement_routes.cc).
+HttpResponse placement_response(const RequestContext& ctx, const PlacementAnswer& answer);
+// ?explain=compact|full ("" when absent).
+Expected<std::string> parse_explain(const RequestContext& ctx);
 
 }  // namespace novacron

@@ -120,6 +120,7 @@ nlohmann::json Router::openapi(const std::string& version) const {
     if (!parameters.empty()) op["parameters"] = parameters;
     op["security"] = r.access == Access::kPublic ? json::array() : json::array({{{"bearer", json::array()}}});
     if (r.access == Access::kAdmin) op["description"] = "Requires the admin role.";
+    if (r.access == Access::kNode) op["description"] = "Cluster peers (node certificates) and admins only.";
     op["responses"]["200"] = {{"description", "OK"}};
     op["responses"]["default"] = {
         {"description", "Error"},

@@ -18,6 +18,7 @@ enum class Access {
   kPublic,  // no authentication (only /v1/health)
   kRead,    // any authenticated principal
   kAdmin,   // a principal with the "admin" role
+  kNode,    // a cluster peer (node:<name> of /cluster/peers, mutual TLS) or an admin
 };
 
 struct RequestContext {

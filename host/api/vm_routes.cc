@@ -4,6 +4,7 @@
 #include "host/api/api_server.h"
 #include "host/api/pagination.h"
 #include "host/common/identifiers.h"
+#include "host/placement/placement_service.h"
 
 namespace novacron {
 using nlohmann::json;
@@ -14,10 +15,11 @@ int status_for_code(const std::string& code) {
   if (code == "invalid_spec" || code == "invalid_argument" || code == "invalid_parameter") return 400;
   if (code == "not_found") return 404;
   if (code == "name_taken" || code == "wrong_state" || code == "conflict" || code == "already_exists" ||
-      code == "failed_precondition") {
+      code == "failed_precondition" || code == "no_feasible_node" || code == "capacity_conflict") {
     return 409;
   }
   if (code == "internal") return 500;
+  if (code == "cancelled") return 409;
   return 503;  // driver_unavailable, unavailable, state_store, io
 }
 
@@ -55,28 +57,51 @@ void ApiServer::add_vm_routes() {
          if (body.is_discarded()) return respond(api_error(ctx, 400, "invalid_json", "the body is not valid JSON"));
          auto wait = parse_wait(ctx);
          if (!wait) return respond(api_error(ctx, 400, wait.error().code, wait.error().message));
+         auto explain = parse_explain(ctx);
+         if (!explain) return respond(api_error(ctx, 400, explain.error().code, explain.error().message));
          RequestContext copy = ctx;
          long wait_seconds = *wait;
-         ctx_.pools->blocking().post([this, vms, copy, body, respond, wait_seconds] {
-           auto created = vms->create(body, copy.principal.name);
-           if (!created) {
-             return respond(
-                 api_error(copy, status_for_code(created.error().code), created.error().code, created.error().message));
+         std::string mode = *explain;
+         ctx_.pools->blocking().post([this, vms, copy, body, respond, wait_seconds, mode] {
+           json vm, extra = json::object();
+           Operation op;
+           if (ctx_.placements != nullptr && ctx_.placements->enabled()) {
+             // Through the scheduler: decided across the nodes, claimed on the chosen one.
+             PlacementAnswer a = ctx_.placements->create(body, copy.principal.name, 0, mode);
+             if (!a.error_code.empty() || a.status == 201) return respond(placement_response(copy, a));
+             vm = a.body["vm"];
+             for (const auto& [k, v] : a.body.items()) {
+               if (k != "vm" && k != "operation") extra[k] = v;
+             }
+             auto found = ctx_.operations->get(a.body["operation"].value("id", std::string()));
+             if (!found) return respond(api_json(202, a.body));
+             op = *found;
+           } else {
+             auto created = vms->create(body, copy.principal.name);
+             if (!created) {
+               return respond(api_error(copy, status_for_code(created.error().code), created.error().code,
+                                        created.error().message));
+             }
+             vm = VmService::to_json(created->first);
+             op = created->second;
            }
-           json vm = VmService::to_json(created->first);
-           if (wait_seconds == 0) return respond(api_json(202, {{"vm", vm}, {"operation", created->second.to_json()}}));
-           ctx_.operations->wait(created->second.id, std::chrono::seconds(wait_seconds),
-                                 [copy, respond, vm](Operation done) {
-                                   if (!done.finished()) {
-                                     return respond(api_json(202, {{"vm", vm}, {"operation", done.to_json()}}));
-                                   }
-                                   if (done.state != "succeeded") {
-                                     return respond(api_error(copy, status_for_code(done.error_code), done.error_code,
-                                                              "create failed: " + done.error_message));
-                                   }
-                                   json result_vm = done.result.contains("vm") ? done.result["vm"] : vm;
-                                   respond(api_json(201, {{"vm", result_vm}, {"operation", done.to_json()}}));
-                                 });
+           const auto with_extra = [extra](json out) {
+             for (const auto& [k, v] : extra.items()) out[k] = v;
+             return out;
+           };
+           if (wait_seconds == 0) return respond(api_json(202, with_extra({{"vm", vm}, {"operation", op.to_json()}})));
+           ctx_.operations->wait(
+               op.id, std::chrono::seconds(wait_seconds), [copy, respond, vm, with_extra](Operation done) {
+                 if (!done.finished()) {
+                   return respond(api_json(202, with_extra({{"vm", vm}, {"operation", done.to_json()}})));
+                 }
+                 if (done.state != "succeeded") {
+                   return respond(api_error(copy, status_for_code(done.error_code), done.error_code,
+                                            "create failed: " + done.error_message));
+                 }
+                 json result_vm = done.result.contains("vm") ? done.result["vm"] : vm;
+                 respond(api_json(201, with_extra({{"vm", result_vm}, {"operation", done.to_json()}})));
+               });
          });
        }});
 

@@ -17,6 +17,10 @@ void add_vm_commands(CLI::App& app, Output& out, int& exit_code, ConnectionFlags
 void add_api_commands(CLI::App& app, Output& out, int& exit_code, ConnectionFlags& flags);
 // transfer send|list|show|cancel|limit|node-limit (transfer_commands.cc).
 void add_transfer_commands(CLI::App& app, Output& out, int& exit_code, ConnectionFlags& flags);
+// schedule simulate|show|list|config (schedule_commands.cc).
+void add_schedule_commands(CLI::App& app, Output& out, int& exit_code, ConnectionFlags& flags);
+// A placement decision (GET /v1/placements/{id}) for people.
+void print_placement(const nlohmann::json& placement);
 void add_config_commands(CLI::App& app, Output& out, int& exit_code);
 void add_cert_commands(CLI::App& app, Output& out, int& exit_code);
 

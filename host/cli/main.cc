@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   novacron::cli::add_api_commands(app, out, exit_code, connection);
   novacron::cli::add_vm_commands(app, out, exit_code, connection);
   novacron::cli::add_transfer_commands(app, out, exit_code, connection);
+  novacron::cli::add_schedule_commands(app, out, exit_code, connection);
   novacron::cli::add_plugin_commands(app, out, exit_code, connection);
   novacron::cli::add_config_commands(app, out, exit_code);
   novacron::cli::add_cert_commands(app, out, exit_code);

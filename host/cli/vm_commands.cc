@@ -32,6 +32,7 @@ tl::expected<std::string, ApiFailure> resolve_vm(ApiClient& api, const std::stri
 
 struct CreateFlags {
   std::string file;
+  bool explain = false;
   std::string name, driver = "kvm", image, format = "qcow2", kernel, initrd, cmdline, network = "none";
   std::string container_template, rootfs_tarball, init;  // containers (lxc)
   std::vector<std::string> env;
@@ -143,6 +144,7 @@ void add_create(CLI::App* vm, Output& out, int& exit_code, ConnectionFlags& flag
   cmd->add_option("--env", f->env, "lxc: NAME=VALUE for the init command (repeatable)");
   cmd->add_flag("--no-start", f->no_start, "Create it stopped");
   cmd->add_flag("--no-wait", f->no_wait, "Print the operation and return at once");
+  cmd->add_flag("--explain", f->explain, "Print the placement decision: rejections, candidates and their scores");
   cmd->add_option("--wait-timeout", f->wait_timeout, "Stop waiting after this many seconds (default 600)");
   cmd->callback([&out, &exit_code, &flags, f] {
     auto spec = spec_from(*f);
@@ -151,9 +153,13 @@ void add_create(CLI::App* vm, Output& out, int& exit_code, ConnectionFlags& flag
       return;
     }
     with_api(flags, out, exit_code, [&](ApiClient& api) {
-      auto r = api.call("POST", "/v1/vms", spec->dump());
+      auto r = api.call("POST", std::string("/v1/vms") + (f->explain ? "?explain=compact" : ""), spec->dump());
       if (!r) return ApiClient::fail(out, r.error());
       json op = (*r)["operation"];
+      if (f->explain && !out.json && r->contains("placement")) {
+        print_placement((*r)["placement"]);
+        std::cout << "\n";
+      }
       if (f->no_wait) {
         if (out.json) return out.emit_json(*r);
         std::cout << "vm " << field((*r)["vm"], "name") << " (" << field((*r)["vm"], "id") << ") is being created; "

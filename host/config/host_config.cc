@@ -164,11 +164,11 @@ std::map<std::string, std::string> parse_labels(Checker& c, const json& obj, con
   return out;
 }
 
-NodeCapacity parse_capacity(Checker& c, const json& obj, const std::string& path) {
+NodeCapacity parse_capacity(Checker& c, const json& obj, const std::string& path, const std::string& key = "capacity") {
   NodeCapacity cap;
-  auto it = obj.find("capacity");
-  if (it == obj.end() || !c.object(*it, path + "/capacity", {"vcpus", "memory_mib", "disk_gib"})) return cap;
-  const std::string p = path + "/capacity";
+  auto it = obj.find(key);
+  if (it == obj.end() || !c.object(*it, path + "/" + key, {"vcpus", "memory_mib", "disk_gib"})) return cap;
+  const std::string p = path + "/" + key;
   cap.vcpus = c.integer(*it, p, "vcpus", 0, 1 << 20);
   cap.memory_mib = c.integer(*it, p, "memory_mib", 0, std::int64_t{1} << 40);
   cap.disk_gib = c.integer(*it, p, "disk_gib", 0, std::int64_t{1} << 40);
@@ -186,7 +186,7 @@ bool is_host_port(const std::string& s) {
 }
 
 void parse_peer(Checker& c, const json& entry, const std::string& p, HostConfig& cfg, std::set<std::string>& seen) {
-  if (!c.object(entry, p, {"name", "api", "transport", "capacity", "labels"})) return;
+  if (!c.object(entry, p, {"name", "api", "transport", "capacity", "reserved", "labels"})) return;
   PeerConfig peer;
   if (auto name = c.string(entry, p, "name", true)) {
     if (!is_valid_node_name(*name)) {
@@ -209,8 +209,80 @@ void parse_peer(Checker& c, const json& entry, const std::string& p, HostConfig&
     peer.transport_address = *t;
   }
   peer.capacity = parse_capacity(c, entry, p);
+  peer.reserved = parse_capacity(c, entry, p, "reserved");
   peer.labels = parse_labels(c, entry, p);
   cfg.cluster->peers.push_back(std::move(peer));
+}
+
+// The "scheduler" section; policy ids must be among plugins.load (parsed before it).
+void parse_scheduler(Checker& c, const json& root, HostConfig& cfg) {
+  auto it = root.find("scheduler");
+  if (it == root.end()) return;
+  const std::string path = "/scheduler";
+  if (!c.object(*it, path, {"filters", "scorers", "candidates", "explain", "claim", "decisions"})) return;
+  SchedulerConfig& s = cfg.scheduler;
+  s.configured = true;
+  const auto loaded = [&](const std::string& id, const std::string& p) {
+    const bool found = std::any_of(cfg.plugins.begin(), cfg.plugins.end(), [&](const auto& l) { return l.id == id; });
+    if (!found) c.fail(p, id + " is not in /plugins/load (load the policy plugin to use it)");
+  };
+  const std::vector<std::string> filters = c.string_list(*it, path, "filters");
+  for (size_t i = 0; i < filters.size(); ++i) {
+    const std::string p = path + "/filters/" + std::to_string(i);
+    if (std::count(filters.begin(), filters.end(), filters[i]) > 1) c.fail(p, filters[i] + " is listed twice");
+    loaded(filters[i], p);
+  }
+  s.filters = filters;
+  if (auto scorers = it->find("scorers"); scorers != it->end()) {
+    if (!scorers->is_array()) {
+      c.fail(path + "/scorers", std::string("expected an array of {\"id\", \"weight\"}, got ") + scorers->type_name());
+    } else {
+      for (size_t i = 0; i < scorers->size(); ++i) {
+        const std::string p = path + "/scorers/" + std::to_string(i);
+        const json& entry = (*scorers)[i];
+        SchedulerPolicyRef ref;
+        if (entry.is_string()) {
+          ref.id = entry.get<std::string>();
+        } else if (c.object(entry, p, {"id", "weight", "optional"})) {
+          if (auto id = c.string(entry, p, "id", true)) ref.id = *id;
+          if (auto w = entry.find("weight"); w != entry.end()) {
+            if (!w->is_number() || w->get<double>() < 0 || w->get<double>() > 1000) {
+              c.fail(p + "/weight", "expected a number from 0 to 1000, got " + w->dump());
+            } else {
+              ref.weight = w->get<double>();
+            }
+          }
+          if (auto o = c.boolean(entry, p, "optional")) ref.optional = *o;
+        } else {
+          continue;
+        }
+        if (ref.id.empty()) continue;
+        for (const auto& other : s.scorers) {
+          if (other.id == ref.id) c.fail(p, ref.id + " is listed twice");
+        }
+        loaded(ref.id, p + (entry.is_string() ? "" : "/id"));
+        s.scorers.push_back(std::move(ref));
+      }
+    }
+  }
+  if (s.filters.size() + s.scorers.size() > 16) c.fail(path, "at most 16 policies (filters and scorers together)");
+  if (auto cand = it->find("candidates"); cand != it->end() && c.object(*cand, path + "/candidates", {"max_scored"})) {
+    if (auto n = c.integer(*cand, path + "/candidates", "max_scored", 0, 1000000)) s.max_scored = size_t(*n);
+  }
+  if (auto ex = it->find("explain");
+      ex != it->end() && c.object(*ex, path + "/explain", {"top_k", "max_detail_nodes"})) {
+    if (auto n = c.integer(*ex, path + "/explain", "top_k", 1, 32)) s.top_k = size_t(*n);
+    if (auto n = c.integer(*ex, path + "/explain", "max_detail_nodes", 1, 100000)) s.max_detail_nodes = size_t(*n);
+  }
+  if (auto cl = it->find("claim"); cl != it->end() && c.object(*cl, path + "/claim", {"max_attempts", "timeout_ms"})) {
+    if (auto n = c.integer(*cl, path + "/claim", "max_attempts", 1, 32)) s.claim_max_attempts = int(*n);
+    if (auto n = c.integer(*cl, path + "/claim", "timeout_ms", 100, 120000)) s.claim_timeout_ms = int(*n);
+  }
+  if (auto d = it->find("decisions");
+      d != it->end() && c.object(*d, path + "/decisions", {"max_rows", "retention_days"})) {
+    if (auto n = c.integer(*d, path + "/decisions", "max_rows", 100, 100000000)) s.decisions_max_rows = size_t(*n);
+    if (auto n = c.integer(*d, path + "/decisions", "retention_days", 1, 3650)) s.decisions_retention_days = int(*n);
+  }
 }
 
 void parse_cluster(Checker& c, const json& root, const fs::path& base, HostConfig& cfg) {
@@ -309,12 +381,12 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
   HostConfig cfg;
   if (!c.object(root, "",
                 {"node", "data_dir", "listen", "api", "events", "tls", "cluster", "vms", "transfers", "plugins", "log",
-                 "threads"})) {
+                 "threads", "scheduler"})) {
     return make_error("config_invalid", c.message());
   }
 
   if (auto node = root.find("node");
-      node != root.end() && c.object(*node, "/node", {"name", "labels", "capacity", "transport"})) {
+      node != root.end() && c.object(*node, "/node", {"name", "labels", "capacity", "reserved", "transport"})) {
     if (auto name = c.string(*node, "/node", "name")) {
       if (!is_valid_node_name(*name)) {
         c.fail("/node/name", "\"" + *name + "\" is not a valid node name (letters, digits, '.', '-'; at most 63)");
@@ -323,6 +395,7 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
     }
     cfg.node_labels = parse_labels(c, *node, "/node");
     cfg.node_capacity = parse_capacity(c, *node, "/node");
+    cfg.node_reserved = parse_capacity(c, *node, "/node", "reserved");
     if (auto t = c.string(*node, "/node", "transport")) {
       if (!is_host_port(*t)) c.fail("/node/transport", "expected HOST:PORT, got \"" + *t + "\"");
       cfg.transport_address = *t;
@@ -442,6 +515,7 @@ Expected<HostConfig> parse_host_config(const std::string& text, const fs::path& 
   }
 
   parse_plugins(c, root, base_dir, cfg);
+  parse_scheduler(c, root, cfg);
 
   if (auto log = root.find("log"); log != root.end() && c.object(*log, "/log", {"level", "format"})) {
     if (auto l = c.choice(*log, "/log", "level", {"trace", "debug", "info", "warn", "error"})) cfg.log_level = *l;

@@ -43,7 +43,28 @@ struct PeerConfig {
   std::string api_url;            // https://host:port of its API (mutual TLS)
   std::string transport_address;  // host:port of its migration transport
   NodeCapacity capacity;
+  NodeCapacity reserved;  // kept back for the host itself (absent = 0)
   std::map<std::string, std::string> labels;
+};
+
+// The placement engine (docs/scheduler.md): which policies filter and score, with what
+// weights, and the engine's limits. Each policy's own parameters stay in plugins.load[].config.
+struct SchedulerPolicyRef {
+  std::string id;         // plugin id, one of plugins.load
+  double weight = 1.0;    // scorers: multiplier of the normalised score
+  bool optional = false;  // scorers: skipped with a note when not running (filters never are)
+};
+struct SchedulerConfig {
+  bool configured = false;  // the section is present; else every running policy by its roles
+  std::vector<std::string> filters;
+  std::vector<SchedulerPolicyRef> scorers;
+  std::size_t max_scored = 1024;  // candidates scored per placement (0 = every feasible node)
+  std::size_t top_k = 3;          // candidates kept in a decision record
+  std::size_t max_detail_nodes = 1000;
+  int claim_max_attempts = 3;  // candidates tried when a target answers 409
+  int claim_timeout_ms = 5000;
+  std::size_t decisions_max_rows = 100000;
+  int decisions_retention_days = 30;
 };
 
 // Node identity and peers: host-to-host calls use mutual TLS with node certificates issued
@@ -62,6 +83,8 @@ struct HostConfig {
   std::string node_name;
   std::map<std::string, std::string> node_labels;
   NodeCapacity node_capacity;
+  NodeCapacity node_reserved;
+  SchedulerConfig scheduler;
   std::string transport_address;  // host:port of this node's migration transport ("" = none yet)
   std::optional<ClusterConfig> cluster;
   // VMs: image, kernel and initrd paths of specs resolve beneath image_root (empty:

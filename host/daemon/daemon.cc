@@ -12,6 +12,7 @@
 #include "host/daemon/data_dir.h"
 #include "host/daemon/logging.h"
 #include "host/identity/certificates.h"
+#include "host/placement/placement_service.h"
 #include "host/plugins/inspector.h"
 #include "host/plugins/plugin_manager.h"
 #include "host/services/event_bus.h"
@@ -186,6 +187,8 @@ int run_daemon(const DaemonOptions& options) {
   TransferService transfers(cfg, plugins);
   transfers.ensure_policy();  // before the ready line: peers may send as soon as it is printed
   api_context.transfers = &transfers;
+  PlacementService placements(cfg, vm_store, vms, plugins, operations, &peers, **db, events);
+  api_context.placements = &placements;
   api_context.started_at_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();

@@ -243,7 +243,7 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
     d.weights.push_back(sc.weight);
     if ((sc.policy->applies(ctx) & PlacementPolicy::kScorer) != 0) {
       active_scorers.push_back(&sc);
-    } else {
+    } else if (std::find(d.skipped.begin(), d.skipped.end(), sc.policy->name()) == d.skipped.end()) {
       d.skipped.emplace_back(sc.policy->name());
     }
   }

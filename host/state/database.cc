@@ -92,6 +92,8 @@ Expected<Statement> Database::prepare(std::string_view sql) {
   return Statement(db_, stmt);
 }
 
+int Database::changes() const { return sqlite3_changes(db_); }
+
 Expected<void> Database::exec(std::string_view sql) {
   std::string s(sql);
   char* err = nullptr;

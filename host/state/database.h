@@ -76,6 +76,8 @@ class Database {
   // Must be called with the lock held (inside with_lock or transaction).
   Expected<Statement> prepare(std::string_view sql);
   Expected<void> exec(std::string_view sql);
+  // Rows changed by the last statement (must be called with the lock held).
+  int changes() const;
 
   int schema_version() const { return schema_version_; }
   const std::filesystem::path& path() const { return path_; }

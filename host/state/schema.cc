@@ -67,6 +67,23 @@ const std::vector<Database::Migration>& host_schema_migrations() {
         );
         CREATE INDEX vms_by_state ON vms(state);
       )sql",
+      // 4: placement decisions (host/placement) and the placement that put each VM here.
+      R"sql(
+        CREATE TABLE placements (
+          id           TEXT PRIMARY KEY,     -- pl-<unix ms>-<node>-<random>, sortable by time
+          vm_name      TEXT NOT NULL,
+          vm_id        TEXT NOT NULL DEFAULT '',
+          outcome      TEXT NOT NULL,        -- placed | no_feasible_node | invalid | ...
+          node         TEXT NOT NULL DEFAULT '',
+          attempts     INTEGER NOT NULL DEFAULT 0,
+          record       TEXT NOT NULL,        -- the compact decision (JSON)
+          requested_by TEXT NOT NULL,
+          created_at   INTEGER NOT NULL      -- Unix ms
+        );
+        CREATE INDEX placements_by_vm ON placements(vm_name);
+        CREATE INDEX placements_by_time ON placements(created_at);
+        ALTER TABLE vms ADD COLUMN placement_id TEXT NOT NULL DEFAULT '';
+      )sql",
   };
   return kMigrations;
 }

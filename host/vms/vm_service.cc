@@ -110,7 +110,8 @@ json VmService::to_json(const VmRecord& vm) {
           {"state_reason", vm.state_reason},
           {"spec", vm.spec},
           {"created_at_ms", vm.created_at},
-          {"updated_at_ms", vm.updated_at}};
+          {"updated_at_ms", vm.updated_at},
+          {"placement_id", vm.placement_id.empty() ? json(nullptr) : json(vm.placement_id)}};
 }
 
 json VmService::drivers() {

@@ -281,7 +281,7 @@ Expected<VmRequest> parse_vm_spec(const json& body, const std::string& id, const
   out.original = body;
   if (!r.object(body, "",
                 {"name", "driver", "vcpus", "memory_mib", "disks", "boot", "network", "labels", "start", "container",
-                 "driver_options"})) {
+                 "driver_options", "placement"})) {
     return make_error("invalid_spec", r.message());
   }
   out.spec.id = id;

@@ -5,7 +5,8 @@
 namespace novacron {
 namespace {
 
-constexpr const char* kColumns = "id, name, tenant, driver, node, spec, state, state_reason, created_at, updated_at";
+constexpr const char* kColumns =
+    "id, name, tenant, driver, node, spec, state, state_reason, created_at, updated_at, placement_id";
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -24,6 +25,7 @@ VmRecord from_row(const Statement& s) {
   vm.state_reason = s.text(7);
   vm.created_at = s.integer(8);
   vm.updated_at = s.integer(9);
+  vm.placement_id = s.text(10);
   return vm;
 }
 
@@ -37,11 +39,11 @@ Expected<void> VmStore::insert(const VmRecord& vm) {
     auto row = exists->step();
     if (!row) return tl::unexpected(row.error());
     if (*row) return make_error("name_taken", "a VM named " + vm.name + " exists (" + exists->text(0) + ")");
-    auto stmt = db_.prepare(std::string("INSERT INTO vms(") + kColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    auto stmt = db_.prepare(std::string("INSERT INTO vms(") + kColumns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     if (!stmt) return tl::unexpected(stmt.error());
     stmt->bind(1, vm.id).bind(2, vm.name).bind(3, vm.tenant).bind(4, vm.driver).bind(5, vm.node);
     stmt->bind(6, vm.spec.dump()).bind(7, vm.state).bind(8, vm.state_reason);
-    stmt->bind(9, vm.created_at).bind(10, vm.updated_at);
+    stmt->bind(9, vm.created_at).bind(10, vm.updated_at).bind(11, vm.placement_id);
     return stmt->run();
   });
 }
@@ -51,6 +53,15 @@ Expected<void> VmStore::set_state(const std::string& id, const std::string& stat
     auto stmt = db_.prepare("UPDATE vms SET state = ?, state_reason = ?, updated_at = ? WHERE id = ?");
     if (!stmt) return tl::unexpected(stmt.error());
     stmt->bind(1, state).bind(2, reason).bind(3, now_ms()).bind(4, id);
+    return stmt->run();
+  });
+}
+
+Expected<void> VmStore::set_placement(const std::string& id, const std::string& placement_id) {
+  return db_.with_lock([&]() -> Expected<void> {
+    auto stmt = db_.prepare("UPDATE vms SET placement_id = ? WHERE id = ?");
+    if (!stmt) return tl::unexpected(stmt.error());
+    stmt->bind(1, placement_id).bind(2, id);
     return stmt->run();
   });
 }

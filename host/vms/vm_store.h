@@ -25,6 +25,7 @@ struct VmRecord {
   std::string state_reason;
   std::int64_t created_at = 0;  // Unix ms
   std::int64_t updated_at = 0;
+  std::string placement_id;  // the placement decision that put it here ("" = none recorded)
 };
 
 struct VmFilter {
@@ -43,6 +44,7 @@ class VmStore {
   Expected<void> insert(const VmRecord& vm);
   Expected<void> set_state(const std::string& id, const std::string& state, const std::string& reason);
   Expected<void> remove(const std::string& id);
+  Expected<void> set_placement(const std::string& id, const std::string& placement_id);
   Expected<std::optional<VmRecord>> get(const std::string& id);
   Expected<std::optional<VmRecord>> find_by_name(const std::string& name);
   // Ordered by name, after `after_name`, at most `limit`.

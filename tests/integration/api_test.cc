@@ -232,7 +232,7 @@ TEST_F(ApiTest, UploadRefusesUnsafeAndOversizedPackages) {
 TEST_F(ApiTest, DeleteRemovesOnlyVersionsThatAreNotRunning) {
   expect_error(call("DELETE", "/v1/plugins/io.novacron.bench.bulky-20/1.0.0", kReader), 403, "permission_denied");
   expect_error(call("DELETE", "/v1/plugins/io.novacron.bench.bulky-1/1.0.0", kAdmin), 409, "plugin_loaded");
-  expect_error(call("DELETE", "/v1/plugins/io.novacron.policy.spread/1.0.0", kAdmin), 409, "bundled");
+  expect_error(call("DELETE", "/v1/plugins/io.novacron.policy.spread/2.0.0", kAdmin), 409, "bundled");
   auto r = call("DELETE", "/v1/plugins/io.novacron.bench.bulky-20/1.0.0", kAdmin);
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_FALSE(fs::exists(*dir_ / "data/plugins/io.novacron.bench.bulky-20/1.0.0"));

@@ -196,7 +196,7 @@ TEST_F(CliApiTest, PluginDisableAndEnableWaitForTheirOperations) {
 
   auto table = admin({"plugin", "list"});
   ASSERT_EQ(table.exit_code, 0);
-  EXPECT_NE(table.out.find("io.novacron.policy.spread  1.0.0"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("io.novacron.policy.spread  2.0.0"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("running"), std::string::npos);
 
   auto unknown = admin({"plugin", "inspect", "io.example.nope"});
@@ -222,7 +222,7 @@ TEST_F(CliApiTest, PluginInstallAndRemoveThroughTheApi) {
 
   auto removed = admin({"plugin", "remove", "io.novacron.test.good", "1.0.0"});
   ASSERT_EQ(removed.exit_code, 0) << removed.err;
-  auto bundled = admin({"plugin", "remove", "io.novacron.policy.spread", "1.0.0", "--json"});
+  auto bundled = admin({"plugin", "remove", "io.novacron.policy.spread", "2.0.0", "--json"});
   EXPECT_EQ(bundled.exit_code, 1);
   EXPECT_EQ(parse(bundled)["error"]["code"], "bundled");
 }

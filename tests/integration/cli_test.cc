@@ -46,9 +46,9 @@ TEST(CliTest, ValidateAcceptsAGoodPluginFolder) {
 }
 
 TEST(CliTest, ValidatePrintsAHumanReport) {
-  auto r = cli({"plugin", "validate", (bundled_plugin_dir() / "io.novacron.policy.resource-fit/1.0.0").string()});
+  auto r = cli({"plugin", "validate", (bundled_plugin_dir() / "io.novacron.policy.resource-fit/2.0.0").string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("Plugin      io.novacron.policy.resource-fit 1.0.0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Plugin      io.novacron.policy.resource-fit 2.0.0"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("cpu_allocation_ratio (number, default 4.0)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("verdict: valid"), std::string::npos);
 }

@@ -1,0 +1,212 @@
+#include "policies/constraints/constraints_policy.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "novacron/sdk/json_config.hpp"
+
+namespace novacron::policy::constraints {
+
+namespace {
+
+constexpr sdk::ReasonCode kCodes[] = {{"constraint", "does not match the constraints"}};
+
+double milli(std::int64_t v) { return static_cast<double>(v) / 1000.0; }
+
+}  // namespace
+
+// --- ColumnFacts ---------------------------------------------------------------------------
+
+std::optional<std::string_view> ColumnFacts::label(std::string_view key) const {
+  const sdk::LabelColumn* column = nodes_.label(key);
+  if (column == nullptr || column->value_ids[row_] == 0) return std::nullopt;
+  return std::string_view(nodes_.label_values[column->value_ids[row_]]);
+}
+
+double ColumnFacts::number(NumberAttribute attribute) const {
+  const auto free = [&](sdk::ResourceIndex r) {
+    return nodes_.capacity[r][row_] - nodes_.reserved[r][row_] - nodes_.allocated[r][row_];
+  };
+  switch (attribute) {
+    case NumberAttribute::kVcpus:
+      return milli(nodes_.capacity[sdk::kCpuMilli][row_]);
+    case NumberAttribute::kMemoryMib:
+      return static_cast<double>(nodes_.capacity[sdk::kMemoryMib][row_]);
+    case NumberAttribute::kDiskGib:
+      return static_cast<double>(nodes_.capacity[sdk::kDiskGib][row_]);
+    case NumberAttribute::kCpuFree:
+      return milli(free(sdk::kCpuMilli));
+    case NumberAttribute::kMemFreeMib:
+      return static_cast<double>(free(sdk::kMemoryMib));
+    case NumberAttribute::kDiskFreeGib:
+      return static_cast<double>(free(sdk::kDiskGib));
+    // No usage columns in SDK 1.4: "used" is what placed VMs requested.
+    case NumberAttribute::kCpuUsed:
+      return milli(nodes_.allocated[sdk::kCpuMilli][row_]);
+    case NumberAttribute::kMemUsedMib:
+      return static_cast<double>(nodes_.allocated[sdk::kMemoryMib][row_]);
+  }
+  return 0;
+}
+
+std::string_view ColumnFacts::text(TextAttribute attribute) const {
+  if (attribute == TextAttribute::kName) return nodes_.names[row_];
+  const std::uint32_t bits = nodes_.driver_bits[row_];
+  const auto drivers = static_cast<std::uint32_t>(nodes_.driver_names.size());
+  if (query_.driver >= 0 && static_cast<std::uint32_t>(query_.driver) < drivers &&
+      (bits >> static_cast<std::uint32_t>(query_.driver) & 1u) != 0) {
+    return nodes_.driver_names[static_cast<size_t>(query_.driver)];
+  }
+  for (std::uint32_t d = 0; d < drivers && d < 32; ++d) {
+    if ((bits >> d & 1u) != 0) return nodes_.driver_names[d];
+  }
+  return {};
+}
+
+bool ColumnFacts::has_capability(std::string_view capability) const {
+  const auto names = nodes_.capability_names;
+  const auto it = std::find(names.begin(), names.end(), capability);
+  if (it == names.end()) return false;
+  const auto bit = static_cast<std::uint32_t>(it - names.begin());
+  const std::uint32_t bits = nodes_.driver_bits[row_];
+  const auto drivers = static_cast<std::uint32_t>(nodes_.driver_names.size());
+  for (std::uint32_t d = 0; d < drivers && d < 32; ++d) {
+    if ((bits >> d & 1u) == 0) continue;
+    const std::uint32_t caps = nodes_.driver_caps[static_cast<size_t>(row_) * nodes_.driver_caps_stride + d];
+    if ((caps >> bit & 1u) != 0) return true;
+  }
+  return false;
+}
+
+// --- ConstraintsPolicy ---------------------------------------------------------------------
+
+std::span<const sdk::ReasonCode> ConstraintsPolicy::reason_codes() const noexcept { return kCodes; }
+
+std::uint32_t ConstraintsPolicy::applies(const sdk::PlacementQuery& query) noexcept {
+  return query.constraints.empty() ? 0u : static_cast<std::uint32_t>(sdk::kPolicyFilters);
+}
+
+ConstraintsPolicy::CacheStats ConstraintsPolicy::cache_stats() const {
+  const std::lock_guard<std::mutex> lock(mu_);
+  CacheStats s = stats_;
+  s.programs = lru_.size();
+  return s;
+}
+
+sdk::Status ConstraintsPolicy::on_init(std::string_view config_json) {
+  sdk::ConfigReader cfg(config_json);
+  cfg.reject_unknown_keys();
+  if (!cfg.ok()) return sdk::invalid_argument(cfg.error());
+  return sdk::Status::ok();
+}
+
+std::shared_ptr<ConstraintsPolicy::Program> ConstraintsPolicy::compile(std::string_view text) {
+  {
+    const std::lock_guard<std::mutex> lock(mu_);
+    const auto it = index_.find(text);
+    if (it != index_.end()) {
+      lru_.splice(lru_.begin(), lru_, it->second);
+      return *it->second;
+    }
+  }
+  // Parse outside the lock; another thread may have cached the same text meanwhile.
+  auto program = std::make_shared<Program>(Program{std::string(text), Expression::parse(text), 0, nullptr});
+  const std::lock_guard<std::mutex> lock(mu_);
+  ++stats_.compiles;
+  const auto it = index_.find(text);
+  if (it != index_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second);
+    return *it->second;
+  }
+  lru_.push_front(program);
+  index_.emplace(std::string_view(program->text), lru_.begin());
+  while (lru_.size() > kCacheEntries) {
+    index_.erase(std::string_view(lru_.back()->text));
+    lru_.pop_back();
+  }
+  return program;
+}
+
+sdk::Status ConstraintsPolicy::expression_of(const Program& program, const Expression*& out) {
+  if (const auto* error = std::get_if<ParseError>(&program.compiled)) {
+    return sdk::invalid_argument("/placement/constraints: " + error->text());
+  }
+  out = &std::get<Expression>(program.compiled);
+  return sdk::Status::ok();
+}
+
+std::shared_ptr<const ConstraintsPolicy::Bitset> ConstraintsPolicy::label_bitset(Program& program,
+                                                                                 const sdk::NodeColumns& nodes,
+                                                                                 const sdk::PlacementQuery& query) {
+  {
+    const std::lock_guard<std::mutex> lock(mu_);
+    if (program.bits != nullptr && program.epoch == nodes.layout_epoch && program.bits->rows == nodes.rows) {
+      ++stats_.bitset_hits;
+      return program.bits;
+    }
+  }
+  const Expression& expression = std::get<Expression>(program.compiled);
+  auto bits = std::make_shared<Bitset>();
+  bits->rows = nodes.rows;
+  bits->words.assign((static_cast<size_t>(nodes.rows) + 63) / 64, 0);
+  ColumnFacts facts(nodes, query);
+  for (std::uint32_t row = 0; row < nodes.rows; ++row) {
+    facts.set_row(row);
+    if (expression.matches(facts)) bits->words[row >> 6] |= std::uint64_t{1} << (row & 63);
+  }
+  const std::lock_guard<std::mutex> lock(mu_);
+  ++stats_.bitset_builds;
+  program.epoch = nodes.layout_epoch;
+  program.bits = bits;
+  return bits;
+}
+
+sdk::Status ConstraintsPolicy::on_check_request(const sdk::PlacementQuery& query) {
+  if (query.constraints.empty()) return sdk::Status::ok();
+  const Expression* expression = nullptr;
+  return expression_of(*compile(query.constraints), expression);
+}
+
+sdk::Status ConstraintsPolicy::on_filter_rows(const sdk::PlacementQuery& query, const sdk::NodeColumns& nodes,
+                                              std::span<const std::uint32_t> rows, std::span<std::uint8_t> reject) {
+  if (query.constraints.empty()) {
+    std::fill(reject.begin(), reject.end(), 0);
+    return sdk::Status::ok();
+  }
+  const std::shared_ptr<Program> program = compile(query.constraints);
+  const Expression* expression = nullptr;
+  if (sdk::Status s = expression_of(*program, expression); !s.is_ok()) return s;
+
+  // layout_epoch 0: columns without an epoch (hand-made); nothing is cached for them.
+  if (expression->labels_only() && nodes.layout_epoch != 0) {
+    const std::shared_ptr<const Bitset> bits = label_bitset(*program, nodes, query);
+    for (size_t i = 0; i < rows.size(); ++i) reject[i] = bits->test(rows[i]) ? 0 : kRejectConstraint;
+    return sdk::Status::ok();
+  }
+  ColumnFacts facts(nodes, query);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    facts.set_row(rows[i]);
+    reject[i] = expression->matches(facts) ? 0 : kRejectConstraint;
+  }
+  return sdk::Status::ok();
+}
+
+sdk::Status ConstraintsPolicy::on_explain_row(const sdk::PlacementQuery& query, const sdk::NodeColumns& nodes,
+                                              std::uint32_t row, sdk::FilterVerdict& verdict,
+                                              sdk::NodeScore& /*score*/) {
+  if (row >= nodes.rows) return sdk::invalid_argument("row " + std::to_string(row) + " is not in the node table");
+  if (query.constraints.empty()) {
+    verdict = {true, "no constraints"};
+    return sdk::Status::ok();
+  }
+  const Expression* expression = nullptr;
+  const std::shared_ptr<Program> program = compile(query.constraints);
+  if (sdk::Status s = expression_of(*program, expression); !s.is_ok()) return s;
+  ColumnFacts facts(nodes, query);
+  facts.set_row(row);
+  verdict.pass = expression->matches(facts);
+  verdict.reason = (verdict.pass ? "matches: " : "does not match: ") + std::string(query.constraints);
+  return sdk::Status::ok();
+}
+
+}  // namespace novacron::policy::constraints

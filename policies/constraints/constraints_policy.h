@@ -1,0 +1,106 @@
+// constraints: a filter that keeps the nodes matching the request's constraint expression
+// (placement.constraints; the language is expression.h, docs/design/scheduler.md 3.4), on
+// SchedulingPolicy interface 2.
+//
+// Compiled expressions are kept in an LRU of kCacheEntries programs by text, shared by all
+// threads (a mutex guards it; parsing and evaluation run outside the lock). For an
+// expression that reads only labels, the result of every row is kept as a bitset per
+// layout_epoch (labels change only with the layout), so a repeated request costs one bit
+// test per row; other expressions are evaluated per row, over ColumnFacts.
+//
+// Attributes over NodeColumns (ColumnFacts): vcpus = capacity cpu / 1000, memory_mib and
+// disk_gib = capacity; cpu_free, mem_free_mib, disk_free_gib = capacity - reserved -
+// allocated (no over-commit ratios); cpu_used and mem_used_mib = allocated, since the columns
+// carry no measured usage yet (SDK 1.4); name; driver = the request's driver when the node
+// has it loaded, else the node's first loaded driver ("" without any); has_capability(c) =
+// some loaded driver of the node has c. A capacity of 0 means unknown, and reads as 0.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "novacron/sdk/scheduling_policy.hpp"
+#include "policies/constraints/expression.h"
+
+namespace novacron::policy::constraints {
+
+// NodeFacts of one row of NodeColumns (set_row() moves it); valid while the columns are.
+class ColumnFacts final : public NodeFacts {
+ public:
+  ColumnFacts(const sdk::NodeColumns& nodes, const sdk::PlacementQuery& query) : nodes_(nodes), query_(query) {}
+  void set_row(std::uint32_t row) { row_ = row; }
+
+  std::optional<std::string_view> label(std::string_view key) const override;
+  double number(NumberAttribute attribute) const override;
+  std::string_view text(TextAttribute attribute) const override;
+  bool has_capability(std::string_view capability) const override;
+
+ private:
+  const sdk::NodeColumns& nodes_;
+  const sdk::PlacementQuery& query_;
+  std::uint32_t row_ = 0;
+};
+
+class ConstraintsPolicy final : public sdk::SchedulingPolicyBase {
+ public:
+  static constexpr size_t kCacheEntries = 1024;  // compiled programs kept, by text
+  static constexpr std::uint8_t kRejectConstraint = 1;
+
+  std::uint32_t roles() const noexcept override { return sdk::kPolicyFilters; }
+  std::span<const sdk::ReasonCode> reason_codes() const noexcept override;
+  // The filter bit when the request has constraints, else 0 (skipped).
+  std::uint32_t applies(const sdk::PlacementQuery& query) noexcept override;
+
+  struct CacheStats {
+    size_t programs = 0;              // in the LRU now
+    std::uint64_t compiles = 0;       // texts parsed (cache misses)
+    std::uint64_t bitset_builds = 0;  // label-only results computed for a layout epoch
+    std::uint64_t bitset_hits = 0;    // filter calls answered from such a bitset
+  };
+  CacheStats cache_stats() const;
+
+ protected:
+  sdk::Status on_init(std::string_view config_json) override;
+  sdk::Status on_check_request(const sdk::PlacementQuery& query) override;
+  sdk::Status on_filter_rows(const sdk::PlacementQuery& query, const sdk::NodeColumns& nodes,
+                             std::span<const std::uint32_t> rows, std::span<std::uint8_t> reject) override;
+  sdk::Status on_explain_row(const sdk::PlacementQuery& query, const sdk::NodeColumns& nodes, std::uint32_t row,
+                             sdk::FilterVerdict& verdict, sdk::NodeScore& score) override;
+
+ private:
+  struct Bitset {
+    std::uint32_t rows = 0;
+    std::vector<std::uint64_t> words;
+    bool test(std::uint32_t row) const { return (words[row >> 6] >> (row & 63) & 1u) != 0; }
+  };
+  struct Program {
+    std::string text;
+    std::variant<Expression, ParseError> compiled;
+    // Guarded by mu_: the label-only result for layout epoch `epoch`.
+    std::uint64_t epoch = 0;
+    std::shared_ptr<const Bitset> bits;
+  };
+  using Lru = std::list<std::shared_ptr<Program>>;
+
+  // The compiled program of `text` (or its parse error), from the LRU or parsed now.
+  std::shared_ptr<Program> compile(std::string_view text);
+  // The compiled expression, or kInvalidArgument naming /placement/constraints.
+  static sdk::Status expression_of(const Program& program, const Expression*& out);
+  std::shared_ptr<const Bitset> label_bitset(Program& program, const sdk::NodeColumns& nodes,
+                                             const sdk::PlacementQuery& query);
+
+  mutable std::mutex mu_;
+  Lru lru_;                                                    // most recently used first
+  std::unordered_map<std::string_view, Lru::iterator> index_;  // keys view Program::text
+  CacheStats stats_;
+};
+
+}  // namespace novacron::policy::constraints
