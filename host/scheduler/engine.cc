@@ -105,6 +105,8 @@ sdk::PlacementQuery make_sdk_query(const PlacementQuery& q, const NodeTable& t, 
   s.constraints = q.constraints;
   s.source_row = q.source_row;
   s.seed = q.seed;
+  s.workload_class = q.workload_class;
+  for (size_t r = 0; r < kResources; ++r) s.predicted[r] = q.predicted[r];
   return s;
 }
 

@@ -35,6 +35,11 @@ std::optional<NodeTable> NodeTable::build(const std::vector<NodeView>& nodes, st
     t.allocated_[r].resize(n);
   }
   t.driver_bits_.assign(n, 0);
+  for (size_t r = 0; r < kResources; ++r) {
+    t.predicted_mean_[r].resize(n);
+    t.predicted_p95_[r].resize(n);
+  }
+  t.class_counts_.assign(n * sdk::kWorkloadClassCount, 0);
   t.driver_caps_.assign(n * kMaxDrivers, 0);
   for (size_t row = 0; row < n; ++row) {
     const NodeView& v = nodes[row];
@@ -50,7 +55,12 @@ std::optional<NodeTable> NodeTable::build(const std::vector<NodeView>& nodes, st
     }
     t.name_hashes_.push_back(h);
     t.states_.push_back(v.state);
+    for (size_t c = 0; c < sdk::kWorkloadClassCount; ++c) {
+      t.class_counts_[row * sdk::kWorkloadClassCount + c] = v.class_counts[c];
+    }
     for (size_t r = 0; r < kResources; ++r) {
+      t.predicted_mean_[r][row] = v.predicted_mean[r];
+      t.predicted_p95_[r][row] = v.predicted_p95[r];
       t.capacity_[r][row] = v.capacity[r];
       t.reserved_[r][row] = v.reserved[r];
       t.allocated_[r][row] = v.allocated[r];
@@ -106,6 +116,9 @@ NodeTable NodeTable::clone() const {
   t.driver_caps_ = driver_caps_;
   t.driver_names_ = driver_names_;
   t.capability_names_ = capability_names_;
+  t.predicted_mean_ = predicted_mean_;
+  t.predicted_p95_ = predicted_p95_;
+  t.class_counts_ = class_counts_;
   t.build_views();
   return t;
 }
@@ -119,7 +132,10 @@ sdk::NodeColumns NodeTable::columns() const {
     c.capacity[r] = capacity_[r].data();
     c.reserved[r] = reserved_[r].data();
     c.allocated[r] = allocated_[r].data();
+    c.predicted_mean[r] = predicted_mean_[r].data();
+    c.predicted_p95[r] = predicted_p95_[r].data();
   }
+  c.class_counts = class_counts_.data();
   c.driver_bits = driver_bits_.data();
   c.driver_caps = driver_caps_.data();
   c.driver_caps_stride = kMaxDrivers;

@@ -25,6 +25,8 @@ using ResourceVector = std::array<std::int64_t, kResources>;
 
 enum class NodeState : std::uint8_t { kReady, kUnreachable, kCordoned };
 
+inline constexpr float kUnknownUsage = __builtin_nanf("");
+
 struct DriverView {
   std::string name;                       // "kvm", "lxc"
   std::vector<std::string> capabilities;  // "live_migration", "snapshots", ...
@@ -37,6 +39,10 @@ struct NodeView {
   ResourceVector capacity{}, reserved{}, allocated{};
   std::map<std::string, std::string> labels;
   std::vector<DriverView> drivers;
+  // Predicted use of the node's VMs (milli-vCPU, MiB; disk unused), NaN = unknown.
+  std::array<float, kResources> predicted_mean{kUnknownUsage, kUnknownUsage, kUnknownUsage};
+  std::array<float, kResources> predicted_p95{kUnknownUsage, kUnknownUsage, kUnknownUsage};
+  std::array<std::uint16_t, sdk::kWorkloadClassCount> class_counts{};  // VMs per workload class
 };
 
 class NodeTable {
@@ -96,6 +102,13 @@ class NodeTable {
   const std::vector<std::string>& driver_names() const { return driver_names_; }
   const std::vector<std::string>& capability_names() const { return capability_names_; }
 
+  // Usage columns (NaN = unknown) and workload classes.
+  const std::vector<float>& predicted_mean(Resource r) const { return predicted_mean_[r]; }
+  const std::vector<float>& predicted_p95(Resource r) const { return predicted_p95_[r]; }
+  std::uint16_t class_count(std::uint32_t row, sdk::WorkloadClass c) const {
+    return class_counts_[static_cast<size_t>(row) * sdk::kWorkloadClassCount + static_cast<size_t>(c)];
+  }
+
   // A placement's resources join (or leave) a row's allocation.
   void commit(std::uint32_t row, const ResourceVector& amount);
   void release(std::uint32_t row, const ResourceVector& amount);
@@ -115,6 +128,8 @@ class NodeTable {
   std::unordered_map<std::string, std::uint32_t> label_value_ids_;
   std::vector<std::uint32_t> driver_bits_;
   std::vector<std::uint32_t> driver_caps_;  // rows x kMaxDrivers
+  std::array<std::vector<float>, kResources> predicted_mean_, predicted_p95_;
+  std::vector<std::uint16_t> class_counts_;  // rows x kWorkloadClassCount
   std::vector<std::string> driver_names_, capability_names_;
   std::vector<std::string_view> name_views_;     // over names_
   std::vector<sdk::LabelColumn> label_columns_;  // over labels_, sorted by key

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <map>
 #include <span>
@@ -44,7 +45,9 @@ struct PlacementQuery {
   std::vector<GroupMembers> members;  // parallel to groups; empty = no members yet
   std::string constraints;            // expression text ("" = none)
   std::int32_t source_row = -1;       // set when choosing a migration target
-  std::uint64_t seed = 0;             // tie-breaking; derived from the name by default
+  sdk::WorkloadClass workload_class = sdk::WorkloadClass::kUnknown;
+  std::array<float, kResources> predicted{kUnknownUsage, kUnknownUsage, kUnknownUsage};  // milli-vCPU, MiB
+  std::uint64_t seed = 0;  // tie-breaking; derived from the name by default
 };
 
 // One placement's inputs in both shapes: the engine's and the SDK's (built once per

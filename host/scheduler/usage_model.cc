@@ -23,26 +23,6 @@ std::string fmt(const char* format, double a, double b = 0) {
 
 }  // namespace
 
-const char* workload_class_name(WorkloadClass c) {
-  switch (c) {
-    case WorkloadClass::kUnknown:
-      return "unknown";
-    case WorkloadClass::kIdle:
-      return "idle";
-    case WorkloadClass::kBursty:
-      return "bursty";
-    case WorkloadClass::kCpuBound:
-      return "cpu-bound";
-    case WorkloadClass::kMemoryBound:
-      return "memory-bound";
-    case WorkloadClass::kIoBound:
-      return "io-bound";
-    case WorkloadClass::kMixed:
-      return "mixed";
-  }
-  return "unknown";
-}
-
 UsageModel::UsageModel(double half_life_seconds) : half_life_(half_life_seconds), ring_(kBuckets) {}
 
 size_t UsageModel::bin_of(Metric m, double value) {

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "novacron/sdk/scheduling_policy.hpp"
+
 namespace novacron::scheduler {
 
 enum class Metric : std::uint8_t { kCpu, kMemory, kDiskIo, kNetwork };
@@ -22,8 +24,8 @@ struct UsageSample {
   std::array<double, kMetrics> value{};
 };
 
-enum class WorkloadClass : std::uint8_t { kUnknown, kIdle, kBursty, kCpuBound, kMemoryBound, kIoBound, kMixed };
-const char* workload_class_name(WorkloadClass c);
+using sdk::workload_class_name;
+using sdk::WorkloadClass;
 
 struct ClassThresholds {
   size_t min_buckets = 12;  // less history than an hour: unknown

@@ -15,26 +15,6 @@ constexpr double kMinEfficiency = 0.05;
 
 }  // namespace
 
-const char* workload_class_name(WorkloadClass c) {
-  switch (c) {
-    case WorkloadClass::kUnknown:
-      return "unknown";
-    case WorkloadClass::kIdle:
-      return "idle";
-    case WorkloadClass::kBursty:
-      return "bursty";
-    case WorkloadClass::kCpuBound:
-      return "cpu-bound";
-    case WorkloadClass::kMemoryBound:
-      return "memory-bound";
-    case WorkloadClass::kIoBound:
-      return "io-bound";
-    case WorkloadClass::kMixed:
-      return "mixed";
-  }
-  return "unknown";
-}
-
 MigrationEstimate estimate_migration(const MigrationInput& in, const ModelParams& p) {
   MigrationEstimate out;
   const double bandwidth = in.link_mbit_per_second * kMibPerMbit * std::clamp(in.efficiency, 0.0, 1.0);  // MiB/s

@@ -15,11 +15,13 @@
 #include <map>
 #include <string>
 
+#include "novacron/sdk/scheduling_policy.hpp"
+
 namespace novacron::policy::migration_cost {
 
-enum class WorkloadClass : std::uint8_t { kUnknown, kIdle, kBursty, kCpuBound, kMemoryBound, kIoBound, kMixed };
-inline constexpr size_t kWorkloadClasses = 7;
-const char* workload_class_name(WorkloadClass c);
+using sdk::workload_class_name;
+using sdk::WorkloadClass;
+inline constexpr size_t kWorkloadClasses = sdk::kWorkloadClassCount;
 
 struct ModelParams {
   double efficiency = 0.8;       // usable share of a link's nominal bandwidth, before calibration

@@ -88,6 +88,29 @@ struct ReasonCode {
 enum ResourceIndex : std::uint32_t { kCpuMilli = 0, kMemoryMib = 1, kDiskGib = 2 };
 inline constexpr std::uint32_t kResourceCount = 3;
 
+// What a VM mostly does, as the host's usage model classifies it from its history.
+enum class WorkloadClass : std::uint8_t { kUnknown, kIdle, kBursty, kCpuBound, kMemoryBound, kIoBound, kMixed };
+inline constexpr std::uint32_t kWorkloadClassCount = 7;
+inline const char* workload_class_name(WorkloadClass c) {
+  switch (c) {
+    case WorkloadClass::kIdle:
+      return "idle";
+    case WorkloadClass::kBursty:
+      return "bursty";
+    case WorkloadClass::kCpuBound:
+      return "cpu-bound";
+    case WorkloadClass::kMemoryBound:
+      return "memory-bound";
+    case WorkloadClass::kIoBound:
+      return "io-bound";
+    case WorkloadClass::kMixed:
+      return "mixed";
+    case WorkloadClass::kUnknown:
+      break;
+  }
+  return "unknown";
+}
+
 // One label key: the value id of every row (0 = the node has no such label);
 // NodeColumns::label_values[id] is the text.
 struct LabelColumn {
@@ -117,6 +140,13 @@ struct NodeColumns {
   std::span<const std::string> capability_names;
   std::span<const std::string> label_values;  // id -> text; id 0 is ""
   std::span<const LabelColumn> labels;        // sorted by key
+  // Predicted use of each row's VMs in the resource units (milli-vCPU, MiB; disk: NaN), NaN
+  // when unknown: `mean` is the EWMA of recent use, `p95` the 95th percentile of 5-minute
+  // peaks over the usage window. VMs without history count a share of what they requested.
+  const float* predicted_mean[kResourceCount] = {};
+  const float* predicted_p95[kResourceCount] = {};
+  // VMs per workload class on each row: class_counts[row * kWorkloadClassCount + class].
+  const std::uint16_t* class_counts = nullptr;
 
   const LabelColumn* label(std::string_view key) const {
     auto it = std::lower_bound(labels.begin(), labels.end(), key,
@@ -158,9 +188,27 @@ struct PlacementQuery {
   std::uint32_t capabilities = 0;               // bits over capability_names
   bool unknown_capability = false;              // a requested capability no node has
   std::span<const GroupState> groups;
-  std::string_view constraints;  // expression text ("" = none)
-  std::int32_t source_row = -1;  // set when choosing a migration target
-  std::uint64_t seed = 0;        // per request, for tie-breaks and samples
+  std::string_view constraints;                            // expression text ("" = none)
+  std::int32_t source_row = -1;                            // set when choosing a migration target
+  std::uint64_t seed = 0;                                  // per request, for tie-breaks and samples
+  WorkloadClass workload_class = WorkloadClass::kUnknown;  // the VM's (or its group's) class
+  // The VM's own predicted use (milli-vCPU, MiB), NaN when unknown (a new VM).
+  float predicted[kResourceCount] = {__builtin_nanf(""), __builtin_nanf(""), __builtin_nanf("")};
+};
+
+// A finished migration (or, until migrations exist, a transfer between two nodes), for
+// policies that calibrate a cost model from what really happened.
+struct MigrationObservation {
+  std::string_view kind;    // "migration" | "transfer"
+  std::string_view source;  // node names
+  std::string_view target;
+  WorkloadClass workload_class = WorkloadClass::kUnknown;
+  std::int64_t memory_mib = 0;
+  std::int64_t disk_gib = 0;
+  std::uint64_t bytes = 0;  // sent over the link
+  double duration_s = 0;
+  double downtime_ms = 0;  // 0 for transfers
+  std::uint32_t rounds = 0;
 };
 
 // Builds the interface-1 record of one row (adapters and explanations; not for hot loops).
@@ -234,6 +282,8 @@ class SchedulingPolicy : public PluginInstance {
   // an operator asks for the full detail.
   virtual Status explain_row(const PlacementQuery& query, const NodeColumns& nodes, std::uint32_t row,
                              FilterVerdict& verdict, NodeScore& score) noexcept = 0;
+  // A migration or transfer finished; a policy with a cost model may calibrate it.
+  virtual void observe_migration(const MigrationObservation& observation) noexcept = 0;
 };
 
 // Base for policy authors: override roles() and on_filter() and/or on_score() (correct,
@@ -259,6 +309,12 @@ class SchedulingPolicyBase : public PluginBase<SchedulingPolicy> {
                      NodeScore& score) noexcept final {
     return guard_status("explain_row", [&] { return on_explain_row(query, nodes, row, verdict, score); });
   }
+  void observe_migration(const MigrationObservation& observation) noexcept final {
+    (void)guard_status("observe_migration", [&] {
+      on_observe_migration(observation);
+      return Status::ok();
+    });
+  }
 
   Status filter(const PlacementRequest& request, std::span<const NodeCandidate> nodes,
                 std::span<FilterVerdict> out) noexcept final {
@@ -282,6 +338,7 @@ class SchedulingPolicyBase : public PluginBase<SchedulingPolicy> {
   // Interface-2 hooks. The defaults go through on_filter()/on_score() with one
   // NodeCandidate per row; a rejection is the generic code 1 ("rejected").
   virtual Status on_check_request(const PlacementQuery& /*query*/) { return Status::ok(); }
+  virtual void on_observe_migration(const MigrationObservation& /*observation*/) {}
   virtual Status on_filter_rows(const PlacementQuery& query, const NodeColumns& nodes,
                                 std::span<const std::uint32_t> rows, std::span<std::uint8_t> reject) {
     std::vector<NodeCandidate> records = candidates_of(nodes, rows);
