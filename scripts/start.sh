@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
 cmake --build build --target novacrond novacron novacron-plugin-inspect auth_token auth_mtls driver_kvm driver_lxc transport \
-  resource_fit binpack spread affinity topology constraints
+  resource_fit binpack spread affinity topology workload_aware migration_cost constraints
 cmake --install build --prefix /usr/local > /dev/null
 echo "installed novacrond, novacron and the bundled plugins under /usr/local"
 exec /usr/local/bin/novacrond --config /usr/local/etc/novacron/novacrond.json "$@"

@@ -77,7 +77,8 @@ std::vector<PeerView> PeerMonitor::peers() const {
 }
 
 Expected<HttpClientResponse> PeerMonitor::call(const std::string& peer, const std::string& method,
-                                               const std::string& target, const std::string& body) {
+                                               const std::string& target, const std::string& body,
+                                               std::chrono::milliseconds timeout) {
   if (!config_.cluster) return make_error("unknown_peer", "this node has no /cluster section: it has no peers");
   const PeerConfig* found = nullptr;
   for (const auto& p : config_.cluster->peers) {
@@ -90,7 +91,7 @@ Expected<HttpClientResponse> PeerMonitor::call(const std::string& peer, const st
   options.cert_file = config_.cluster->cert.string();
   options.key_file = config_.cluster->key.string();
   options.server_name = found->name;  // the certificate must name the peer, whatever the address
-  options.timeout = std::chrono::milliseconds(config_.cluster->probe_timeout_ms);
+  options.timeout = timeout.count() > 0 ? timeout : std::chrono::milliseconds(config_.cluster->probe_timeout_ms);
   auto client = HttpClient::create(std::move(options));
   if (!client) return tl::unexpected(client.error());
   return client->request(method, target, body);

@@ -5,6 +5,7 @@
 // Cluster membership through etcd will replace the static list; the states stay.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -63,8 +64,10 @@ class PeerMonitor {
 
   // Calls a peer's API over mutual TLS (this node's certificate; the peer's must come from
   // the cluster CA and name it). Error "unknown_peer" for a name not in the config.
+  // `timeout` 0: the probe timeout (cluster.probe_timeout_ms).
   Expected<HttpClientResponse> call(const std::string& peer, const std::string& method, const std::string& target,
-                                    const std::string& body = "");
+                                    const std::string& body = "",
+                                    std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
   // Probes one peer now and records the result (the probe thread uses it too).
   PeerStatus probe(const PeerConfig& peer);

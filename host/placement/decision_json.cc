@@ -43,7 +43,7 @@ json decision_to_json(const scheduler::Decision& d) {
   if (!d.node_reasons.empty()) {
     json nodes = json::array();
     for (const auto& n : d.node_reasons) {
-      nodes.push_back({{"node", n.node}, {"policy", n.policy}, {"text", n.text}});
+      nodes.push_back({{"node", n.node}, {"policy", n.policy}, {"code", n.code}, {"text", n.text}});
     }
     out["node_reasons"] = nodes;
   }

@@ -73,10 +73,13 @@ NodeSummary NodeRegistry::local() {
   while (true) {
     auto page = vms_.list(VmFilter{}, after, kPageSize);
     if (!page) {
+      // Without its records the node's allocation is unknown: it takes nothing new.
       s.error = "state store: " + page.error().message;
+      v.state = scheduler::NodeState::kUnreachable;
       break;
     }
     for (const auto& vm : *page) {
+      if (vm.state == "missing") continue;  // gone from its hypervisor: holds nothing
       const auto r = resources_of(vm.spec);
       for (size_t i = 0; i < scheduler::kResources; ++i) v.allocated[i] += r[i];
       for (const auto& g : group_names_of(vm.spec)) ++s.groups[g];

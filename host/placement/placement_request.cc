@@ -96,7 +96,8 @@ void parse_block(const json& body, std::vector<std::string>& errors, PlacementSp
   if (p.contains("constraints")) {
     if (!p["constraints"].is_string()) {
       errors.push_back("/placement/constraints: expected an expression (a string)");
-    } else if (p["constraints"].get<std::string>().size() > kMaxConstraintLength) {
+    } else if (p["constraints"].get<std::string>().size() > kMaxConstraintLength * 4) {
+      // The constraints policy counts characters (code points); this only bounds the bytes.
       errors.push_back("/placement/constraints: longer than 4096 characters");
     } else {
       out.query.constraints = p["constraints"].get<std::string>();
@@ -142,17 +143,21 @@ Expected<PlacementSpec> parse_placement_spec(const json& body) {
     q.name = body["name"].get<std::string>();
   }
   q.driver = body.value("driver", std::string("kvm"));
-  const auto positive = [&](const char* key, std::int64_t fallback) -> std::int64_t {
-    if (!body.contains(key)) return fallback;
+  // Required, as the VM spec requires them: a dry run must not place what a create refuses.
+  const auto positive = [&](const char* key) -> std::int64_t {
+    if (!body.contains(key)) {
+      errors.push_back(std::string("/") + key + ": is required");
+      return 0;
+    }
     const json& v = body[key];
     if (!v.is_number_integer() || v.get<std::int64_t>() < 1) {
       errors.push_back(std::string("/") + key + ": expected a positive integer, got " + v.dump());
-      return fallback;
+      return 0;
     }
     return v.get<std::int64_t>();
   };
-  q.resources[scheduler::kCpu] = positive("vcpus", 1) * 1000;
-  q.resources[scheduler::kMemory] = positive("memory_mib", 512);
+  q.resources[scheduler::kCpu] = positive("vcpus") * 1000;
+  q.resources[scheduler::kMemory] = positive("memory_mib");
   q.resources[scheduler::kDisk] = resources_of(body)[scheduler::kDisk];
   if (auto l = body.find("labels"); l != body.end() && l->is_object()) {
     for (const auto& [k, v] : l->items()) {

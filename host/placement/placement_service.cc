@@ -32,7 +32,6 @@ std::string new_placement_id(const std::string& node) {
   return "pl-" + std::to_string(now_ms()) + "-" + node + "-" + suffix;
 }
 
-// "io.novacron.policy.binpack" -> the id as it is (decisions name plugins by id).
 // A request pinned to one node (placement.node): every other node is rejected with a reason.
 class PinnedNodeFilter final : public scheduler::PlacementPolicy {
  public:
@@ -194,6 +193,25 @@ PlacementService::Decided PlacementService::decide(const json& spec, bool local_
     out.failure = fail(503, "scheduler_unavailable", policies.error);
     return out;
   }
+  // Groups and constraints are rules: without the policy that enforces them the request is
+  // refused rather than placed as if they were not there.
+  const auto has_filter = [&](const char* id) {
+    return std::any_of(policies.filters.begin(), policies.filters.end(),
+                       [&](const scheduler::WeightedPolicy& w) { return w.policy->name() == id; });
+  };
+  if (!q.constraints.empty() && !has_filter("io.novacron.policy.constraints")) {
+    out.failure = fail(400, "invalid_spec",
+                       "/placement/constraints: no constraints policy runs here (load io.novacron.policy.constraints "
+                       "and list it in /scheduler/filters)");
+    return out;
+  }
+  const bool hard_group = std::any_of(q.groups.begin(), q.groups.end(), [](const auto& g) { return g.hard; });
+  if (hard_group && !has_filter("io.novacron.policy.affinity")) {
+    out.failure = fail(400, "invalid_spec",
+                       "/placement/groups: no affinity policy runs here (load io.novacron.policy.affinity and list "
+                       "it in /scheduler/filters)");
+    return out;
+  }
   PinnedNodeFilter pinned(out.spec.pinned_node);
   if (!out.spec.pinned_node.empty()) {
     if (!table->row_of(out.spec.pinned_node)) {
@@ -285,9 +303,9 @@ PlacementAnswer PlacementService::create(const json& spec, const std::string& pr
       if (!d.detail.is_null()) a.body["detail"] = d.detail;
       return a;
     }
-    // A conflict (the node filled up since the decision) or an unreachable node: next one.
-    // Anything else (the spec itself is wrong for the target) ends the placement.
-    const bool retry = a.status == 409 || a.status == 503 || a.status == 0;
+    // The node filled up since the decision, or it is unreachable or unavailable: the next
+    // candidate. Anything else (a name taken, a spec the target refuses) ends the placement.
+    const bool retry = a.error_code == "capacity_conflict" || a.status == 503 || a.status == 0;
     if (!retry) {
       rec["attempts"] = attempts;
       record(id, vm_name, "", "claim_failed", "", static_cast<int>(i + 1), rec, principal);
@@ -352,7 +370,8 @@ PlacementAnswer PlacementService::claim_remote(const std::string& node, const js
   if (peers_ == nullptr) return fail(0, "unreachable", "no cluster connection");
   json body = {
       {"spec", spec}, {"placement_id", placement_id}, {"decided_by", config_.node_name}, {"requested_by", principal}};
-  auto res = peers_->call(node, "POST", "/v1/vms:claim", body.dump());
+  auto res = peers_->call(node, "POST", "/v1/vms:claim", body.dump(),
+                          std::chrono::milliseconds(config_.scheduler.claim_timeout_ms));
   if (!res) return fail(0, res.error().code, res.error().message);
   json answer = json::parse(res->body, nullptr, false);
   if (res->status != 202 && res->status != 201) {

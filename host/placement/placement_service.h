@@ -5,7 +5,8 @@
 //   - a peer: POST /v1/vms:claim over mutual TLS; the peer does the same under its own lock
 //     and answers 409 capacity_conflict when the VM no longer fits (a race with another
 //     placement): the next candidate is tried, up to scheduler.claim.max_attempts.
-// Every decision is stored (GET /v1/placements/{id}), failures included; a simulation
+// Every decision the engine makes is stored (GET /v1/placements/{id}), refusals included (a
+// spec that does not parse never reaches the engine and is only answered 400); a simulation
 // decides the same way and changes nothing. The node that runs a VM owns its record.
 #pragma once
 

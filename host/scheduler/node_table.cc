@@ -33,6 +33,7 @@ std::optional<NodeTable> NodeTable::build(const std::vector<NodeView>& nodes, st
     t.capacity_[r].resize(n);
     t.reserved_[r].resize(n);
     t.allocated_[r].resize(n);
+    t.inv_usable_[r].resize(n);
   }
   t.driver_bits_.assign(n, 0);
   for (size_t r = 0; r < kResources; ++r) {
@@ -64,6 +65,8 @@ std::optional<NodeTable> NodeTable::build(const std::vector<NodeView>& nodes, st
       t.capacity_[r][row] = v.capacity[r];
       t.reserved_[r][row] = v.reserved[r];
       t.allocated_[r][row] = v.allocated[r];
+      const std::int64_t usable = v.capacity[r] - v.reserved[r];
+      t.inv_usable_[r][row] = usable > 0 ? 1.0 / static_cast<double>(usable) : 0.0;
     }
     for (const auto& [key, value] : v.labels) {
       auto& column = t.labels_[key];
@@ -109,6 +112,7 @@ NodeTable NodeTable::clone() const {
   t.capacity_ = capacity_;
   t.reserved_ = reserved_;
   t.allocated_ = allocated_;
+  t.inv_usable_ = inv_usable_;
   t.labels_ = labels_;
   t.label_values_ = label_values_;
   t.label_value_ids_ = label_value_ids_;

@@ -79,6 +79,8 @@ class NodeTable {
   const std::vector<std::int64_t>& capacity(Resource r) const { return capacity_[r]; }
   const std::vector<std::int64_t>& reserved(Resource r) const { return reserved_[r]; }
   const std::vector<std::int64_t>& allocated(Resource r) const { return allocated_[r]; }
+  // 1 / (capacity - reserved), 0 when nothing is usable: fill shares without divisions.
+  const std::vector<double>& inv_usable(Resource r) const { return inv_usable_[r]; }
   // capacity - reserved - allocated: what is left without over-commit.
   std::int64_t free(std::uint32_t row, Resource r) const {
     return capacity_[r][row] - reserved_[r][row] - allocated_[r][row];
@@ -123,6 +125,7 @@ class NodeTable {
   std::unordered_map<std::string, std::uint32_t> row_by_name_;
   std::vector<NodeState> states_;
   std::array<std::vector<std::int64_t>, kResources> capacity_, reserved_, allocated_;
+  std::array<std::vector<double>, kResources> inv_usable_;
   std::map<std::string, std::vector<std::uint32_t>, std::less<>> labels_;
   std::vector<std::string> label_values_{""};  // id 0: absent
   std::unordered_map<std::string, std::uint32_t> label_value_ids_;

@@ -120,6 +120,10 @@ std::string capability_text(const PlacementQuery& q, const NodeColumns& c, std::
 std::span<const sdk::ReasonCode> ResourceFit::reason_codes() const noexcept { return kCodes; }
 
 Status ResourceFit::configure(std::string_view config_json) {
+  {
+    std::lock_guard<std::mutex> lock(headroom_mutex_);
+    headroom_.reset();  // computed with the old ratios
+  }
   sdk::ConfigReader cfg(config_json);
   const double cpu = cfg.number("cpu_allocation_ratio", 4.0, 0.01, 1000);
   const double memory = cfg.number("memory_allocation_ratio", 1.0, 0.01, 100);
@@ -170,6 +174,7 @@ Status ResourceFit::on_filter_rows(const PlacementQuery& q, const NodeColumns& c
   const std::uint32_t driver_mask = q.driver >= 0 ? 1u << static_cast<std::uint32_t>(q.driver) : 0u;
   const std::uint32_t want = q.capabilities;
   const std::int64_t* requested = q.resources;
+  const auto h = headroom(c);
   for (size_t i = 0; i < rows.size(); ++i) {
     const std::uint32_t row = rows[i];
     const std::uint32_t bits = c.driver_bits[row];
@@ -179,12 +184,48 @@ Status ResourceFit::on_filter_rows(const PlacementQuery& q, const NodeColumns& c
     } else if (q.unknown_capability ||
                (want != 0 && !some_driver_has(c, row, driver_mask != 0 ? driver_mask : bits, want))) {
       code = kCapability;
+    } else if (h) {
+      if (h->misconfigured[row] != 0) {
+        code = kReservedExceedsCapacity;
+      } else {
+        for (std::uint32_t r = 0; r < sdk::kResourceCount; ++r) {
+          const std::int64_t usable = h->usable[r][row];
+          if (usable != kUnchecked && usable - c.allocated[r][row] < requested[r]) {
+            code = static_cast<std::uint8_t>(kCpu + r);
+            break;
+          }
+        }
+      }
     } else {
       code = resource_code(amounts_of(c, row), requested);
     }
     reject[i] = code;
   }
   return Status::ok();
+}
+
+std::shared_ptr<const ResourceFit::Headroom> ResourceFit::headroom(const NodeColumns& c) const {
+  if (c.layout_epoch == 0) return nullptr;  // columns without an epoch: computed per row
+  std::lock_guard<std::mutex> lock(headroom_mutex_);
+  if (headroom_ && headroom_->epoch == c.layout_epoch && headroom_->rows == c.rows) return headroom_;
+  auto h = std::make_shared<Headroom>();
+  h->epoch = c.layout_epoch;
+  h->rows = c.rows;
+  h->misconfigured.assign(c.rows, 0);
+  for (std::uint32_t r = 0; r < sdk::kResourceCount; ++r) h->usable[r].resize(c.rows);
+  for (std::uint32_t row = 0; row < c.rows; ++row) {
+    const Amounts a = amounts_of(c, row);
+    for (std::uint32_t r = 0; r < sdk::kResourceCount; ++r) {
+      if (!checked(a, r)) {
+        h->usable[r][row] = kUnchecked;
+        continue;
+      }
+      if (a.reserved[r] > a.capacity[r]) h->misconfigured[row] = 1;
+      h->usable[r][row] = ratios_[r].limit(a.capacity[r]) - a.reserved[r];
+    }
+  }
+  headroom_ = h;
+  return h;
 }
 
 Status ResourceFit::on_explain_row(const PlacementQuery& q, const NodeColumns& c, std::uint32_t row,

@@ -16,9 +16,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "novacron/sdk/scheduling_policy.hpp"
 #include "policies/common/columns.hpp"
@@ -80,6 +83,21 @@ class ResourceFit final : public sdk::SchedulingPolicyBase {
                              sdk::FilterVerdict& verdict, sdk::NodeScore& score) override;
 
  private:
+  // Per node and resource, floor(capacity x ratio) - reserved (or "unchecked"), and whether
+  // the node reserves more than it has: what the filter compares allocations with. They
+  // change only with the layout, so they are computed once per layout epoch.
+  struct Headroom {
+    std::uint64_t epoch = 0;
+    std::uint32_t rows = 0;
+    std::vector<std::int64_t> usable[sdk::kResourceCount];
+    std::vector<std::uint8_t> misconfigured;
+  };
+  static constexpr std::int64_t kUnchecked = INT64_MAX;
+  std::shared_ptr<const Headroom> headroom(const sdk::NodeColumns& c) const;
+
+  mutable std::mutex headroom_mutex_;
+  mutable std::shared_ptr<const Headroom> headroom_;
+
   // Disk capacity 0 = unknown: not checked. CPU and memory are always checked.
   static bool checked(const Amounts& node, std::uint32_t r) { return r != sdk::kDiskGib || node.capacity[r] != 0; }
 

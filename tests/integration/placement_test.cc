@@ -226,7 +226,7 @@ TEST_F(PlacementTest, BinpackFillsOneNodeSimulationChangesNothingAndDecisionsAre
 }
 
 TEST_F(PlacementTest, ATargetThatCannotTakeTheVmAnswers409AndTheNextCandidateIsTried) {
-  // node-a believes node-b has 16 GiB (its config says so); node-b has 4 GiB. Binpack ranks
+  // node-a believes node-b has 8 GiB (its config says so); node-b has 4 GiB. Binpack ranks
   // node-b first for a 6000 MiB VM; node-b's claim re-checks its own state and refuses.
   auto nodes = three_nodes();
   nodes[0].capacity = {{"vcpus", 8}, {"memory_mib", 2048}, {"disk_gib", 100}};

@@ -179,5 +179,42 @@ TEST(HostConfigTest, BadPeersAreRefusedWithTheirPath) {
                "is required");
 }
 
+// The scheduler section: which policies, their weights, the engine's limits; every error
+// names its JSON path.
+TEST(HostConfigTest, SchedulerSection) {
+  const std::string load = R"("plugins": {"load": [{"id": "io.novacron.policy.resource-fit"},
+                                                  {"id": "io.novacron.policy.binpack"}]})";
+  auto cfg = parse("{" + load + R"(, "node": {"reserved": {"vcpus": 2, "memory_mib": 2048}},
+    "scheduler": {"filters": ["io.novacron.policy.resource-fit"],
+                  "scorers": [{"id": "io.novacron.policy.binpack", "weight": 2.5}],
+                  "candidates": {"max_scored": 0}, "explain": {"top_k": 5}, "claim": {"max_attempts": 2}}})");
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().message;
+  EXPECT_TRUE(cfg->scheduler.configured);
+  EXPECT_EQ(cfg->scheduler.filters, (std::vector<std::string>{"io.novacron.policy.resource-fit"}));
+  ASSERT_EQ(cfg->scheduler.scorers.size(), 1u);
+  EXPECT_EQ(cfg->scheduler.scorers[0].weight, 2.5);
+  EXPECT_EQ(cfg->scheduler.max_scored, 0u);
+  EXPECT_EQ(cfg->scheduler.top_k, 5u);
+  EXPECT_EQ(cfg->scheduler.claim_max_attempts, 2);
+  EXPECT_EQ(cfg->node_reserved.vcpus, 2);
+  EXPECT_EQ(cfg->node_reserved.memory_mib, 2048);
+  // Without the section: not configured (every running policy by its roles).
+  auto plain = parse("{" + load + "}");
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_FALSE(plain->scheduler.configured);
+
+  expect_error("{" + load + R"(, "scheduler": {"filters": ["io.novacron.policy.affinity"]}})", "/scheduler/filters/0",
+               "io.novacron.policy.affinity is not in /plugins/load");
+  expect_error("{" + load + R"(, "scheduler": {"scorers": [{"id": "io.novacron.policy.binpack", "weight": -1}]}})",
+               "/scheduler/scorers/0/weight", "expected a number from 0 to 1000");
+  expect_error(
+      "{" + load + R"(, "scheduler": {"scorers": ["io.novacron.policy.binpack", "io.novacron.policy.binpack"]}})",
+      "/scheduler/scorers/1", "listed twice");
+  expect_error("{" + load + R"(, "scheduler": {"candidates": {"max_scored": -5}}})", "/scheduler/candidates/max_scored",
+               "expected an integer");
+  expect_error("{" + load + R"(, "scheduler": {"weights": {}}})", "/scheduler/weights", "unknown key");
+  expect_error("{" + load + R"(, "node": {"reserved": {"cores": 1}}})", "/node/reserved/cores", "unknown key");
+}
+
 }  // namespace
 }  // namespace novacron
