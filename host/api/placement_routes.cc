@@ -105,6 +105,24 @@ void ApiServer::add_placement_routes() {
                      [placements, respond] { respond(api_json(200, placements->local_summary())); });
                }});
 
+  router_.add({"GET", "/v1/vms/{id}/usage", Access::kRead,
+               "What a VM has used, as the scheduler predicts it: EWMA and p95 of cpu, memory, disk and network, and "
+               "its workload class with the rule that chose it",
+               [this, placements](RequestContext& ctx, const HttpServer::Responder& respond) {
+                 RequestContext copy = ctx;
+                 ctx_.pools->blocking().post([placements, copy, respond] {
+                   const std::string& id = copy.params.at("id");
+                   json usage = placements->usage().vm_usage(id);
+                   if (usage.is_null()) {
+                     return respond(api_error(
+                         copy, 404, "not_found",
+                         "no usage of VM " + id + " yet (it is sampled at each reconciliation while it runs)"));
+                   }
+                   usage["vm_id"] = id;
+                   respond(api_json(200, usage));
+                 });
+               }});
+
   router_.add({"POST", "/v1/vms:claim", Access::kNode,
                "Node to node: create a VM another node placed here, if it still fits (409 capacity_conflict if not)",
                [this, placements](RequestContext& ctx, const HttpServer::Responder& respond) {

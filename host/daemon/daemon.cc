@@ -189,6 +189,16 @@ int run_daemon(const DaemonOptions& options) {
   api_context.transfers = &transfers;
   PlacementService placements(cfg, vm_store, vms, plugins, operations, &peers, **db, events);
   api_context.placements = &placements;
+  // The reconciler's stats feed the scheduler's usage history (before it starts).
+  placements.usage().load();
+  vms.set_stats_observer([&placements](const VmRecord& vm, const sdk::VmStats& stats) {
+    const auto vcpus = vm.spec.is_object() ? vm.spec.value("vcpus", 0) : 0;
+    const auto memory = vm.spec.is_object() ? vm.spec.value("memory_mib", std::int64_t{0}) : 0;
+    const auto now =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    placements.usage().observe(vm.id, vcpus, memory, stats, now);
+  });
   api_context.started_at_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();

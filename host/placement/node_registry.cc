@@ -1,9 +1,11 @@
 #include "host/placement/node_registry.h"
 
+#include <cmath>
 #include <future>
 
 #include "host/cluster/peer_monitor.h"
 #include "host/placement/placement_request.h"
+#include "host/placement/usage_collector.h"
 #include "host/vms/vm_service.h"
 #include "host/vms/vm_store.h"
 
@@ -37,10 +39,44 @@ void apply_declared(scheduler::ResourceVector& r, const NodeCapacity& c) {
   if (c.disk_gib) r[kDisk] = *c.disk_gib;
 }
 
+json usage_json(const scheduler::NodeView& v) {
+  const auto amount = [](float x) { return std::isnan(x) ? json(nullptr) : json(x); };
+  json classes = json::object();
+  for (std::uint32_t c = 0; c < sdk::kWorkloadClassCount; ++c) {
+    if (v.class_counts[c] != 0)
+      classes[sdk::workload_class_name(static_cast<sdk::WorkloadClass>(c))] = v.class_counts[c];
+  }
+  return {{"mean", {{"cpu_milli", amount(v.predicted_mean[kCpu])}, {"memory_mib", amount(v.predicted_mean[kMemory])}}},
+          {"p95", {{"cpu_milli", amount(v.predicted_p95[kCpu])}, {"memory_mib", amount(v.predicted_p95[kMemory])}}},
+          {"classes", classes}};
+}
+
+void usage_from_json(const json& j, scheduler::NodeView& v) {
+  if (!j.is_object()) return;
+  const auto read = [](const json& o, const char* key) {
+    return o.is_object() && o.contains(key) && o[key].is_number() ? o[key].get<float>() : scheduler::kUnknownUsage;
+  };
+  const json mean = j.value("mean", json::object()), p95 = j.value("p95", json::object());
+  v.predicted_mean[kCpu] = read(mean, "cpu_milli");
+  v.predicted_mean[kMemory] = read(mean, "memory_mib");
+  v.predicted_p95[kCpu] = read(p95, "cpu_milli");
+  v.predicted_p95[kMemory] = read(p95, "memory_mib");
+  if (j.contains("classes") && j["classes"].is_object()) {
+    for (std::uint32_t c = 0; c < sdk::kWorkloadClassCount; ++c) {
+      const char* name = sdk::workload_class_name(static_cast<sdk::WorkloadClass>(c));
+      if (j["classes"].contains(name) && j["classes"][name].is_number_unsigned()) {
+        v.class_counts[c] =
+            static_cast<std::uint16_t>(std::min<std::uint64_t>(j["classes"][name].get<std::uint64_t>(), 65535));
+      }
+    }
+  }
+}
+
 }  // namespace
 
-NodeRegistry::NodeRegistry(const HostConfig& config, VmStore& vms, VmService& service, PeerMonitor* peers)
-    : config_(config), vms_(vms), service_(service), peers_(peers) {}
+NodeRegistry::NodeRegistry(const HostConfig& config, VmStore& vms, VmService& service, PeerMonitor* peers,
+                           const UsageCollector* usage)
+    : config_(config), vms_(vms), service_(service), peers_(peers), usage_(usage) {}
 
 NodeSummary NodeRegistry::local() {
   NodeSummary s;
@@ -70,6 +106,7 @@ NodeSummary NodeRegistry::local() {
   // Allocation and group members from the records (every VM this node owns counts, stopped
   // ones too: they may start at any time).
   std::string after;
+  std::vector<UsageCollector::VmSize> sizes;
   while (true) {
     auto page = vms_.list(VmFilter{}, after, kPageSize);
     if (!page) {
@@ -83,9 +120,18 @@ NodeSummary NodeRegistry::local() {
       const auto r = resources_of(vm.spec);
       for (size_t i = 0; i < scheduler::kResources; ++i) v.allocated[i] += r[i];
       for (const auto& g : group_names_of(vm.spec)) ++s.groups[g];
+      sizes.push_back({vm.id, static_cast<int>(r[kCpu] / 1000), r[kMemory]});
     }
     if (page->size() < kPageSize) break;
     after = page->back().name;
+  }
+  if (usage_ != nullptr) {
+    const NodeUsage u = usage_->node_usage(sizes);
+    for (size_t r = 0; r < 2; ++r) {
+      v.predicted_mean[r] = u.mean[r];
+      v.predicted_p95[r] = u.p95[r];
+    }
+    v.class_counts = u.classes;
   }
   return s;
 }
@@ -103,7 +149,8 @@ json summary_to_json(const NodeSummary& s) {
           {"allocated", resources_json(s.view.allocated)},
           {"labels", s.view.labels},
           {"drivers", drivers},
-          {"groups", s.groups}};
+          {"groups", s.groups},
+          {"predicted", usage_json(s.view)}};
 }
 
 NodeSummary NodeRegistry::from_json(const json& j, const std::string& name, const NodeCapacity& capacity,
@@ -134,6 +181,7 @@ NodeSummary NodeRegistry::from_json(const json& j, const std::string& name, cons
       v.drivers.push_back(std::move(driver));
     }
   }
+  usage_from_json(j.value("predicted", json::object()), v);
   if (j.contains("groups") && j["groups"].is_object()) {
     for (const auto& [g, n] : j["groups"].items()) {
       if (n.is_number_unsigned()) s.groups[g] = n.get<std::uint32_t>();

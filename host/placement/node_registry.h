@@ -21,6 +21,7 @@
 namespace novacron {
 
 class PeerMonitor;
+class UsageCollector;
 class VmService;
 class VmStore;
 
@@ -32,7 +33,9 @@ struct NodeSummary {
 
 class NodeRegistry {
  public:
-  NodeRegistry(const HostConfig& config, VmStore& vms, VmService& service, PeerMonitor* peers);
+  // `usage` (may be null) predicts what this node's VMs will use.
+  NodeRegistry(const HostConfig& config, VmStore& vms, VmService& service, PeerMonitor* peers,
+               const UsageCollector* usage);
 
   // This node's summary, as peers fetch it. Blocking (state store, drivers).
   nlohmann::json local_summary();
@@ -51,6 +54,7 @@ class NodeRegistry {
   VmStore& vms_;
   VmService& service_;
   PeerMonitor* peers_;
+  const UsageCollector* usage_;
 };
 
 nlohmann::json summary_to_json(const NodeSummary& s);

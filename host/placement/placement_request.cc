@@ -82,8 +82,9 @@ void parse_block(const json& body, std::vector<std::string>& errors, PlacementSp
     return;
   }
   for (const auto& [k, v] : p.items()) {
-    if (k != "node" && k != "groups" && k != "constraints" && k != "capabilities") {
-      errors.push_back("/placement/" + k + ": unknown field (known: capabilities, constraints, groups, node)");
+    if (k != "node" && k != "groups" && k != "constraints" && k != "capabilities" && k != "workload_class") {
+      errors.push_back("/placement/" + k +
+                       ": unknown field (known: capabilities, constraints, groups, node, workload_class)");
     }
   }
   if (p.contains("node")) {
@@ -101,6 +102,22 @@ void parse_block(const json& body, std::vector<std::string>& errors, PlacementSp
       errors.push_back("/placement/constraints: longer than 4096 characters");
     } else {
       out.query.constraints = p["constraints"].get<std::string>();
+    }
+  }
+  if (p.contains("workload_class")) {
+    bool known = false;
+    if (p["workload_class"].is_string()) {
+      for (std::uint32_t c = 0; c < sdk::kWorkloadClassCount; ++c) {
+        const auto wc = static_cast<sdk::WorkloadClass>(c);
+        if (p["workload_class"].get<std::string>() == sdk::workload_class_name(wc)) {
+          out.query.workload_class = wc;
+          known = true;
+        }
+      }
+    }
+    if (!known) {
+      errors.push_back(
+          "/placement/workload_class: expected one of idle, bursty, cpu-bound, memory-bound, io-bound, mixed, unknown");
     }
   }
   if (p.contains("capabilities")) {

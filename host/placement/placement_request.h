@@ -5,7 +5,8 @@
 //                 "groups": [{"name": "db", "affinity": "anti-affinity", "hard": true,
 //                             "scope": "rack", "max_per_domain": 1}],
 //                 "constraints": "zone == \"eu-1\" && mem_free_mib > 4096",
-//                 "capabilities": ["live_migration"]}
+//                 "capabilities": ["live_migration"],
+//                 "workload_class": "memory-bound"}              // else learned from its usage
 //
 // The rest of the spec (disks, boot, network) is checked by the node that creates the VM.
 // Errors are "invalid_spec" with "/field: what" lines, like the spec's own.

@@ -148,7 +148,8 @@ PlacementService::PlacementService(const HostConfig& config, VmStore& vms, VmSer
       operations_(operations),
       peers_(peers),
       events_(events),
-      registry_(config, vms, service, peers),
+      usage_(db, UsageCollector::Options{}),
+      registry_(config, vms, service, peers, &usage_),
       store_(db),
       vms_(vms) {}
 

@@ -18,6 +18,7 @@
 #include "host/config/host_config.h"
 #include "host/placement/node_registry.h"
 #include "host/placement/placement_store.h"
+#include "host/placement/usage_collector.h"
 #include "host/vms/vm_service.h"
 
 namespace novacron {
@@ -56,6 +57,7 @@ class PlacementService {
 
   nlohmann::json local_summary() { return registry_.local_summary(); }
   PlacementStore& store() { return store_; }
+  UsageCollector& usage() { return usage_; }
   // GET /v1/scheduler: the effective policies with their roles, weights and state.
   nlohmann::json describe();
 
@@ -75,6 +77,7 @@ class PlacementService {
   OperationManager& operations_;
   PeerMonitor* peers_;
   EventBus& events_;
+  UsageCollector usage_;
   NodeRegistry registry_;
   PlacementStore store_;
   VmStore& vms_;

@@ -33,6 +33,7 @@ class Statement {
   Statement& bind_blob(int index, std::string_view bytes);
   Statement& bind(int index, std::int64_t value);
   Statement& bind_null(int index);
+  Statement& bind_real(int index, double value);
 
   // Advances; true when a row is available, false when done. Errors become an Error.
   Expected<bool> step();
@@ -41,6 +42,7 @@ class Statement {
 
   std::string text(int column) const;
   std::int64_t integer(int column) const;
+  double real(int column) const;
   bool is_null(int column) const;
 
  private:

@@ -84,6 +84,22 @@ const std::vector<Database::Migration>& host_schema_migrations() {
         CREATE INDEX placements_by_time ON placements(created_at);
         ALTER TABLE vms ADD COLUMN placement_id TEXT NOT NULL DEFAULT '';
       )sql",
+      // 5: what each VM used, in 5-minute buckets (host/placement/usage_collector); cpu and
+      // memory are fractions of what the VM was given, io and net bytes per second.
+      R"sql(
+        CREATE TABLE vm_usage (
+          vm_id        TEXT NOT NULL,
+          bucket_start INTEGER NOT NULL,   -- Unix ms
+          cpu_mean     REAL NOT NULL,
+          cpu_max      REAL NOT NULL,
+          mem_mean     REAL NOT NULL,
+          mem_max      REAL NOT NULL,
+          io_max       REAL NOT NULL,
+          net_max      REAL NOT NULL,
+          samples      INTEGER NOT NULL,
+          PRIMARY KEY (vm_id, bucket_start)
+        ) WITHOUT ROWID;
+      )sql",
   };
   return kMigrations;
 }

@@ -371,6 +371,7 @@ Expected<VmService::ReconcileReport> VmService::reconcile() {
       ++report.checked;
       auto it = driver_vms->second.find(vm.id);
       const bool present = it != driver_vms->second.end();
+      if (present && stats_observer_) stats_observer_(vm, it->second.stats);
       std::string state = present ? sdk::vm_power_state_name(it->second.state) : "missing";
       std::string reason = present ? it->second.reason : "not found in the hypervisor";
       // A create or delete that novacrond did not finish (it stopped meanwhile): say so.
@@ -414,6 +415,8 @@ Expected<VmService::ReconcileReport> VmService::reconcile() {
   reconciled_at_ms_ = report.at_ms;
   return report;
 }
+
+void VmService::set_stats_observer(StatsObserver observer) { stats_observer_ = std::move(observer); }
 
 json VmService::unmanaged() const {
   std::lock_guard<std::mutex> lock(mutex_);

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -74,6 +75,9 @@ class VmService {
     std::int64_t at_ms = 0;
   };
   Expected<ReconcileReport> reconcile();
+  // Called by reconcile() with every present VM's counters (the scheduler's usage history).
+  using StatsObserver = std::function<void(const VmRecord& vm, const sdk::VmStats& stats)>;
+  void set_stats_observer(StatsObserver observer);
   // The domains found by the last reconciliation that are not in the inventory.
   nlohmann::json unmanaged() const;
   // Runs reconcile() now and then every `interval` on a thread of its own (0: never); the
@@ -108,6 +112,7 @@ class VmService {
     std::uint64_t generation = 0;  // the plugin manager's when the sink was set
   };
   std::map<std::string, Attachment> attached_;
+  StatsObserver stats_observer_;  // set before the reconciler starts
   nlohmann::json unmanaged_ = nlohmann::json::array();
   std::int64_t reconciled_at_ms_ = 0;
   std::mutex reconcile_mutex_;  // one reconciliation at a time

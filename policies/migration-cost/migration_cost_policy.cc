@@ -23,8 +23,8 @@ constexpr double kRiskCentre = 0.9;  // u_p95_after where the eviction risk is 5
 constexpr double kRiskWidth = 0.05;
 constexpr std::uint32_t kFitResources = 2;  // cpu and memory
 constexpr std::array<std::string_view, 12> kKeys = {
-    "max_downtime_ms", "max_rounds", "switchover_ms",          "efficiency", "dirty_rate_mib_s", "time_cap_s",
-    "hard_downtime_limit_ms", "copy_disk", "levels", "latency_ms", "bandwidth_mbps", "links"};
+    "max_downtime_ms",        "max_rounds", "switchover_ms", "efficiency", "dirty_rate_mib_s", "time_cap_s",
+    "hard_downtime_limit_ms", "copy_disk",  "levels",        "latency_ms", "bandwidth_mbps",   "links"};
 constexpr std::array<std::string_view, 4> kTopologyKeys = {"levels", "latency_ms", "bandwidth_mbps", "links"};
 constexpr const char* kClassList = "idle, bursty, cpu-bound, memory-bound, io-bound, mixed, unknown";
 
@@ -216,7 +216,8 @@ sdk::Status MigrationCostPolicy::on_init(std::string_view config_json) {
 CalibratedParams MigrationCostPolicy::calibrated() const {
   CalibratedParams p;
   const std::lock_guard<std::mutex> lock(mu_);
-  for (size_t c = 0; c < kWorkloadClasses; ++c) p.dirty_rate[c] = calibration_.dirty_rate(static_cast<WorkloadClass>(c));
+  for (size_t c = 0; c < kWorkloadClasses; ++c)
+    p.dirty_rate[c] = calibration_.dirty_rate(static_cast<WorkloadClass>(c));
   for (size_t r = 0; r < topology::kRelations; ++r) p.efficiency[r] = calibration_.efficiency(relation_key(r));
   return p;
 }
@@ -353,32 +354,60 @@ void MigrationCostPolicy::on_observe_migration(const sdk::MigrationObservation& 
   store_calibration();
 }
 
-RowCost MigrationCostPolicy::cost(const sdk::PlacementQuery& query, const sdk::NodeColumns& nodes,
-                                  const topology::TopologyModel& model, const CalibratedParams& params,
-                                  std::uint32_t row) const {
+MigrationInput MigrationCostPolicy::input_of(const sdk::PlacementQuery& query, double dirty_rate) const {
+  MigrationInput in;
+  in.memory_mib = static_cast<double>(std::max<std::int64_t>(0, query.resources[sdk::kMemoryMib]));
+  in.dirty_mib_per_second = dirty_rate;
+  in.disk_gib = config_.copy_disk ? static_cast<double>(std::max<std::int64_t>(0, query.resources[sdk::kDiskGib])) : 0;
+  return in;
+}
+
+RowCost MigrationCostPolicy::base_cost(const sdk::PlacementQuery& query, const CalibratedParams& params) const {
   RowCost c;
   const auto wc = static_cast<size_t>(query.workload_class) < kWorkloadClasses
                       ? static_cast<size_t>(query.workload_class)
                       : static_cast<size_t>(WorkloadClass::kUnknown);
   c.dirty_rate = params.dirty_rate[wc];
-  MigrationInput in;
-  in.memory_mib = static_cast<double>(std::max<std::int64_t>(0, query.resources[sdk::kMemoryMib]));
-  in.dirty_mib_per_second = c.dirty_rate;
-  in.disk_gib = config_.copy_disk ? static_cast<double>(std::max<std::int64_t>(0, query.resources[sdk::kDiskGib])) : 0;
   c.target_mode = query.source_row >= 0;
-  if (c.target_mode) {
-    c.link = model.relation(static_cast<std::uint32_t>(query.source_row), row);
-  } else {
-    c.link.relation = Relation::kSameRack;
-    c.link.bandwidth_mbps = config_.topology.bandwidth_mbps[static_cast<size_t>(Relation::kSameRack)];
-    c.link.latency_ms = config_.topology.latency_ms[static_cast<size_t>(Relation::kSameRack)];
-  }
-  c.efficiency = params.efficiency[static_cast<size_t>(c.link.relation)];
+  if (c.target_mode) return c;
+  // Placement: the move of this VM over a same-rack link, the same for every row.
+  c.link.relation = Relation::kSameRack;
+  c.link.bandwidth_mbps = config_.topology.bandwidth_mbps[static_cast<size_t>(Relation::kSameRack)];
+  c.link.latency_ms = config_.topology.latency_ms[static_cast<size_t>(Relation::kSameRack)];
+  c.efficiency = params.efficiency[static_cast<size_t>(Relation::kSameRack)];
+  MigrationInput in = input_of(query, c.dirty_rate);
   in.link_mbit_per_second = c.link.bandwidth_mbps;
   in.efficiency = c.efficiency;
   c.estimate = estimate_migration(in, config_.model);
-  const double time_share = std::isfinite(c.estimate.total_seconds) ? c.estimate.total_seconds / config_.time_cap_s
-                                                                     : 1.0;
+  return c;
+}
+
+RowCost MigrationCostPolicy::cost(const sdk::PlacementQuery& query, const sdk::NodeColumns& nodes,
+                                  const topology::TopologyModel& model, const CalibratedParams& params,
+                                  std::uint32_t row) const {
+  return row_cost(base_cost(query, params), query, nodes, model, params, row);
+}
+
+RowCost MigrationCostPolicy::row_cost(const RowCost& base, const sdk::PlacementQuery& query,
+                                      const sdk::NodeColumns& nodes, const topology::TopologyModel& model,
+                                      const CalibratedParams& params, std::uint32_t row) const {
+  RowCost c = base;
+  if (c.target_mode) {
+    const auto source = static_cast<std::uint32_t>(query.source_row);
+    if (row == source) {
+      c.source = true;  // staying is not a move
+      c.score = 0;
+      return c;
+    }
+    c.link = model.relation(source, row);
+    c.efficiency = params.efficiency[static_cast<size_t>(c.link.relation)];
+    MigrationInput in = input_of(query, c.dirty_rate);
+    in.link_mbit_per_second = c.link.bandwidth_mbps;
+    in.efficiency = c.efficiency;
+    c.estimate = estimate_migration(in, config_.model);
+  }
+  const double time_share =
+      std::isfinite(c.estimate.total_seconds) ? c.estimate.total_seconds / config_.time_cap_s : 1.0;
   if (c.target_mode) {
     c.score = 1.0 - std::min(1.0, time_share);
     return c;
@@ -433,9 +462,10 @@ sdk::Status MigrationCostPolicy::on_filter_rows(const sdk::PlacementQuery& query
   if (sdk::Status s = check_rows(query, nodes); !s.is_ok()) return s;
   const topology::TopologyModel model(config_.topology, nodes, &links_);
   const CalibratedParams params = calibrated();
+  const RowCost base = base_cost(query, params);
   for (size_t i = 0; i < rows.size(); ++i) {
-    const RowCost c = cost(query, nodes, model, params, rows[i]);
-    if (!(c.estimate.downtime_ms <= config_.hard_downtime_limit_ms)) reject[i] = kRejectDowntime;
+    const RowCost c = row_cost(base, query, nodes, model, params, rows[i]);
+    if (!c.source && !(c.estimate.downtime_ms <= config_.hard_downtime_limit_ms)) reject[i] = kRejectDowntime;
   }
   return sdk::Status::ok();
 }
@@ -445,13 +475,13 @@ sdk::Status MigrationCostPolicy::on_score_rows(const sdk::PlacementQuery& query,
   if (sdk::Status s = check_rows(query, nodes); !s.is_ok()) return s;
   const topology::TopologyModel model(config_.topology, nodes, &links_);
   const CalibratedParams params = calibrated();
-  for (size_t i = 0; i < rows.size(); ++i) out[i] = cost(query, nodes, model, params, rows[i]).score;
+  const RowCost base = base_cost(query, params);
+  for (size_t i = 0; i < rows.size(); ++i) out[i] = row_cost(base, query, nodes, model, params, rows[i]).score;
   return sdk::Status::ok();
 }
 
 sdk::Status MigrationCostPolicy::on_explain_row(const sdk::PlacementQuery& query, const sdk::NodeColumns& nodes,
-                                                std::uint32_t row, sdk::FilterVerdict& verdict,
-                                                sdk::NodeScore& score) {
+                                                std::uint32_t row, sdk::FilterVerdict& verdict, sdk::NodeScore& score) {
   if (row >= nodes.rows) return sdk::invalid_argument("row " + std::to_string(row) + " is not in the node table");
   if (sdk::Status s = check_rows(query, nodes); !s.is_ok()) return s;
   const topology::TopologyModel model(config_.topology, nodes, &links_);
@@ -461,7 +491,9 @@ sdk::Status MigrationCostPolicy::on_explain_row(const sdk::PlacementQuery& query
   verdict.reason.clear();
   score.score = c.score;
   std::string s;
-  if (!c.target_mode) {
+  if (c.source) {
+    s = std::string(nodes.names[row]) + " runs the VM now: not a migration target";
+  } else if (!c.target_mode) {
     s = "eviction risk " + percent_text(c.risk) + " (";
     if (!std::isfinite(c.utilisation_after)) {
       s += "no usable cpu or memory";
@@ -472,16 +504,16 @@ sdk::Status MigrationCostPolicy::on_explain_row(const sdk::PlacementQuery& query
     s += "); a move would take " + duration_text(e.total_seconds);
   } else {
     const auto source = static_cast<std::uint32_t>(query.source_row);
-    s = "a move from " + std::string(nodes.names[source]) + " over the " + relation_text(c.link.relation) +
-        " link (" + policies::format_number(c.link.bandwidth_mbps, 0) + " Mbit/s, " + percent_text(c.efficiency) +
+    s = "a move from " + std::string(nodes.names[source]) + " over the " + relation_text(c.link.relation) + " link (" +
+        policies::format_number(c.link.bandwidth_mbps, 0) + " Mbit/s, " + percent_text(c.efficiency) +
         " usable) would take " + duration_text(e.total_seconds);
     if (e.possible) {
       s += " in " + std::to_string(e.rounds) + (e.rounds == 1 ? " round" : " rounds") + ", downtime " +
            downtime_text(e.downtime_ms);
     }
     if (e.possible && !e.converges) {
-      s += " (does not converge: " + std::string(workload_class_name(query.workload_class)) +
-           " guests dirty ~" + policies::format_number(c.dirty_rate, 0) + " MiB/s)";
+      s += " (does not converge: " + std::string(workload_class_name(query.workload_class)) + " guests dirty ~" +
+           policies::format_number(c.dirty_rate, 0) + " MiB/s)";
     }
     if (config_.hard_downtime_limit_ms > 0 && !(e.downtime_ms <= config_.hard_downtime_limit_ms)) {
       verdict.pass = false;

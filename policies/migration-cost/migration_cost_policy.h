@@ -11,7 +11,8 @@
 //   score = 1 - min(1, risk · T / time_cap_s)
 // Migration target (query.source_row >= 0, the row the VM runs on):
 //   score = 1 - min(1, T / time_cap_s), T from source_row to the row over the link the
-//           topology model gives them (relation defaults or `links`). With
+//           topology model gives them (relation defaults or `links`); source_row itself is
+//           not a target and scores 0. With
 //           hard_downtime_limit_ms > 0 the policy also filters: a target whose estimated
 //           downtime exceeds the limit is rejected (code `downtime`); a target on which the
 //           pre-copy does not converge is flagged in the explanation.
@@ -71,13 +72,14 @@ struct MigrationCostConfig {
 
 // The calibrated inputs one call uses, copied once per call.
 struct CalibratedParams {
-  std::array<double, kWorkloadClasses> dirty_rate{};                // MiB/s per class
+  std::array<double, kWorkloadClasses> dirty_rate{};      // MiB/s per class
   std::array<double, topology::kRelations> efficiency{};  // per relation
 };
 
 // What one row's score is made of (explanations show it).
 struct RowCost {
   bool target_mode = false;
+  bool source = false;  // target mode: the row the VM runs on (not a target: scores 0, not filtered)
   // Placement mode.
   double utilisation_after = 0;  // u (p95, or allocated where unknown)
   bool predicted = true;         // the node's p95 was known for cpu and memory
@@ -124,6 +126,11 @@ class MigrationCostPolicy final : public sdk::SchedulingPolicyBase {
   struct Layout;  // names and topology labels of one node layout, for observations
 
   sdk::Status check_rows(const sdk::PlacementQuery& query, const sdk::NodeColumns& nodes);
+  MigrationInput input_of(const sdk::PlacementQuery& query, double dirty_rate) const;
+  // What every row of a call shares (placement: the move over a same-rack link).
+  RowCost base_cost(const sdk::PlacementQuery& query, const CalibratedParams& params) const;
+  RowCost row_cost(const RowCost& base, const sdk::PlacementQuery& query, const sdk::NodeColumns& nodes,
+                   const topology::TopologyModel& model, const CalibratedParams& params, std::uint32_t row) const;
   void remember_layout(const sdk::NodeColumns& nodes);
   void load_calibration();
   void store_calibration();

@@ -42,8 +42,6 @@ std::string percent_text(double fraction) {
   return std::to_string(static_cast<long long>(std::llround(fraction * 100.0))) + "%";
 }
 
-std::string vms_text(std::uint32_t n) { return std::to_string(n) + (n == 1 ? " VM" : " VMs"); }
-
 }  // namespace
 
 // --- Complements ---------------------------------------------------------------------------
@@ -206,21 +204,22 @@ std::string WorkloadAwarePolicy::reason_of(const sdk::PlacementQuery& query, con
   if (std::max(t.predicted_after[0], t.predicted_after[1]) > 1.0) {
     return s + "; predicted over capacity, score 0.00";
   }
-  if (t.fit < 1.0) s += "; over the " + percent_text(config_.target_utilisation) + " target: fit " +
-                        policies::format_number(t.fit, 2);
+  if (t.fit < 1.0) {
+    s += "; over the " + percent_text(config_.target_utilisation) + " target: fit " + policies::format_number(t.fit, 2);
+  }
   s += "; ";
   const std::uint16_t* counts = class_row(nodes, row);
   if (t.vms == 0 || counts == nullptr) {
-    s += "no VMs to complement (" + policies::format_number(kNeutral, 2) + ")";
+    s += "no VMs to complement (0.50)";
   } else {
     size_t top = 0;
     for (size_t c = 1; c < kClasses; ++c) {
       if (counts[c] > counts[top]) top = c;
     }
     const std::string cls = sdk::workload_class_name(static_cast<WorkloadClass>(top));
-    s += t.complement >= kNeutral ? "complements " : "competes with ";
-    s += std::to_string(counts[top]) + " " + cls + (counts[top] == t.vms ? (t.vms == 1 ? " VM" : " VMs") : "");
-    if (counts[top] != t.vms) s += " and " + vms_text(t.vms - counts[top]) + " more";
+    s += t.complement > kNeutral ? "complements " : (t.complement < kNeutral ? "competes with " : "next to ");
+    s += std::to_string(counts[top]) + " " + cls + (counts[top] == 1 ? " VM" : " VMs");
+    if (counts[top] != t.vms) s += " and " + std::to_string(t.vms - counts[top]) + " more";
     char buf[16];
     std::snprintf(buf, sizeof buf, "%.2f", t.complement);
     s += std::string(" (") + buf + ")";
@@ -238,8 +237,7 @@ sdk::Status WorkloadAwarePolicy::on_score_rows(const sdk::PlacementQuery& query,
 }
 
 sdk::Status WorkloadAwarePolicy::on_explain_row(const sdk::PlacementQuery& query, const sdk::NodeColumns& nodes,
-                                                std::uint32_t row, sdk::FilterVerdict& verdict,
-                                                sdk::NodeScore& score) {
+                                                std::uint32_t row, sdk::FilterVerdict& verdict, sdk::NodeScore& score) {
   if (row >= nodes.rows) return sdk::invalid_argument("row " + std::to_string(row) + " is not in the node table");
   const RowTerms t = terms(query, nodes, row);
   verdict.pass = true;

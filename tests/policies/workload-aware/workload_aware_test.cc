@@ -45,8 +45,8 @@ NodeView node(const std::string& name, Usage u, std::array<std::uint16_t, sdk::k
 }
 
 std::array<std::uint16_t, sdk::kWorkloadClassCount> classes(WorkloadClass c, std::uint16_t n,
-                                                             WorkloadClass c2 = WorkloadClass::kUnknown,
-                                                             std::uint16_t n2 = 0) {
+                                                            WorkloadClass c2 = WorkloadClass::kUnknown,
+                                                            std::uint16_t n2 = 0) {
   std::array<std::uint16_t, sdk::kWorkloadClassCount> out{};
   out[static_cast<size_t>(c)] += n;
   out[static_cast<size_t>(c2)] += n2;
@@ -64,8 +64,7 @@ NodeTable cluster() {
        node("node-c", {15500, 16384, 9000, 8192}, classes(WorkloadClass::kIdle, 2)),
        node("node-d", {}, classes(WorkloadClass::kUnknown, 2), {8000, 32768, 100}),
        node("node-e", {4000, 16384, 2000, 8192}),
-       node("node-f", {4000, 16384, 2000, 8192},
-            classes(WorkloadClass::kMemoryBound, 3, WorkloadClass::kCpuBound, 1))},
+       node("node-f", {4000, 16384, 2000, 8192}, classes(WorkloadClass::kMemoryBound, 3, WorkloadClass::kCpuBound, 1))},
       error);
   EXPECT_TRUE(t) << error;
   return std::move(*t);
@@ -154,7 +153,7 @@ TEST_F(WorkloadAwareTest, UnknownPredictionsUseAShareOfAllocatedAndRequested) {
   EXPECT_NEAR(t.predicted_after[1], 0.28125, 1e-9);
   EXPECT_EQ(explain(query(WorkloadClass::kUnknown, false), 3).reason,
             "predicted after placement: cpu 31%, memory 28% (p95) (node usage unknown: 50% of allocated assumed) "
-            "(no history for this VM: 50% of requested assumed); competes with 2 unknown VMs (0.50) (this VM's "
+            "(no history for this VM: 50% of requested assumed); next to 2 unknown VMs (0.50) (this VM's "
             "class is unknown), score 0.85");
   // unknown_vm_utilisation changes both shares.
   configure(R"({"unknown_vm_utilisation": 1.0})");
@@ -192,10 +191,10 @@ TEST_F(WorkloadAwareTest, Complements) {
   EXPECT_EQ(explain(cpu, 0).reason,
             "predicted after placement: cpu 31%, memory 28% (p95); complements 3 memory-bound VMs (1.00), score 1.00");
   EXPECT_EQ(explain(cpu, 5).reason,
-            "predicted after placement: cpu 31%, memory 28% (p95); complements 3 memory-bound and 1 VM more (0.80), "
+            "predicted after placement: cpu 31%, memory 28% (p95); complements 3 memory-bound VMs and 1 more (0.80), "
             "score 0.94");
   EXPECT_NE(explain(cpu, 1).reason.find("competes with 4 cpu-bound VMs (0.20)"), std::string::npos);
-  EXPECT_NE(explain(cpu, 4).reason.find("no VMs to complement (0.5)"), std::string::npos);
+  EXPECT_NE(explain(cpu, 4).reason.find("no VMs to complement (0.50)"), std::string::npos);
 
   // Same fit, so the complement decides: a (memory-bound mix) over e (empty) over... and the
   // weight scales it.
