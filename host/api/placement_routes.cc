@@ -92,6 +92,39 @@ void ApiServer::add_placement_routes() {
         {"outcome", "string", "Only this outcome (placed, no_feasible_node, ...)"}},
        /*paginated=*/true});
 
+  router_.add({"POST",
+               "/v1/placements:rebalance",
+               Access::kNode,
+               "Propose migrations that would raise the cluster's placement score (?dry_run=true; executing them "
+               "comes with the migration orchestrator)",
+               [this, placements](RequestContext& ctx, const HttpServer::Responder& respond) {
+                 const auto q = [&](const char* k, const std::string& d) {
+                   return ctx.query.count(k) ? ctx.query.at(k) : d;
+                 };
+                 if (q("dry_run", "false") != "true") {
+                   return respond(api_error(ctx, 501, "not_implemented",
+                                            "only ?dry_run=true: executing migrations comes with the migration "
+                                            "orchestrator; the proposal is the output for now"));
+                 }
+                 size_t max = 10;
+                 try {
+                   max = static_cast<size_t>(std::stoul(q("max", "10")));
+                 } catch (...) {
+                   return respond(api_error(ctx, 400, "invalid_parameter", "max: expected a number"));
+                 }
+                 if (max == 0 || max > 1000) {
+                   return respond(api_error(ctx, 400, "invalid_parameter", "max: expected 1 to 1000"));
+                 }
+                 RequestContext copy = ctx;
+                 const std::string scope = q("scope", "cluster");
+                 ctx_.pools->blocking().post([placements, copy, scope, max, respond] {
+                   respond(placement_response(copy, placements->rebalance(scope, max)));
+                 });
+               },
+               {{"dry_run", "boolean", "Must be true: only proposals are made"},
+                {"max", "integer", "At most this many moves (default 10)"},
+                {"scope", "string", "cluster (default: every node's VMs) or local (this node's)"}}});
+
   router_.add({"GET", "/v1/scheduler", Access::kRead,
                "The effective scheduler: filters, scorers with weights and scales, engine limits",
                [this, placements](RequestContext&, const HttpServer::Responder& respond) {

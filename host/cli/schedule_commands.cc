@@ -162,6 +162,43 @@ void add_schedule_commands(CLI::App& app, Output& out, int& exit_code, Connectio
     });
   });
 
+  auto* rebalance =
+      schedule->add_subcommand("rebalance", "Migrations that would raise the cluster's placement score (a proposal)");
+  auto dry_run = std::make_shared<bool>(false);
+  auto max = std::make_shared<int>(10);
+  auto local = std::make_shared<bool>(false);
+  rebalance->add_flag("--dry-run", *dry_run, "Required: propose only (executing comes with the migration work)");
+  rebalance->add_option("--max", *max, "At most this many moves (default 10)")->check(CLI::Range(1, 1000));
+  rebalance->add_flag("--local", *local, "Only this node's VMs (default: every node's)");
+  rebalance->callback([&out, &exit_code, &flags, dry_run, max, local] {
+    if (!*dry_run) {
+      exit_code = out.error("usage", "only proposals can be made: migrations are not executed yet",
+                            "novacron schedule rebalance --dry-run");
+      return;
+    }
+    with_api(flags, out, exit_code, [&](ApiClient& api) {
+      auto r = api.call("POST", "/v1/placements:rebalance?dry_run=true&max=" + std::to_string(*max) +
+                                    "&scope=" + (*local ? "local" : "cluster"));
+      if (!r) return ApiClient::fail(out, r.error());
+      if (out.json) return out.emit_json(*r);
+      std::cout << str(*r, "summary") << "\n";
+      if (!(*r)["moves"].empty()) {
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& m : (*r)["moves"]) {
+          rows.push_back({str(m, "vm"), str(m, "from"), str(m, "to"),
+                          m.value("fixes", false) ? "fixes a rule" : fixed(m.value("gain", 0.0), 3),
+                          fixed(m.value("estimated_seconds", 0.0), 1) + " s",
+                          fixed(m.value("estimated_downtime_ms", 0.0), 0) + " ms"});
+        }
+        print_table({"VM", "FROM", "TO", "GAIN", "TIME", "DOWNTIME"}, rows);
+      }
+      if (r->contains("notes")) {
+        for (const auto& n : (*r)["notes"]) std::cout << "note: " << n.get<std::string>() << "\n";
+      }
+      return 0;
+    });
+  });
+
   auto* config = schedule->add_subcommand("config", "The effective scheduler: filters, scorers and weights");
   config->callback([&out, &exit_code, &flags] {
     with_api(flags, out, exit_code, [&](ApiClient& api) {

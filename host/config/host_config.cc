@@ -219,7 +219,7 @@ void parse_scheduler(Checker& c, const json& root, HostConfig& cfg) {
   auto it = root.find("scheduler");
   if (it == root.end()) return;
   const std::string path = "/scheduler";
-  if (!c.object(*it, path, {"filters", "scorers", "candidates", "explain", "claim", "decisions"})) return;
+  if (!c.object(*it, path, {"filters", "scorers", "candidates", "explain", "claim", "decisions", "rebalance"})) return;
   SchedulerConfig& s = cfg.scheduler;
   s.configured = true;
   const auto loaded = [&](const std::string& id, const std::string& p) {
@@ -282,6 +282,26 @@ void parse_scheduler(Checker& c, const json& root, HostConfig& cfg) {
       d != it->end() && c.object(*d, path + "/decisions", {"max_rows", "retention_days"})) {
     if (auto n = c.integer(*d, path + "/decisions", "max_rows", 100, 100000000)) s.decisions_max_rows = size_t(*n);
     if (auto n = c.integer(*d, path + "/decisions", "retention_days", 1, 3650)) s.decisions_retention_days = int(*n);
+  }
+  if (auto r = it->find("rebalance");
+      r != it->end() && c.object(*r, path + "/rebalance",
+                                 {"interval_minutes", "min_gain", "max_migrations", "max_bytes_gib", "cost_weight"})) {
+    const std::string p = path + "/rebalance";
+    if (auto n = c.integer(*r, p, "interval_minutes", 0, 10080)) s.rebalance_interval_minutes = int(*n);
+    if (auto n = c.integer(*r, p, "max_migrations", 1, 1000)) s.rebalance_max_migrations = size_t(*n);
+    const auto number = [&](const char* key, double lo, double hi, double& out) {
+      auto v = r->find(key);
+      if (v == r->end()) return;
+      if (!v->is_number() || v->get<double>() < lo || v->get<double>() > hi) {
+        c.fail(p + "/" + key, "expected a number from " + std::to_string(lo).substr(0, 4) + " to " +
+                                  std::to_string(static_cast<long>(hi)) + ", got " + v->dump());
+        return;
+      }
+      out = v->get<double>();
+    };
+    number("min_gain", 0, 1000, s.rebalance_min_gain);
+    number("max_bytes_gib", 0, 1e9, s.rebalance_max_bytes_gib);
+    number("cost_weight", 0, 1000, s.rebalance_cost_weight);
   }
 }
 

@@ -65,6 +65,12 @@ struct SchedulerConfig {
   int claim_timeout_ms = 5000;
   std::size_t decisions_max_rows = 100000;
   int decisions_retention_days = 30;
+  // The rebalancer: proposals on demand, and every interval_minutes (0 = only on demand).
+  int rebalance_interval_minutes = 0;
+  double rebalance_min_gain = 0.05;
+  std::size_t rebalance_max_migrations = 10;
+  double rebalance_max_bytes_gib = 256;
+  double rebalance_cost_weight = 0.5;
 };
 
 // Node identity and peers: host-to-host calls use mutual TLS with node certificates issued

@@ -220,10 +220,12 @@ int run_daemon(const DaemonOptions& options) {
   peers.start();
   vms.start_reconciler(std::chrono::seconds(cfg.vm_reconcile_interval_seconds));
   transfers.start();
+  placements.start_periodic_rebalance();
 
   int sig = wait_for_shutdown_signal();
   spdlog::info("signal {} received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   server.stop();
+  placements.stop_periodic_rebalance();
   peers.stop();  // before the blocking pool its probes run on
   vms.stop_reconciler();
   transfers.stop();

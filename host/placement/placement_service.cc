@@ -13,7 +13,9 @@
 #include "host/plugins/plugin_manager.h"
 #include "host/scheduler/engine.h"
 #include "host/scheduler/plugin_policy.h"
+#include "host/scheduler/rebalancer.h"
 #include "host/services/event_bus.h"
+#include "migration_model.h"
 
 namespace novacron {
 using nlohmann::json;
@@ -457,6 +459,152 @@ json PlacementService::describe() {
           {"max_scored", config_.scheduler.max_scored},
           {"top_k", config_.scheduler.top_k},
           {"claim_max_attempts", config_.scheduler.claim_max_attempts}};
+}
+
+}  // namespace novacron
+
+namespace novacron {
+
+PlacementService::~PlacementService() { stop_periodic_rebalance(); }
+
+PlacementAnswer PlacementService::rebalance(const std::string& scope, size_t max) {
+  if (scope != "local" && scope != "cluster") {
+    return fail(400, "invalid_parameter", "scope: expected local or cluster, got \"" + scope + "\"");
+  }
+  std::vector<NodeSummary> nodes = registry_.collect();
+  std::vector<scheduler::NodeView> views;
+  for (const auto& n : nodes) views.push_back(n.view);
+  std::string error;
+  auto table = scheduler::NodeTable::build(views, error);
+  if (!table) return fail(503, "scheduler_unavailable", "the node list is unusable: " + error);
+  PolicySet policies = borrow_policies(plugins_, config_.scheduler, false);
+  if (!policies.error.empty()) return fail(503, "scheduler_unavailable", policies.error);
+  const scheduler::Engine engine(policies.filters, policies.scorers, scheduler::EngineOptions{3, 0});
+  // This node's VMs, each as if it were being placed now (row 0 is this node).
+  std::vector<scheduler::RebalanceVm> vms;
+  std::string after;
+  while (true) {
+    auto page = vms_.list(VmFilter{}, after, 1000);
+    if (!page) return fail(503, "state_store", page.error().message);
+    for (const auto& vm : *page) {
+      if (vm.state == "missing" || vm.state == "deleting") continue;
+      auto spec = parse_placement_spec(vm.spec);
+      if (!spec) continue;
+      scheduler::RebalanceVm r;
+      r.name = vm.name;
+      r.id = vm.id;
+      r.row = 0;
+      r.query = std::move(spec->query);
+      r.query.workload_class = usage_.classify(vm.id).workload;
+      for (const auto& g : r.query.groups) {
+        scheduler::GroupMembers m;
+        for (std::uint32_t row = 0; row < nodes.size(); ++row) {
+          const auto it = nodes[row].groups.find(g.name);
+          if (it == nodes[row].groups.end() || it->second == 0) continue;
+          m.rows.push_back(row);
+          m.counts.push_back(it->second);
+          m.members += it->second;
+        }
+        r.query.members.push_back(std::move(m));
+      }
+      vms.push_back(std::move(r));
+    }
+    if (page->size() < 1000) break;
+    after = page->back().name;
+  }
+  // Cost: the pre-copy model over a same-datacenter link (10 Gbit/s nominal) with the
+  // default dirty rate of the VM's class; disks the VM created are copied too.
+  const policy::migration_cost::Calibration calibration;
+  const auto cost = [&](const scheduler::RebalanceVm& vm, std::uint32_t, std::uint32_t) {
+    policy::migration_cost::MigrationInput in;
+    in.memory_mib = static_cast<double>(vm.query.resources[scheduler::kMemory]);
+    in.dirty_mib_per_second = calibration.dirty_rate(vm.query.workload_class);
+    in.link_mbit_per_second = 10000;
+    in.disk_gib = static_cast<double>(vm.query.resources[scheduler::kDisk]);
+    const auto e = policy::migration_cost::estimate_migration(in);
+    return scheduler::MoveCost{e.total_seconds, e.downtime_ms, e.copied_mib * 1048576.0, e.converges};
+  };
+  scheduler::RebalanceOptions options;
+  options.max_migrations = std::min(max, config_.scheduler.rebalance_max_migrations);
+  options.min_gain = config_.scheduler.rebalance_min_gain;
+  options.cost_weight = config_.scheduler.rebalance_cost_weight;
+  options.max_bytes = config_.scheduler.rebalance_max_bytes_gib * 1073741824.0;
+  const scheduler::RebalancePlan plan = scheduler::plan_rebalance(engine, *table, std::move(vms), cost, options);
+  json moves = json::array();
+  for (const auto& m : plan.moves) {
+    moves.push_back({{"vm", m.vm},
+                     {"vm_id", m.vm_id},
+                     {"from", m.from},
+                     {"to", m.to},
+                     {"gain", m.fixes ? json(nullptr) : json(m.gain)},
+                     {"fixes", m.fixes},
+                     {"reason", m.reason},
+                     {"estimated_seconds", m.cost.seconds},
+                     {"estimated_downtime_ms", m.cost.downtime_ms},
+                     {"bytes", m.cost.bytes},
+                     {"converges", m.cost.converges}});
+  }
+  json body = {{"dry_run", true},
+               {"scope", scope},
+               {"node", config_.node_name},
+               {"moves", moves},
+               {"evaluated", plan.evaluated},
+               {"score_before", plan.score_before},
+               {"score_after", plan.score_after},
+               {"summary", plan.summary}};
+  if (scope == "cluster" && peers_ != nullptr && config_.cluster) {
+    // Each node proposes moves of its own VMs; merged by gain (fixes first), at most `max`.
+    json notes = json::array();
+    for (const auto& p : config_.cluster->peers) {
+      auto r =
+          peers_->call(p.name, "POST", "/v1/placements:rebalance?dry_run=true&scope=local&max=" + std::to_string(max),
+                       "", std::chrono::milliseconds(config_.scheduler.claim_timeout_ms * 6));
+      json j = r && r->status == 200 ? json::parse(r->body, nullptr, false) : json();
+      if (!j.is_object() || !j.contains("moves")) {
+        notes.push_back(p.name + ": no proposal (" + (r ? "answered " + std::to_string(r->status) : r.error().message) +
+                        ")");
+        continue;
+      }
+      for (auto& m : j["moves"]) moves.push_back(m);
+    }
+    std::stable_sort(moves.begin(), moves.end(), [](const json& a, const json& b) {
+      if (a["fixes"] != b["fixes"]) return a["fixes"].get<bool>();
+      return a["gain"].is_number() && b["gain"].is_number() && a["gain"].get<double>() > b["gain"].get<double>();
+    });
+    if (moves.size() > max) moves.erase(moves.begin() + static_cast<std::ptrdiff_t>(max), moves.end());
+    body["moves"] = moves;
+    body["notes"] = notes;
+    body["summary"] = std::to_string(moves.size()) + " moves proposed across the cluster";
+  }
+  return {200, "", "", body};
+}
+
+void PlacementService::start_periodic_rebalance() {
+  const int minutes = config_.scheduler.rebalance_interval_minutes;
+  if (minutes <= 0 || timer_.joinable()) return;
+  timer_ = std::thread([this, minutes] {
+    std::unique_lock<std::mutex> lock(timer_mutex_);
+    while (!timer_wake_.wait_for(lock, std::chrono::minutes(minutes), [this] { return timer_stopping_; })) {
+      lock.unlock();
+      PlacementAnswer a = rebalance("local", config_.scheduler.rebalance_max_migrations);
+      if (a.error_code.empty() && !a.body["moves"].empty()) {
+        events_.publish("scheduler.rebalance_proposed", "node/" + config_.node_name, "host", a.body.dump());
+        spdlog::info("rebalance: {}", a.body.value("summary", ""));
+      } else if (!a.error_code.empty()) {
+        spdlog::warn("rebalance: {}: {}", a.error_code, a.message);
+      }
+      lock.lock();
+    }
+  });
+}
+
+void PlacementService::stop_periodic_rebalance() {
+  {
+    std::lock_guard<std::mutex> lock(timer_mutex_);
+    timer_stopping_ = true;
+  }
+  timer_wake_.notify_all();
+  if (timer_.joinable()) timer_.join();
 }
 
 }  // namespace novacron

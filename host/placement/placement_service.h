@@ -10,8 +10,10 @@
 // decides the same way and changes nothing. The node that runs a VM owns its record.
 #pragma once
 
+#include <condition_variable>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -61,6 +63,16 @@ class PlacementService {
   // GET /v1/scheduler: the effective policies with their roles, weights and state.
   nlohmann::json describe();
 
+  // POST /v1/placements:rebalance?dry_run=true: moves of this node's VMs that would raise
+  // the cluster's score (scope "local"), or every node's merged (scope "cluster", asking the
+  // peers for theirs), at most `max`. Nothing is executed.
+  PlacementAnswer rebalance(const std::string& scope, size_t max);
+  // Runs rebalance("local") every scheduler.rebalance.interval_minutes (0: never) and
+  // publishes each non-empty proposal as scheduler.rebalance_proposed.
+  void start_periodic_rebalance();
+  void stop_periodic_rebalance();
+  ~PlacementService();
+
  private:
   struct Decided;
   Decided decide(const nlohmann::json& spec, bool local_only, const std::string& explain);
@@ -83,6 +95,10 @@ class PlacementService {
   VmStore& vms_;
   std::mutex decide_mutex_;  // one decision + claim at a time on this entry node
   std::mutex claim_mutex_;   // one claim at a time on this node (check + record)
+  std::mutex timer_mutex_;
+  std::condition_variable timer_wake_;
+  bool timer_stopping_ = false;
+  std::thread timer_;
 };
 
 }  // namespace novacron

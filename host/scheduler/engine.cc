@@ -414,6 +414,35 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
   return d;
 }
 
+std::vector<double> Engine::totals(const PlacementQuery& q, const NodeTable& nodes) const {
+  const PolicyContext ctx(q, nodes);
+  std::vector<double> out(nodes.rows(), std::numeric_limits<double>::quiet_NaN());
+  std::vector<std::uint32_t> rows;
+  rows.reserve(nodes.rows());
+  for (std::uint32_t row = 0; row < nodes.rows(); ++row) {
+    if (nodes.state(row) == NodeState::kReady) rows.push_back(row);
+  }
+  std::vector<std::uint8_t> codes;
+  for (const auto& f : filters_) {
+    if ((f.policy->applies(ctx) & PlacementPolicy::kFilter) == 0) continue;
+    codes.assign(rows.size(), 0);
+    if (!f.policy->filter(ctx, rows, codes).empty()) return out;  // cannot decide: nothing is feasible
+    size_t kept = 0;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (codes[i] == 0) rows[kept++] = rows[i];
+    }
+    rows.resize(kept);
+  }
+  for (const auto row : rows) out[row] = 0;
+  std::vector<double> raw, norm;
+  for (size_t p = 0; p < scorers_.size(); ++p) {
+    if ((scorers_[p].policy->applies(ctx) & PlacementPolicy::kScorer) == 0) continue;
+    (void)score_rows(ctx, p, rows, raw, norm);
+    for (size_t i = 0; i < rows.size(); ++i) out[rows[i]] += scorers_[p].weight * norm[i];
+  }
+  return out;
+}
+
 std::vector<NodeDetail> Engine::detail(const PlacementQuery& q, const NodeTable& nodes, size_t max_nodes) const {
   const PolicyContext ctx(q, nodes);
   std::vector<NodeDetail> all(nodes.rows());

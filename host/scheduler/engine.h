@@ -119,6 +119,11 @@ class Engine {
   // At most `max_nodes` nodes are listed: the chosen one first, then by rank, then the rest.
   std::vector<NodeDetail> detail(const PlacementQuery& query, const NodeTable& nodes, size_t max_nodes) const;
 
+  // The total score of every row for this request, all feasible rows scored and normalised
+  // together (max_scored ignored); NaN for rows that are not ready or that a filter rejects.
+  // What the rebalancer compares a VM's current node with. No words, no commit.
+  std::vector<double> totals(const PlacementQuery& query, const NodeTable& nodes) const;
+
   const std::vector<WeightedPolicy>& filters() const { return filters_; }
   const std::vector<WeightedPolicy>& scorers() const { return scorers_; }
   const EngineOptions& options() const { return options_; }

@@ -252,5 +252,33 @@ TEST_F(PlacementTest, ATargetThatCannotTakeTheVmAnswers409AndTheNextCandidateIsT
   EXPECT_TRUE(vms_by_node()["node-b"].empty());
 }
 
+TEST_F(PlacementTest, RebalanceProposesMovesOffAPackedNodeAndChangesNothing) {
+  const json spread = {{"filters", {"io.novacron.policy.resource-fit", "io.novacron.policy.affinity"}},
+                       {"scorers", {{{"id", "io.novacron.policy.spread"}, {"weight", 1.0}}}}};
+  start_cluster(three_nodes(), spread);
+  for (int i = 1; i <= 3; ++i) {
+    auto r =
+        call("node-a", "POST", "/v1/vms?wait=60", vm("packed-" + std::to_string(i), 2, 2048, {{"node", "node-b"}}));
+    ASSERT_EQ(r.status, 201) << r.body;
+    EXPECT_EQ(json::parse(r.body)["placement"]["node"], "node-b");
+  }
+  auto refused = call("node-a", "POST", "/v1/placements:rebalance");
+  EXPECT_EQ(refused.status, 501) << refused.body;
+  auto r = call("node-a", "POST", "/v1/placements:rebalance?dry_run=true&max=2");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json plan = json::parse(r.body);
+  ASSERT_EQ(plan["moves"].size(), 2u) << r.body;
+  std::set<std::string> targets;
+  for (const auto& m : plan["moves"]) {
+    EXPECT_EQ(m["from"], "node-b") << r.body;
+    EXPECT_GT(m["gain"].get<double>(), 0.05) << r.body;
+    EXPECT_GT(m["estimated_seconds"].get<double>(), 0) << r.body;
+    targets.insert(m["to"].get<std::string>());
+  }
+  EXPECT_EQ(targets.size(), 2u) << "spread over the two empty nodes: " << r.body;
+  // A proposal only: every VM is where it was.
+  EXPECT_EQ(vms_by_node()["node-b"].size(), 3u);
+}
+
 }  // namespace
 }  // namespace novacron
