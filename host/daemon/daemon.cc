@@ -221,6 +221,13 @@ int run_daemon(const DaemonOptions& options) {
   vms.start_reconciler(std::chrono::seconds(cfg.vm_reconcile_interval_seconds));
   transfers.start();
   placements.start_periodic_rebalance();
+  // Finished transfers calibrate the policies' link models (off the bus's thread).
+  events.subscribe([&pools, &placements](const HostEvent& e) {
+    if (e.type != "transfer.succeeded") return;
+    pools.blocking().post([&placements, payload = e.payload_json] {
+      placements.observe_transfer(nlohmann::json::parse(payload, nullptr, false));
+    });
+  });
 
   int sig = wait_for_shutdown_signal();
   spdlog::info("signal {} received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");

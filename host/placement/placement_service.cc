@@ -579,6 +579,32 @@ PlacementAnswer PlacementService::rebalance(const std::string& scope, size_t max
   return {200, "", "", body};
 }
 
+void PlacementService::observe_transfer(const json& e) {
+  if (!e.is_object() || e.value("direction", std::string()) != "send" ||
+      e.value("state", std::string()) != "succeeded") {
+    return;
+  }
+  const std::string peer = e.value("peer", std::string());
+  const auto bytes = e.value("wire_bytes_sent", std::int64_t{0});
+  const auto elapsed_ms = e.value("elapsed_ms", std::int64_t{0});
+  if (peer.empty() || bytes <= 0 || elapsed_ms <= 0) return;
+  sdk::MigrationObservation o;
+  o.kind = "transfer";
+  o.source = config_.node_name;
+  o.target = peer;
+  o.bytes = static_cast<std::uint64_t>(bytes);
+  o.duration_s = static_cast<double>(elapsed_ms) / 1000.0;
+  size_t told = 0;
+  for (const auto& p : plugins_.list()) {
+    if (p.kind != "scheduling_policy" || p.state != "running" || p.interface_version < 2) continue;
+    auto policy = plugins_.scheduling_policy(p.id);
+    if (!policy) continue;
+    policy->observe_migration(o);
+    ++told;
+  }
+  spdlog::debug("transfer to {}: {} bytes in {} ms observed by {} policies", peer, bytes, elapsed_ms, told);
+}
+
 void PlacementService::start_periodic_rebalance() {
   const int minutes = config_.scheduler.rebalance_interval_minutes;
   if (minutes <= 0 || timer_.joinable()) return;

@@ -70,6 +70,10 @@ class PlacementService {
   // Runs rebalance("local") every scheduler.rebalance.interval_minutes (0: never) and
   // publishes each non-empty proposal as scheduler.rebalance_proposed.
   void start_periodic_rebalance();
+  // A transfer event's payload (transfer.succeeded, sent by this node): what the link really
+  // did, handed to every policy that calibrates a cost model (observe_migration, kind
+  // "transfer"). Blocking (policies may store their calibration).
+  void observe_transfer(const nlohmann::json& event);
   void stop_periodic_rebalance();
   ~PlacementService();
 

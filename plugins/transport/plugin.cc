@@ -31,6 +31,7 @@ std::string event_payload(const sdk::TransferStatus& s) {
                       {"wire_bytes_received", s.stats.wire_bytes_received},
                       {"throughput_bytes_per_second", s.stats.throughput_bytes_per_second},
                       {"eta_ms", s.stats.eta_ms},
+                      {"elapsed_ms", s.stats.elapsed_ms},
                       {"attempts", s.stats.attempts}};
   if (!s.error_code.empty()) {
     j["error_code"] = s.error_code;
