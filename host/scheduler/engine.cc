@@ -36,36 +36,6 @@ struct Keyed {
   std::uint32_t row;
 };
 
-// Moves the k elements of [b, e) with the largest keys to its end, in O(n): a histogram of
-// the keys' top 12 bits finds the bucket holding the k-th largest, and only that bucket is
-// ordered (a selection over all elements costs 3x as much at 10,000 nodes).
-Keyed* select_largest(Keyed* b, Keyed* e, size_t k) {
-  const auto n = static_cast<size_t>(e - b);
-  if (k >= n) return b;
-  if (k == 0) return e;
-  constexpr int kShift = 52;
-  std::array<std::uint32_t, 4096> hist{};
-  for (Keyed* p = b; p != e; ++p) ++hist[p->key >> kShift];
-  size_t above = 0;
-  std::uint64_t t = 4095;
-  while (above + hist[t] < k) above += hist[t--];
-  Keyed* mid = std::partition(b, e, [&](const Keyed& x) { return (x.key >> kShift) < t; });
-  Keyed* top = std::partition(mid, e, [&](const Keyed& x) { return (x.key >> kShift) == t; });
-  const size_t need = k - above;
-  std::nth_element(mid, top - need, top, [](const Keyed& x, const Keyed& y) { return x.key < y.key; });
-  return top - need;
-}
-
-// The same for the smallest keys, moved to the front; returns the end of them.
-Keyed* select_smallest(Keyed* b, Keyed* e, size_t k) {
-  for (Keyed* p = b; p != e; ++p) p->key = ~p->key;
-  Keyed* first = select_largest(b, e, k);
-  for (Keyed* p = b; p != e; ++p) p->key = ~p->key;
-  // The k smallest are now at [first, e): move them to the front.
-  std::rotate(b, first, e);
-  return b + (e - first);
-}
-
 void count_rejection(Rejections& rej, const PolicyContext* ctx, const PlacementPolicy* policy, std::uint8_t code,
                      std::uint32_t row, const std::string& node) {
   auto it = std::find_if(rej.reasons.begin(), rej.reasons.end(), [&](const auto& r) { return r.code == code; });
@@ -190,37 +160,93 @@ Engine::Engine(std::vector<WeightedPolicy> filters, std::vector<WeightedPolicy> 
 
 std::vector<std::uint32_t> Engine::candidates(const PlacementQuery& q, const NodeTable& nodes,
                                               const std::vector<std::uint32_t>& feasible) const {
-  if (options_.max_scored == 0 || feasible.size() <= options_.max_scored) return feasible;
-  // Fullest first (what packing wants), emptiest (what spreading wants), then a sample
-  // seeded by the request. Each feasible row gets one integer key: its fill after placement
-  // (dominant share, to 2^-20) above a hash of (request seed, node name) for ties, so that
-  // the set does not depend on node order and every comparison is one integer compare
-  // (selections over structs compared field by field cost 3x as much here).
-  constexpr int kFillBits = 21;  // fill in [0, 2) to 2^-20
-  const auto fill_key = [&](std::uint32_t row) {
-    const double fill = std::min(dominant_share_after(nodes, row, q.resources), 1.999999);
-    return static_cast<std::uint64_t>(fill * (1 << (kFillBits - 1)));
-  };
-  std::vector<Keyed> keyed;
-  keyed.reserve(feasible.size());
-  for (const auto row : feasible) {
-    const std::uint64_t tie = splitmix64(q.seed ^ nodes.name_hash(row)) >> kFillBits;
-    keyed.push_back({(fill_key(row) << (64 - kFillBits)) | tie, row});
-  }
-  // The m/2 fullest to the back, the m/4 emptiest to the front.
   const size_t m = options_.max_scored;
-  Keyed* const begin = keyed.data();
-  Keyed* const back = select_largest(begin, begin + keyed.size(), m / 2);
-  Keyed* const front = select_smallest(begin, back, m / 4);
+  if (m == 0 || feasible.size() <= m) return feasible;
+  // Past max_scored: the m/2 fullest rows (what packing wants), the m/4 emptiest (what
+  // spreading wants), and a sample seeded by the request, all independent of node order.
+  // The table keeps rows in fill buckets, so the fullest and emptiest are found by walking
+  // buckets from either end, not by looking at every row; only the rows of the buckets
+  // walked get an exact key: fill after placement (to 2^-20) above a hash of (seed, node).
+  thread_local std::vector<std::uint8_t> mark;  // 1 = feasible, 2 = chosen
+  mark.assign(nodes.rows(), 0);
+  for (const auto row : feasible) mark[row] = 1;
+  constexpr int kFillBits = 21;
+  const auto key_of = [&](std::uint32_t row) {
+    const double fill = std::min(dominant_share_after(nodes, row, q.resources), 1.999999);
+    const auto fill_key = static_cast<std::uint64_t>(fill * (1 << (kFillBits - 1)));
+    return (fill_key << (64 - kFillBits)) | (splitmix64(q.seed ^ nodes.name_hash(row)) >> kFillBits);
+  };
+  const auto by_key = [](const Keyed& a, const Keyed& b) { return a.key < b.key; };
+  // A cheap per-request hash of a row (one multiply): enough to sample without bias.
+  // Each stage thins with its own salt: rows a stage passed over must not be the only ones
+  // the next stage's threshold lets through.
+  std::uint64_t salt = 0;
+  const auto mix = [&](std::uint32_t row) {
+    std::uint64_t h = (nodes.name_hash(row) ^ q.seed ^ salt) * 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 29);
+  };
   std::vector<std::uint32_t> out;
   out.reserve(m);
-  for (Keyed* p = back; p != begin + keyed.size(); ++p) out.push_back(p->row);
-  for (Keyed* p = begin; p != front; ++p) out.push_back(p->row);
-  // The rest: the middle rows with the smallest tie hashes (a sample seeded by the request).
-  const size_t sample = std::min<size_t>(m - out.size(), static_cast<size_t>(back - front));
-  for (Keyed* p = front; p != back; ++p) p->key <<= kFillBits;  // the hash alone
-  Keyed* const mid = select_smallest(front, back, sample);
-  for (Keyed* p = front; p != mid; ++p) out.push_back(p->row);
+  std::vector<Keyed> pool;
+  // The `want` rows of `rows` (feasible, not chosen) with the smallest keys; `key(row)`.
+  // A large set is first thinned by a hash threshold to about 1.25x `want`.
+  const auto smallest = [&](const std::vector<std::uint32_t>& rows, size_t want, auto&& key) {
+    // One pass with a threshold from the set's size (feasible or not); a second, without
+    // one, only when that kept too few.
+    const double share = std::min(1.0, (1.25 * static_cast<double>(want) + 16) / static_cast<double>(rows.size()));
+    const std::uint64_t threshold = rows.size() > 4 * want + 512 && share < 1.0
+                                        ? static_cast<std::uint64_t>(share * 18446744073709551615.0)
+                                        : ~std::uint64_t{0};
+    pool.clear();
+    for (const auto row : rows) {
+      if (mark[row] == 1 && mix(row) <= threshold) pool.push_back({key(row), row});
+    }
+    if (pool.size() < want && threshold != ~std::uint64_t{0}) {
+      pool.clear();
+      for (const auto row : rows) {
+        if (mark[row] == 1) pool.push_back({key(row), row});
+      }
+    }
+    if (pool.size() > want) {
+      std::nth_element(pool.begin(), pool.begin() + static_cast<std::ptrdiff_t>(want), pool.end(), by_key);
+      pool.resize(want);
+    }
+    for (const auto& k : pool) {
+      out.push_back(k.row);
+      mark[k.row] = 2;
+    }
+  };
+  // Whole buckets from one end while they fit in `want`; the bucket where `want` is reached
+  // gives the rest by exact key (fill after placement, then hash).
+  const auto take = [&](size_t want, bool fullest) {
+    const size_t goal = out.size() + want;
+    for (int i = 0; i < NodeTable::kFillBuckets && out.size() < goal; ++i) {
+      const auto& bucket = nodes.fill_bucket(fullest ? NodeTable::kFillBuckets - 1 - i : i);
+      size_t available = 0;
+      for (const auto row : bucket) available += static_cast<size_t>(mark[row] == 1);
+      if (out.size() + available <= goal) {
+        for (const auto row : bucket) {
+          if (mark[row] != 1) continue;
+          out.push_back(row);
+          mark[row] = 2;
+        }
+        continue;
+      }
+      // Fullest: the largest keys, so order by the complement.
+      if (fullest) {
+        smallest(bucket, goal - out.size(), [&](std::uint32_t row) { return ~key_of(row); });
+      } else {
+        smallest(bucket, goal - out.size(), key_of);
+      }
+    }
+  };
+  salt = 0x5bd1e995;
+  take(m / 2, true);
+  salt = 0x27d4eb2f165667c5ULL;
+  take(m / 4, false);
+  // The sample: from the remaining rows, those with the smallest hashes.
+  salt = 0x165667b19e3779f9ULL;
+  smallest(feasible, m - out.size(), mix);
   return out;
 }
 

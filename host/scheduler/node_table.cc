@@ -93,7 +93,46 @@ std::optional<NodeTable> NodeTable::build(const std::vector<NodeView>& nodes, st
     }
   }
   t.build_views();
+  t.build_buckets();
   return t;
+}
+
+int NodeTable::bucket_of(std::uint32_t row) const {
+  double share = 0;
+  bool usable = false;
+  for (size_t r = 0; r < 2; ++r) {  // cpu and memory: what packing is about
+    if (inv_usable_[r][row] <= 0) continue;
+    usable = true;
+    share = std::max(share, static_cast<double>(allocated_[r][row]) * inv_usable_[r][row]);
+  }
+  if (!usable) return kFillBuckets - 1;
+  return std::clamp(static_cast<int>(share * kFillBuckets), 0, kFillBuckets - 1);
+}
+
+void NodeTable::build_buckets() {
+  for (auto& b : bucket_rows_) b.clear();
+  row_bucket_.assign(names_.size(), 0);
+  bucket_pos_.assign(names_.size(), 0);
+  for (std::uint32_t row = 0; row < names_.size(); ++row) {
+    const int b = bucket_of(row);
+    row_bucket_[row] = static_cast<std::uint16_t>(b);
+    bucket_pos_[row] = static_cast<std::uint32_t>(bucket_rows_[b].size());
+    bucket_rows_[b].push_back(row);
+  }
+}
+
+void NodeTable::rebucket(std::uint32_t row) {
+  const int to = bucket_of(row);
+  const int from = row_bucket_[row];
+  if (to == from) return;
+  auto& old_rows = bucket_rows_[from];
+  const std::uint32_t pos = bucket_pos_[row];
+  old_rows[pos] = old_rows.back();  // swap-remove
+  bucket_pos_[old_rows[pos]] = pos;
+  old_rows.pop_back();
+  bucket_pos_[row] = static_cast<std::uint32_t>(bucket_rows_[to].size());
+  bucket_rows_[to].push_back(row);
+  row_bucket_[row] = static_cast<std::uint16_t>(to);
 }
 
 void NodeTable::build_views() {
@@ -113,6 +152,9 @@ NodeTable NodeTable::clone() const {
   t.reserved_ = reserved_;
   t.allocated_ = allocated_;
   t.inv_usable_ = inv_usable_;
+  t.bucket_rows_ = bucket_rows_;
+  t.row_bucket_ = row_bucket_;
+  t.bucket_pos_ = bucket_pos_;
   t.labels_ = labels_;
   t.label_values_ = label_values_;
   t.label_value_ids_ = label_value_ids_;
@@ -186,11 +228,14 @@ std::optional<std::uint32_t> NodeTable::capability_index(std::string_view capabi
 
 void NodeTable::commit(std::uint32_t row, const ResourceVector& amount) {
   for (size_t r = 0; r < kResources; ++r) allocated_[r][row] += amount[r];
+  rebucket(row);
 }
 
 void NodeTable::release(std::uint32_t row, const ResourceVector& amount) {
-  for (size_t r = 0; r < kResources; ++r)
+  for (size_t r = 0; r < kResources; ++r) {
     allocated_[r][row] = std::max<std::int64_t>(0, allocated_[r][row] - amount[r]);
+  }
+  rebucket(row);
 }
 
 }  // namespace novacron::scheduler

@@ -111,6 +111,13 @@ class NodeTable {
     return class_counts_[static_cast<size_t>(row) * sdk::kWorkloadClassCount + static_cast<size_t>(c)];
   }
 
+  // Fill buckets: rows by their dominant share in use (1024 buckets of 1/1024; a row with nothing
+  // usable counts as full). Kept up to date by commit() and release() in O(1), so that the
+  // engine finds the fullest and emptiest rows without looking at every row.
+  static constexpr int kFillBuckets = 1024;
+  const std::vector<std::uint32_t>& fill_bucket(int bucket) const { return bucket_rows_[bucket]; }
+  const std::vector<std::uint64_t>& name_hashes() const { return name_hashes_; }
+
   // A placement's resources join (or leave) a row's allocation.
   void commit(std::uint32_t row, const ResourceVector& amount);
   void release(std::uint32_t row, const ResourceVector& amount);
@@ -118,6 +125,9 @@ class NodeTable {
  private:
   static std::uint64_t next_epoch();
   void build_views();
+  int bucket_of(std::uint32_t row) const;
+  void rebucket(std::uint32_t row);  // after its allocation changed
+  void build_buckets();
 
   std::uint64_t layout_epoch_ = 0;
   std::vector<std::string> names_;
@@ -135,6 +145,9 @@ class NodeTable {
   std::vector<std::uint16_t> class_counts_;  // rows x kWorkloadClassCount
   std::vector<std::string> driver_names_, capability_names_;
   std::vector<std::string_view> name_views_;     // over names_
+  std::array<std::vector<std::uint32_t>, kFillBuckets> bucket_rows_;
+  std::vector<std::uint16_t> row_bucket_;
+  std::vector<std::uint32_t> bucket_pos_;  // index of the row in its bucket
   std::vector<sdk::LabelColumn> label_columns_;  // over labels_, sorted by key
 };
 
