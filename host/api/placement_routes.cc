@@ -1,5 +1,7 @@
 // /v1/placements, /v1/scheduler and the node-to-node claim (host/placement). Creating a VM
 // through the scheduler is POST /v1/vms (vm_routes.cc), which calls the same service.
+#include <charconv>
+
 #include "host/api/api_server.h"
 #include "host/api/pagination.h"
 #include "host/placement/placement_service.h"
@@ -106,13 +108,10 @@ void ApiServer::add_placement_routes() {
                                             "only ?dry_run=true: executing migrations comes with the migration "
                                             "orchestrator; the proposal is the output for now"));
                  }
-                 size_t max = 10;
-                 try {
-                   max = static_cast<size_t>(std::stoul(q("max", "10")));
-                 } catch (...) {
-                   return respond(api_error(ctx, 400, "invalid_parameter", "max: expected a number"));
-                 }
-                 if (max == 0 || max > 1000) {
+                 size_t max = 0;
+                 const std::string max_text = q("max", "10");
+                 const auto [end, ec] = std::from_chars(max_text.data(), max_text.data() + max_text.size(), max);
+                 if (ec != std::errc() || end != max_text.data() + max_text.size() || max == 0 || max > 1000) {
                    return respond(api_error(ctx, 400, "invalid_parameter", "max: expected 1 to 1000"));
                  }
                  RequestContext copy = ctx;

@@ -223,6 +223,15 @@ int run_daemon(const DaemonOptions& options) {
   placements.start_periodic_rebalance();
   // Finished transfers calibrate the policies' link models (off the bus's thread).
   events.subscribe([&pools, &placements](const HostEvent& e) {
+    if (e.type == "vm.deleted") {
+      // Its usage history goes with it.
+      pools.blocking().post([&placements, payload = e.payload_json] {
+        const auto j = nlohmann::json::parse(payload, nullptr, false);
+        if (j.is_object() && j.contains("id") && j["id"].is_string())
+          placements.usage().forget(j["id"].get<std::string>());
+      });
+      return;
+    }
     if (e.type != "transfer.succeeded") return;
     pools.blocking().post([&placements, payload = e.payload_json] {
       placements.observe_transfer(nlohmann::json::parse(payload, nullptr, false));

@@ -482,6 +482,7 @@ PlacementAnswer PlacementService::rebalance(const std::string& scope, size_t max
   const scheduler::Engine engine(policies.filters, policies.scorers, scheduler::EngineOptions{3, 0});
   // This node's VMs, each as if it were being placed now (row 0 is this node).
   std::vector<scheduler::RebalanceVm> vms;
+  vms.reserve(64);
   std::string after;
   while (true) {
     auto page = vms_.list(VmFilter{}, after, 1000);
@@ -495,7 +496,9 @@ PlacementAnswer PlacementService::rebalance(const std::string& scope, size_t max
       r.id = vm.id;
       r.row = 0;
       r.query = std::move(spec->query);
-      r.query.workload_class = usage_.classify(vm.id).workload;
+      if (r.query.workload_class == sdk::WorkloadClass::kUnknown) {
+        r.query.workload_class = usage_.classify(vm.id).workload;  // the spec's class wins
+      }
       for (const auto& g : r.query.groups) {
         scheduler::GroupMembers m;
         for (std::uint32_t row = 0; row < nodes.size(); ++row) {

@@ -1,5 +1,7 @@
 #include "policies/constraints/constraints_policy.h"
 
+#include <cmath>
+
 #include <algorithm>
 #include <utility>
 
@@ -27,6 +29,11 @@ double ColumnFacts::number(NumberAttribute attribute) const {
   const auto free = [&](sdk::ResourceIndex r) {
     return nodes_.capacity[r][row_] - nodes_.reserved[r][row_] - nodes_.allocated[r][row_];
   };
+  const auto used = [&](sdk::ResourceIndex r) {
+    const float* predicted = nodes_.struct_size >= sizeof(sdk::NodeColumns) ? nodes_.predicted_mean[r] : nullptr;
+    if (predicted != nullptr && !std::isnan(predicted[row_])) return static_cast<double>(predicted[row_]);
+    return static_cast<double>(nodes_.allocated[r][row_]);
+  };
   switch (attribute) {
     case NumberAttribute::kVcpus:
       return milli(nodes_.capacity[sdk::kCpuMilli][row_]);
@@ -40,11 +47,12 @@ double ColumnFacts::number(NumberAttribute attribute) const {
       return static_cast<double>(free(sdk::kMemoryMib));
     case NumberAttribute::kDiskFreeGib:
       return static_cast<double>(free(sdk::kDiskGib));
-    // No usage columns in SDK 1.4: "used" is what placed VMs requested.
+    // "used" is the predicted use of the node's VMs (EWMA) when the host knows it, else what
+    // placed VMs requested.
     case NumberAttribute::kCpuUsed:
-      return milli(nodes_.allocated[sdk::kCpuMilli][row_]);
+      return used(sdk::kCpuMilli) / 1000.0;
     case NumberAttribute::kMemUsedMib:
-      return static_cast<double>(nodes_.allocated[sdk::kMemoryMib][row_]);
+      return used(sdk::kMemoryMib);
   }
   return 0;
 }
