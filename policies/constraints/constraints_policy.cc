@@ -19,8 +19,16 @@ double milli(std::int64_t v) { return static_cast<double>(v) / 1000.0; }
 
 // --- ColumnFacts ---------------------------------------------------------------------------
 
+const sdk::LabelColumn* ColumnFacts::column(std::string_view key) const {
+  for (const auto& [k, c] : columns_) {
+    if (k == key) return c;
+  }
+  columns_.emplace_back(key, nodes_.label(key));
+  return columns_.back().second;
+}
+
 std::optional<std::string_view> ColumnFacts::label(std::string_view key) const {
-  const sdk::LabelColumn* column = nodes_.label(key);
+  const sdk::LabelColumn* column = this->column(key);
   if (column == nullptr || column->value_ids[row_] == 0) return std::nullopt;
   return std::string_view(nodes_.label_values[column->value_ids[row_]]);
 }
@@ -72,10 +80,18 @@ std::string_view ColumnFacts::text(TextAttribute attribute) const {
 }
 
 bool ColumnFacts::has_capability(std::string_view capability) const {
-  const auto names = nodes_.capability_names;
-  const auto it = std::find(names.begin(), names.end(), capability);
-  if (it == names.end()) return false;
-  const auto bit = static_cast<std::uint32_t>(it - names.begin());
+  int found = -2;
+  for (const auto& [name, bit] : capability_bits_) {
+    if (name == capability) found = bit;
+  }
+  if (found == -2) {
+    const auto names = nodes_.capability_names;
+    const auto it = std::find(names.begin(), names.end(), capability);
+    found = it == names.end() ? -1 : static_cast<int>(it - names.begin());
+    capability_bits_.emplace_back(capability, found);
+  }
+  if (found < 0) return false;
+  const auto bit = static_cast<std::uint32_t>(found);
   const std::uint32_t bits = nodes_.driver_bits[row_];
   const auto drivers = static_cast<std::uint32_t>(nodes_.driver_names.size());
   for (std::uint32_t d = 0; d < drivers && d < 32; ++d) {

@@ -10,8 +10,8 @@
 //
 // Attributes over NodeColumns (ColumnFacts): vcpus = capacity cpu / 1000, memory_mib and
 // disk_gib = capacity; cpu_free, mem_free_mib, disk_free_gib = capacity - reserved -
-// allocated (no over-commit ratios); cpu_used and mem_used_mib = allocated, since the columns
-// carry no measured usage yet (SDK 1.4); name; driver = the request's driver when the node
+// allocated (no over-commit ratios); cpu_used and mem_used_mib = the predicted use of the
+// node's VMs (EWMA) where the host knows it, else allocated; name; driver = the request's driver when the node
 // has it loaded, else the node's first loaded driver ("" without any); has_capability(c) =
 // some loaded driver of the node has c. A capacity of 0 means unknown, and reads as 0.
 #pragma once
@@ -38,12 +38,16 @@ class ColumnFacts final : public NodeFacts {
   ColumnFacts(const sdk::NodeColumns& nodes, const sdk::PlacementQuery& query) : nodes_(nodes), query_(query) {}
   void set_row(std::uint32_t row) { row_ = row; }
 
+  // Label columns and capability bits are resolved once per key and reused for every row.
   std::optional<std::string_view> label(std::string_view key) const override;
   double number(NumberAttribute attribute) const override;
   std::string_view text(TextAttribute attribute) const override;
   bool has_capability(std::string_view capability) const override;
 
  private:
+  const sdk::LabelColumn* column(std::string_view key) const;
+  mutable std::vector<std::pair<std::string_view, const sdk::LabelColumn*>> columns_;
+  mutable std::vector<std::pair<std::string_view, int>> capability_bits_;  // -1: no node has it
   const sdk::NodeColumns& nodes_;
   const sdk::PlacementQuery& query_;
   std::uint32_t row_ = 0;
