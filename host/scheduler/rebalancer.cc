@@ -27,14 +27,24 @@ Evaluation evaluate(const Engine& engine, NodeTable& t, RebalanceVm& vm) {
       }
     }
   }
+  // Where to: the targets as a migration sees them (source_row set: policies such as
+  // migration-cost score the move itself and may refuse targets, e.g. over a downtime limit).
+  // How much better: both nodes under the placement view, one normalisation, so that the
+  // current node is not penalised for not being a move.
+  vm.query.source_row = -1;
   const std::vector<double> totals = engine.totals(vm.query, t);
+  vm.query.source_row = static_cast<std::int32_t>(vm.row);
+  const std::vector<double> targets = engine.totals(vm.query, t);
+  vm.query.source_row = -1;
   vm.query.members = std::move(saved);
   t.commit(vm.row, vm.query.resources);
   Evaluation e;
   e.current = totals[vm.row];
-  for (std::uint32_t row = 0; row < totals.size(); ++row) {
-    if (row == vm.row || std::isnan(totals[row])) continue;
-    if (totals[row] > e.best) {
+  double best_target = -1;
+  for (std::uint32_t row = 0; row < targets.size(); ++row) {
+    if (row == vm.row || std::isnan(targets[row]) || std::isnan(totals[row])) continue;
+    if (targets[row] > best_target) {
+      best_target = targets[row];
       e.best = totals[row];
       e.best_row = row;
     }

@@ -132,5 +132,30 @@ TEST(RebalancerTest, CostsOutweighSmallGainsAndTheByteBudgetHolds) {
   EXPECT_EQ(plan_rebalance(engine, big.table, big.vms, cheap, o).moves.size(), 2u);
 }
 
+// Rejects node-1 as a migration target (as migration-cost's downtime limit would), and only
+// when the query is a migration (source_row set).
+class NoMigrationToNode1 : public PlacementPolicy {
+ public:
+  std::string_view name() const override { return "no-move-to-node-1"; }
+  std::uint32_t roles() const override { return kFilter; }
+  std::uint32_t applies(const PolicyContext& ctx) const override { return ctx.query.source_row >= 0 ? kFilter : 0; }
+  std::string filter(const PolicyContext& ctx, std::span<const std::uint32_t> rows,
+                     std::span<std::uint8_t> reject) const override {
+    for (size_t i = 0; i < rows.size(); ++i) reject[i] = ctx.table.name(rows[i]) == "node-1" ? 1 : 0;
+    return {};
+  }
+};
+
+TEST(RebalancerTest, TargetsAreChosenAsMigrations) {
+  auto c = cluster({7, 0, 0});
+  const NoMigrationToNode1 no_move;
+  const Engine engine({{&kFit}, {&no_move}}, {{&kSpread, 1.0}}, EngineOptions{3, 0});
+  RebalanceOptions o;
+  o.max_migrations = 2;
+  const RebalancePlan plan = plan_rebalance(engine, c.table, c.vms, cheap, o);
+  ASSERT_FALSE(plan.moves.empty()) << plan.summary;
+  for (const auto& m : plan.moves) EXPECT_EQ(m.to, "node-2") << "node-1 is refused as a migration target";
+}
+
 }  // namespace
 }  // namespace novacron::scheduler
