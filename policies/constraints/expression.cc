@@ -570,27 +570,35 @@ bool Expression::evaluate(const Test& test, const NodeFacts& node) const {
 }
 
 bool Expression::matches(const NodeFacts& node) const {
-  std::vector<bool> stack;
-  stack.reserve(8);
+  // The stack is never deeper than the code is long: on the stack for any usual expression
+  // (this runs once per node per placement; a heap allocation here doubled its cost).
+  constexpr size_t kInline = 128;
+  std::array<unsigned char, kInline> inline_stack;
+  std::vector<unsigned char> heap_stack;
+  unsigned char* stack = inline_stack.data();
+  if (code_.size() > kInline) {
+    heap_stack.resize(code_.size());
+    stack = heap_stack.data();
+  }
+  size_t top = 0;  // elements on the stack
   for (const Instruction& in : code_) {
     switch (in.op) {
       case Instruction::Op::kTest:
-        stack.push_back(evaluate(tests_[in.test], node));
+        stack[top++] = evaluate(tests_[in.test], node) ? 1 : 0;
         break;
       case Instruction::Op::kNot:
-        stack.back() = !stack.back();
+        stack[top - 1] = stack[top - 1] != 0 ? 0 : 1;
         break;
       case Instruction::Op::kAnd:
       case Instruction::Op::kOr: {
-        const bool b = stack.back();
-        stack.pop_back();
-        const bool a = stack.back();
-        stack.back() = in.op == Instruction::Op::kAnd ? (a && b) : (a || b);
+        const bool b = stack[--top] != 0;
+        const bool a = stack[top - 1] != 0;
+        stack[top - 1] = (in.op == Instruction::Op::kAnd ? (a && b) : (a || b)) ? 1 : 0;
         break;
       }
     }
   }
-  return !stack.empty() && stack.back();
+  return top != 0 && stack[top - 1] != 0;
 }
 
 }  // namespace novacron::policy::constraints
