@@ -64,9 +64,10 @@ void usage_from_json(const json& j, scheduler::NodeView& v) {
   if (j.contains("classes") && j["classes"].is_object()) {
     for (std::uint32_t c = 0; c < sdk::kWorkloadClassCount; ++c) {
       const char* name = sdk::workload_class_name(static_cast<sdk::WorkloadClass>(c));
-      if (j["classes"].contains(name) && j["classes"][name].is_number_unsigned()) {
+      if (j["classes"].contains(name) && j["classes"][name].is_number_integer() &&
+          j["classes"][name].get<std::int64_t>() >= 0) {
         v.class_counts[c] =
-            static_cast<std::uint16_t>(std::min<std::uint64_t>(j["classes"][name].get<std::uint64_t>(), 65535));
+            static_cast<std::uint16_t>(std::min<std::int64_t>(j["classes"][name].get<std::int64_t>(), 65535));
       }
     }
   }
@@ -184,7 +185,9 @@ NodeSummary NodeRegistry::from_json(const json& j, const std::string& name, cons
   usage_from_json(j.value("predicted", json::object()), v);
   if (j.contains("groups") && j["groups"].is_object()) {
     for (const auto& [g, n] : j["groups"].items()) {
-      if (n.is_number_unsigned()) s.groups[g] = n.get<std::uint32_t>();
+      if (n.is_number_integer() && n.get<std::int64_t>() >= 0) {
+        s.groups[g] = static_cast<std::uint32_t>(std::min<std::int64_t>(n.get<std::int64_t>(), UINT32_MAX));
+      }
     }
   }
   if (!j.value("ready", true)) {
