@@ -175,6 +175,10 @@ ApiFailure ApiClient::http_failure(int status, const std::string& body) const {
   if (j.is_object() && j.contains("error") && j["error"].is_object()) {
     f.code = j["error"].value("code", f.code);
     f.message = j["error"].value("message", f.message);
+    f.body = j;
+  }
+  if (f.body.contains("placement") && f.body["placement"].is_object() && f.body["placement"].contains("id")) {
+    f.hint = "every node's reason: novacron schedule show " + f.body["placement"]["id"].get<std::string>();
   }
   if (status == 401) {
     f.hint = settings_.token.empty()

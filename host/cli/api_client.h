@@ -65,6 +65,7 @@ struct ApiFailure {
   std::string message;
   std::string hint;
   int http_status = 0;  // 0: no HTTP answer
+  nlohmann::json body;  // the error answer as sent (e.g. a refused placement's decision)
 };
 
 class ApiClient {

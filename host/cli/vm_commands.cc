@@ -154,6 +154,10 @@ void add_create(CLI::App* vm, Output& out, int& exit_code, ConnectionFlags& flag
     }
     with_api(flags, out, exit_code, [&](ApiClient& api) {
       auto r = api.call("POST", std::string("/v1/vms") + (f->explain ? "?explain=compact" : ""), spec->dump());
+      if (!r && f->explain && !out.json && r.error().body.contains("placement")) {
+        print_placement(r.error().body["placement"]);  // why nothing was created
+        std::cout << "\n";
+      }
       if (!r) return ApiClient::fail(out, r.error());
       json op = (*r)["operation"];
       if (f->explain && !out.json && r->contains("placement")) {

@@ -63,6 +63,7 @@ class PlacementTest : public ::testing::Test {
       }
       json load =
           json::array({{{"id", "io.novacron.auth.mtls"}, {"required", true}},
+                       {{"id", "io.novacron.auth.token"}, {"required", true}},
                        {{"id", "io.novacron.test.auth"}, {"required", true}},
                        {{"id", "io.novacron.driver.kvm"}, {"required", true}, {"config", {{"uri", "test:///default"}}}},
                        {{"id", "io.novacron.policy.resource-fit"}, {"required", true}},
@@ -116,6 +117,24 @@ class PlacementTest : public ::testing::Test {
                  {"start", true}};
     if (!placement.is_null()) spec["placement"] = placement;
     return spec;
+  }
+
+  // The novacron CLI against `node` as its admin (the token provider's first token).
+  SubprocessResult cli_on(const std::string& node, const std::vector<std::string>& args) {
+    std::string token = read_file(dir_ / ("data-" + node) / "admin.token");
+    while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+    EXPECT_FALSE(token.empty()) << "no admin token in " << (dir_ / ("data-" + node)).string();
+    std::vector<std::string> argv{"/usr/bin/env",
+                                  "-i",
+                                  "HOME=" + (dir_ / "home").string(),
+                                  "NOVACRON_URL=https://127.0.0.1:" + std::to_string(ports_.at(node)),
+                                  "NOVACRON_CA=" + (dir_ / "ca/ca.crt").string(),
+                                  "NOVACRON_TOKEN=" + token,
+                                  (bin_dir() / "novacron").string(),
+                                  "--server-name",
+                                  node};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
   }
 
   // The names of the VMs each node owns.
@@ -278,6 +297,46 @@ TEST_F(PlacementTest, RebalanceProposesMovesOffAPackedNodeAndChangesNothing) {
   EXPECT_EQ(targets.size(), 2u) << "spread over the two empty nodes: " << r.body;
   // A proposal only: every VM is where it was.
   EXPECT_EQ(vms_by_node()["node-b"].size(), 3u);
+}
+
+TEST_F(PlacementTest, TheCliSimulatesExplainsListsAndShowsDecisions) {
+  start_cluster(three_nodes(), kFitAffinityBinpack);
+  write_file(dir_ / "web.json", vm("web-1", 2, 1024).dump());
+  auto sim = cli_on("node-a", {"schedule", "simulate", "-f", (dir_ / "web.json").string(), "--full"});
+  ASSERT_EQ(sim.exit_code, 0) << sim.out << sim.err;
+  EXPECT_NE(sim.out.find("simulation -> node-"), std::string::npos) << sim.out;
+  EXPECT_NE(sim.out.find("Candidates"), std::string::npos) << sim.out;
+  EXPECT_NE(sim.out.find("Every node"), std::string::npos) << sim.out;
+  EXPECT_EQ(json::parse(call("node-a", "GET", "/v1/placements").body)["items"].size(), 0u)
+      << "a dry run stores nothing";
+
+  auto created = cli_on("node-a", {"vm", "create", "-f", (dir_ / "web.json").string(), "--explain"});
+  ASSERT_EQ(created.exit_code, 0) << created.out << created.err;
+  EXPECT_NE(created.out.find("binpack"), std::string::npos) << "the scorer's column: " << created.out;
+  auto list = cli_on("node-a", {"schedule", "list", "--json"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  const json items = json::parse(list.out)["items"];
+  ASSERT_EQ(items.size(), 1u) << list.out;
+  const std::string id = items[0]["id"];
+  auto show = cli_on("node-a", {"schedule", "show", id});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_NE(show.out.find(id + " -> " + items[0]["node"].get<std::string>()), std::string::npos) << show.out;
+
+  // Refused: the decision is printed, and the hint says where to see it again.
+  write_file(dir_ / "huge.json", vm("huge", 64, 1024).dump());
+  auto refused = cli_on("node-a", {"vm", "create", "-f", (dir_ / "huge.json").string(), "--explain"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.out.find("Why each node was rejected"), std::string::npos) << refused.out;
+  EXPECT_NE(refused.err.find("hint: every node's reason: novacron schedule show pl-"), std::string::npos)
+      << refused.err;
+
+  auto config = cli_on("node-a", {"schedule", "config"});
+  ASSERT_EQ(config.exit_code, 0) << config.err;
+  EXPECT_NE(config.out.find("io.novacron.policy.binpack"), std::string::npos) << config.out;
+  auto rebalance = cli_on("node-a", {"schedule", "rebalance", "--dry-run", "--json"});
+  ASSERT_EQ(rebalance.exit_code, 0) << rebalance.err;
+  EXPECT_TRUE(json::parse(rebalance.out).contains("moves")) << rebalance.out;
+  EXPECT_NE(cli_on("node-a", {"schedule", "rebalance"}).exit_code, 0) << "only --dry-run";
 }
 
 }  // namespace
