@@ -177,54 +177,33 @@ std::vector<std::uint32_t> Engine::candidates(const PlacementQuery& q, const Nod
     return (fill_key << (64 - kFillBits)) | (splitmix64(q.seed ^ nodes.name_hash(row)) >> kFillBits);
   };
   const auto by_key = [](const Keyed& a, const Keyed& b) { return a.key < b.key; };
-  // A cheap per-request hash of a row (one multiply): enough to sample without bias.
-  // Each stage thins with its own salt: rows a stage passed over must not be the only ones
-  // the next stage's threshold lets through.
-  std::uint64_t salt = 0;
-  const auto mix = [&](std::uint32_t row) {
-    std::uint64_t h = (nodes.name_hash(row) ^ q.seed ^ salt) * 0x9e3779b97f4a7c15ULL;
-    return h ^ (h >> 29);
-  };
   std::vector<std::uint32_t> out;
   out.reserve(m);
-  std::vector<Keyed> pool;
-  // The `want` rows of `rows` (feasible, not chosen) with the smallest keys; `key(row)`.
-  // A large set is first thinned by a hash threshold to about 1.25x `want`.
-  const auto smallest = [&](const std::vector<std::uint32_t>& rows, size_t want, auto&& key) {
-    // One pass with a threshold from the set's size (feasible or not); a second, without
-    // one, only when that kept too few.
-    const double share = std::min(1.0, (1.25 * static_cast<double>(want) + 16) / static_cast<double>(rows.size()));
-    const std::uint64_t threshold = rows.size() > 4 * want + 512 && share < 1.0
-                                        ? static_cast<std::uint64_t>(share * 18446744073709551615.0)
-                                        : ~std::uint64_t{0};
-    pool.clear();
-    for (const auto row : rows) {
-      if (mark[row] == 1 && mix(row) <= threshold) pool.push_back({key(row), row});
+  // A seeded window of the table's name-hash order: up to `want` rows that `pick`, found
+  // without looking at every row (the order does not depend on how nodes were listed).
+  std::vector<std::uint32_t> window_rows;
+  const auto window = [&](std::uint64_t salt, size_t want, auto&& pick) {
+    window_rows.clear();
+    const auto& order = nodes.by_name_hash();
+    const size_t n = order.size();
+    const size_t start = static_cast<size_t>(splitmix64(q.seed ^ salt) % n);
+    for (size_t i = 0; i < n && window_rows.size() < want; ++i) {
+      const std::uint32_t row = order[start + i < n ? start + i : start + i - n];
+      if (pick(row)) window_rows.push_back(row);
     }
-    if (pool.size() < want && threshold != ~std::uint64_t{0}) {
-      pool.clear();
-      for (const auto row : rows) {
-        if (mark[row] == 1) pool.push_back({key(row), row});
-      }
-    }
-    if (pool.size() > want) {
-      std::nth_element(pool.begin(), pool.begin() + static_cast<std::ptrdiff_t>(want), pool.end(), by_key);
-      pool.resize(want);
-    }
-    for (const auto& k : pool) {
-      out.push_back(k.row);
-      mark[k.row] = 2;
-    }
+    return window_rows;
   };
-  // Whole buckets from one end while they fit in `want`; the bucket where `want` is reached
-  // gives the rest by exact key (fill after placement, then hash).
-  const auto take = [&](size_t want, bool fullest) {
+  std::vector<Keyed> pool;
+  // Whole buckets from one end while they fit in `want`; in the bucket where `want` is
+  // reached, the rest by exact key (fill after placement, then hash) among its available
+  // rows, or, for a large bucket, among a seeded window of about 1.25x `want` of them.
+  const auto take = [&](size_t want, bool fullest, std::uint64_t salt) {
     const size_t goal = out.size() + want;
     for (int i = 0; i < NodeTable::kFillBuckets && out.size() < goal; ++i) {
-      const auto& bucket = nodes.fill_bucket(fullest ? NodeTable::kFillBuckets - 1 - i : i);
-      size_t available = 0;
-      for (const auto row : bucket) available += static_cast<size_t>(mark[row] == 1);
-      if (out.size() + available <= goal) {
+      const int b = fullest ? NodeTable::kFillBuckets - 1 - i : i;
+      const auto& bucket = nodes.fill_bucket(b);
+      const size_t need = goal - out.size();
+      if (bucket.size() <= need) {
         for (const auto row : bucket) {
           if (mark[row] != 1) continue;
           out.push_back(row);
@@ -232,21 +211,31 @@ std::vector<std::uint32_t> Engine::candidates(const PlacementQuery& q, const Nod
         }
         continue;
       }
-      // Fullest: the largest keys, so order by the complement.
-      if (fullest) {
-        smallest(bucket, goal - out.size(), [&](std::uint32_t row) { return ~key_of(row); });
-      } else {
-        smallest(bucket, goal - out.size(), key_of);
+      const auto& rows =
+          bucket.size() > 4 * need + 512
+              ? window(salt, need + need / 4 + 16,
+                       [&](std::uint32_t row) { return mark[row] == 1 && nodes.bucket_of_row(row) == b; })
+              : bucket;
+      pool.clear();
+      for (const auto row : rows) {
+        if (mark[row] == 1) pool.push_back({fullest ? ~key_of(row) : key_of(row), row});
+      }
+      if (pool.size() > need) {
+        std::nth_element(pool.begin(), pool.begin() + static_cast<std::ptrdiff_t>(need), pool.end(), by_key);
+        pool.resize(need);
+      }
+      for (const auto& k : pool) {
+        out.push_back(k.row);
+        mark[k.row] = 2;
       }
     }
   };
-  salt = 0x5bd1e995;
-  take(m / 2, true);
-  salt = 0x27d4eb2f165667c5ULL;
-  take(m / 4, false);
-  // The sample: from the remaining rows, those with the smallest hashes.
-  salt = 0x165667b19e3779f9ULL;
-  smallest(feasible, m - out.size(), mix);
+  take(m / 2, true, 0x5bd1e995);
+  take(m / 4, false, 0x27d4eb2f165667c5ULL);
+  // The sample: a seeded window of the rows not chosen yet.
+  for (const auto row : window(0x165667b19e3779f9ULL, m - out.size(), [&](std::uint32_t r) { return mark[r] == 1; })) {
+    out.push_back(row);
+  }
   return out;
 }
 

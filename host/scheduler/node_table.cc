@@ -94,6 +94,11 @@ std::optional<NodeTable> NodeTable::build(const std::vector<NodeView>& nodes, st
   }
   t.build_views();
   t.build_buckets();
+  t.by_hash_.resize(n);
+  for (std::uint32_t row = 0; row < n; ++row) t.by_hash_[row] = row;
+  std::sort(t.by_hash_.begin(), t.by_hash_.end(), [&t](std::uint32_t a, std::uint32_t b) {
+    return t.name_hashes_[a] != t.name_hashes_[b] ? t.name_hashes_[a] < t.name_hashes_[b] : t.names_[a] < t.names_[b];
+  });
   return t;
 }
 
@@ -155,6 +160,7 @@ NodeTable NodeTable::clone() const {
   t.bucket_rows_ = bucket_rows_;
   t.row_bucket_ = row_bucket_;
   t.bucket_pos_ = bucket_pos_;
+  t.by_hash_ = by_hash_;
   t.labels_ = labels_;
   t.label_values_ = label_values_;
   t.label_value_ids_ = label_value_ids_;

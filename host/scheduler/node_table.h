@@ -117,6 +117,10 @@ class NodeTable {
   static constexpr int kFillBuckets = 1024;
   const std::vector<std::uint32_t>& fill_bucket(int bucket) const { return bucket_rows_[bucket]; }
   const std::vector<std::uint64_t>& name_hashes() const { return name_hashes_; }
+  int bucket_of_row(std::uint32_t row) const { return row_bucket_[row]; }
+  // The rows ordered by name hash (then name): a fixed pseudo-random order that does not
+  // depend on the order the nodes were listed in. Seeded windows of it are samples.
+  const std::vector<std::uint32_t>& by_name_hash() const { return by_hash_; }
 
   // A placement's resources join (or leave) a row's allocation.
   void commit(std::uint32_t row, const ResourceVector& amount);
@@ -144,10 +148,11 @@ class NodeTable {
   std::array<std::vector<float>, kResources> predicted_mean_, predicted_p95_;
   std::vector<std::uint16_t> class_counts_;  // rows x kWorkloadClassCount
   std::vector<std::string> driver_names_, capability_names_;
-  std::vector<std::string_view> name_views_;     // over names_
+  std::vector<std::string_view> name_views_;  // over names_
   std::array<std::vector<std::uint32_t>, kFillBuckets> bucket_rows_;
   std::vector<std::uint16_t> row_bucket_;
   std::vector<std::uint32_t> bucket_pos_;  // index of the row in its bucket
+  std::vector<std::uint32_t> by_hash_;
   std::vector<sdk::LabelColumn> label_columns_;  // over labels_, sorted by key
 };
 
