@@ -301,8 +301,10 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
       }
     }
   }
-  // 1. Ready rows only.
-  std::vector<std::uint32_t> rows;
+  // 1. Ready rows only. Row lists and codes are per-thread scratch: no allocation of
+  // node-sized buffers per placement.
+  thread_local std::vector<std::uint32_t> rows;
+  rows.clear();
   rows.reserve(nodes.rows());
   Rejections engine_step;
   engine_step.policy = "engine";
@@ -321,7 +323,7 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
   }
   if (engine_step.rejected > 0) d.filters.push_back(std::move(engine_step));
   // 2. Filters, each over what is left.
-  std::vector<std::uint8_t> codes;
+  thread_local std::vector<std::uint8_t> codes;
   for (const WeightedPolicy* f : active_filters) {
     Rejections rej;
     rej.policy = std::string(f->policy->name());
