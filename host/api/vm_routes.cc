@@ -173,9 +173,20 @@ void ApiServer::add_vm_routes() {
   router_.add({"GET", "/v1/vms/{id}", Access::kRead, "A VM with its live state and stats from its driver",
                [this, vms](RequestContext& ctx, const HttpServer::Responder& respond) {
                  RequestContext copy = ctx;
-                 ctx_.pools->blocking().post([vms, copy, respond] {
+                 PlacementService* placements = ctx_.placements;
+                 ctx_.pools->blocking().post([vms, placements, copy, respond] {
                    auto vm = vms->show(copy.params.at("id"));
                    if (!vm) {
+                     // A VM this node placed on a peer: the peer owns its record; say where.
+                     if (vm.error().code == "not_found" && placements != nullptr) {
+                       auto placed = placements->store().list(copy.params.at("id"), "placed", "", 1);
+                       if (placed && !placed->empty() && !placed->front().node.empty()) {
+                         const auto& p = placed->front();
+                         return respond(api_error(copy, 404, "not_found",
+                                                  "vm " + copy.params.at("id") + " runs on " + p.node + " (placement " +
+                                                      p.id + "): ask " + p.node + " for it"));
+                       }
+                     }
                      return respond(
                          api_error(copy, status_for_code(vm.error().code), vm.error().code, vm.error().message));
                    }

@@ -175,6 +175,14 @@ TEST_F(PlacementTest, HardAntiAffinitySpreadsAGroupOverThreeNodesAndRefusesTheFo
     EXPECT_EQ(j["vm"]["node"], node) << "the VM runs where the scheduler put it: " << r.body;
     EXPECT_EQ(j["vm"]["state"], "running") << r.body;
     nodes.insert(node);
+    if (node != "node-a") {
+      // The entry node does not own a VM it placed elsewhere, and says where it runs.
+      auto elsewhere = call("node-a", "GET", "/v1/vms/" + j["vm"]["id"].get<std::string>());
+      EXPECT_EQ(elsewhere.status, 404) << elsewhere.body;
+      EXPECT_NE(elsewhere.body.find("runs on " + node + " (placement " + j["placement"]["id"].get<std::string>()),
+                std::string::npos)
+          << elsewhere.body;
+    }
   }
   EXPECT_EQ(nodes, (std::set<std::string>{"node-a", "node-b", "node-c"})) << "one member per node";
 
