@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <numeric>
@@ -36,27 +37,66 @@ struct Keyed {
   std::uint32_t row;
 };
 
-void count_rejection(Rejections& rej, const PolicyContext* ctx, const PlacementPolicy* policy, std::uint8_t code,
-                     std::uint32_t row, const std::string& node) {
-  auto it = std::find_if(rej.reasons.begin(), rej.reasons.end(), [&](const auto& r) { return r.code == code; });
-  if (it == rej.reasons.end()) {
+// Counts one rejected row under its reason. `slots` maps a code to its index in
+// rej.reasons (-1 = none yet), so that counting stays O(1) per row; the first few rows of
+// each reason are kept as examples in the policy's own words.
+void count_rejection(Rejections& rej, std::array<std::int16_t, 256>& slots, const PolicyContext* ctx,
+                     const PlacementPolicy* policy, std::uint8_t code, std::uint32_t row, const std::string& node) {
+  if (slots[code] < 0) {
     Rejections::Reason reason;
     reason.code = code;
     reason.code_name = policy != nullptr ? policy->reason_code(code) : "not_ready";
     reason.text = policy != nullptr ? policy->reason(code) : "the node is not ready (unreachable or cordoned)";
+    slots[code] = static_cast<std::int16_t>(rej.reasons.size());
     rej.reasons.push_back(std::move(reason));
-    it = rej.reasons.end() - 1;
   }
-  ++it->nodes;
+  Rejections::Reason& it = rej.reasons[static_cast<size_t>(slots[code])];
+  ++it.nodes;
   ++rej.rejected;
-  if (it->examples.size() < kExamples) {
-    std::string text = it->text;
+  if (it.examples.size() < kExamples) {
+    std::string text = it.text;
     if (policy != nullptr) {
       const auto e = policy->explain(*ctx, row);
       if (!e.verdict.empty()) text = e.verdict;
     }
-    it->examples.push_back({node, std::move(text)});
+    it.examples.push_back({node, std::move(text)});
   }
+}
+
+std::array<std::int16_t, 256> no_slots() {
+  std::array<std::int16_t, 256> slots{};
+  slots.fill(-1);
+  return slots;
+}
+
+// Calls f(i) for each i with codes[i] != 0, skipping eight passing rows at a time.
+template <typename F>
+void for_each_rejected(std::span<const std::uint8_t> codes, F&& f) {
+  const size_t n = codes.size();
+  size_t i = 0;
+  while (i < n) {
+    if (i + 8 <= n) {
+      std::uint64_t word = 0;
+      std::memcpy(&word, codes.data() + i, sizeof word);
+      if (word == 0) {
+        i += 8;
+        continue;
+      }
+    }
+    if (codes[i] != 0) f(i);
+    ++i;
+  }
+}
+
+// Keeps in[i] where codes[i] == 0, in order, in out (which may be `in` itself); no branch
+// per row, so that a mix of passing and failing rows costs no mispredictions.
+size_t keep_passing(std::span<const std::uint32_t> in, std::span<const std::uint8_t> codes, std::uint32_t* out) {
+  size_t kept = 0;
+  for (size_t i = 0; i < in.size(); ++i) {
+    out[kept] = in[i];
+    kept += codes[i] == 0 ? 1 : 0;
+  }
+  return kept;
 }
 
 constexpr size_t kMaxNodeReasons = 100;
@@ -301,50 +341,55 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
       }
     }
   }
-  // 1. Ready rows only. Row lists and codes are per-thread scratch: no allocation of
-  // node-sized buffers per placement.
-  thread_local std::vector<std::uint32_t> rows;
-  rows.clear();
-  rows.reserve(nodes.rows());
-  Rejections engine_step;
-  engine_step.policy = "engine";
+  // 1. Ready rows only (the table keeps the list). Row lists and codes are per-thread
+  // scratch: no allocation of node-sized buffers per placement.
   struct FirstRejection {
     std::uint32_t row;
     const PlacementPolicy* policy;
     std::uint8_t code;
   };
   std::vector<FirstRejection> first_rejection;  // when nothing fits
-  for (std::uint32_t row = 0; row < nodes.rows(); ++row) {
-    if (nodes.state(row) == NodeState::kReady) {
-      rows.push_back(row);
-    } else {
-      count_rejection(engine_step, &ctx, nullptr, kNotReady, row, nodes.name(row));
+  const std::vector<std::uint32_t>& ready = nodes.ready_rows();
+  if (ready.size() < nodes.rows()) {
+    Rejections engine_step;
+    engine_step.policy = "engine";
+    auto slots = no_slots();
+    for (std::uint32_t row = 0; row < nodes.rows(); ++row) {
+      if (nodes.state(row) != NodeState::kReady) {
+        count_rejection(engine_step, slots, &ctx, nullptr, kNotReady, row, nodes.name(row));
+      }
     }
+    d.filters.push_back(std::move(engine_step));
   }
-  if (engine_step.rejected > 0) d.filters.push_back(std::move(engine_step));
-  // 2. Filters, each over what is left.
+  // 2. Filters, each over what is left: the first reads the table's ready list, the rest
+  // the survivors, compacted in place.
+  thread_local std::vector<std::uint32_t> rows;
   thread_local std::vector<std::uint8_t> codes;
+  rows.resize(ready.size());
+  std::span<const std::uint32_t> alive(ready);
   for (const WeightedPolicy* f : active_filters) {
     Rejections rej;
     rej.policy = std::string(f->policy->name());
-    codes.assign(rows.size(), 0);
-    if (std::string err = f->policy->filter(ctx, rows, codes); !err.empty()) {
+    codes.assign(alive.size(), 0);
+    if (std::string err = f->policy->filter(ctx, alive, codes); !err.empty()) {
       d.outcome = Outcome::kUnavailable;
       d.error = rej.policy + ": " + err;
       d.summary = "the scheduler cannot decide: filter " + d.error;
       return d;
     }
-    size_t kept = 0;
-    for (size_t i = 0; i < rows.size(); ++i) {
-      if (codes[i] == 0) {
-        rows[kept++] = rows[i];
-      } else {
-        count_rejection(rej, &ctx, f->policy, codes[i], rows[i], nodes.name(rows[i]));
-        if (first_rejection.size() < kMaxNodeReasons) first_rejection.push_back({rows[i], f->policy, codes[i]});
-      }
-    }
-    rows.resize(kept);
+    auto slots = no_slots();
+    for_each_rejected(codes, [&](size_t i) {
+      count_rejection(rej, slots, &ctx, f->policy, codes[i], alive[i], nodes.name(alive[i]));
+      if (first_rejection.size() < kMaxNodeReasons) first_rejection.push_back({alive[i], f->policy, codes[i]});
+    });
+    const size_t kept = keep_passing(alive, codes, rows.data());
+    alive = std::span<const std::uint32_t>(rows.data(), kept);
     d.filters.push_back(std::move(rej));
+  }
+  if (active_filters.empty()) {
+    rows.assign(ready.begin(), ready.end());
+  } else {
+    rows.resize(alive.size());
   }
   d.feasible = rows.size();
   if (rows.empty()) {

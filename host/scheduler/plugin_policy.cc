@@ -1,5 +1,6 @@
 #include "host/scheduler/plugin_policy.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace novacron::scheduler {
@@ -37,9 +38,9 @@ std::string PluginPolicy::filter(const PolicyContext& ctx, std::span<const std::
   if (v2_) {
     std::string err = error_of(plugin_->filter_rows(ctx.sdk_query(), ctx.columns, rows, reject));
     if (!err.empty()) return err;
-    for (const std::uint8_t code : reject) {
-      if (code > codes_.size()) return "reject code " + std::to_string(code) + " is not among its reason codes";
-    }
+    std::uint8_t highest = 0;  // a max over all codes vectorises; the loop with a return does not
+    for (const std::uint8_t code : reject) highest = std::max(highest, code);
+    if (highest > codes_.size()) return "reject code " + std::to_string(highest) + " is not among its reason codes";
     return {};
   }
   std::vector<sdk::NodeCandidate> records;

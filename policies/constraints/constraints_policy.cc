@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include <algorithm>
+#include <functional>
 #include <utility>
 
 #include "novacron/sdk/json_config.hpp"
@@ -33,22 +34,24 @@ std::optional<std::string_view> ColumnFacts::label(std::string_view key) const {
   return std::string_view(nodes_.label_values[column->value_ids[row_]]);
 }
 
-double ColumnFacts::number(NumberAttribute attribute) const {
+double ColumnFacts::number(NumberAttribute attribute) const { return number_at(nodes_, row_, attribute); }
+
+double number_at(const sdk::NodeColumns& nodes, std::uint32_t row, NumberAttribute attribute) {
   const auto free = [&](sdk::ResourceIndex r) {
-    return nodes_.capacity[r][row_] - nodes_.reserved[r][row_] - nodes_.allocated[r][row_];
+    return nodes.capacity[r][row] - nodes.reserved[r][row] - nodes.allocated[r][row];
   };
   const auto used = [&](sdk::ResourceIndex r) {
-    const float* predicted = nodes_.struct_size >= sizeof(sdk::NodeColumns) ? nodes_.predicted_mean[r] : nullptr;
-    if (predicted != nullptr && !std::isnan(predicted[row_])) return static_cast<double>(predicted[row_]);
-    return static_cast<double>(nodes_.allocated[r][row_]);
+    const float* predicted = nodes.struct_size >= sizeof(sdk::NodeColumns) ? nodes.predicted_mean[r] : nullptr;
+    if (predicted != nullptr && !std::isnan(predicted[row])) return static_cast<double>(predicted[row]);
+    return static_cast<double>(nodes.allocated[r][row]);
   };
   switch (attribute) {
     case NumberAttribute::kVcpus:
-      return milli(nodes_.capacity[sdk::kCpuMilli][row_]);
+      return milli(nodes.capacity[sdk::kCpuMilli][row]);
     case NumberAttribute::kMemoryMib:
-      return static_cast<double>(nodes_.capacity[sdk::kMemoryMib][row_]);
+      return static_cast<double>(nodes.capacity[sdk::kMemoryMib][row]);
     case NumberAttribute::kDiskGib:
-      return static_cast<double>(nodes_.capacity[sdk::kDiskGib][row_]);
+      return static_cast<double>(nodes.capacity[sdk::kDiskGib][row]);
     case NumberAttribute::kCpuFree:
       return milli(free(sdk::kCpuMilli));
     case NumberAttribute::kMemFreeMib:
@@ -159,30 +162,148 @@ sdk::Status ConstraintsPolicy::expression_of(const Program& program, const Expre
   return sdk::Status::ok();
 }
 
-std::shared_ptr<const ConstraintsPolicy::Bitset> ConstraintsPolicy::label_bitset(Program& program,
-                                                                                 const sdk::NodeColumns& nodes,
-                                                                                 const sdk::PlacementQuery& query) {
+namespace {
+
+using Words = std::vector<std::uint64_t>;
+
+bool test_bit(const Words& w, std::uint32_t row) { return (w[row >> 6] >> (row & 63) & 1u) != 0; }
+
+template <typename Cmp>
+void compare_rows(const sdk::NodeColumns& nodes, std::span<const std::uint32_t> rows, NumberAttribute attribute,
+                  double constant, Cmp cmp, Words& out) {
+  // Dense when most rows are asked for: 64 rows per word, no scattered writes.
+  if (rows.size() * 2 >= nodes.rows) {
+    for (std::uint32_t base = 0; base < nodes.rows; base += 64) {
+      std::uint64_t word = 0;
+      const std::uint32_t end = std::min<std::uint32_t>(base + 64, nodes.rows);
+      for (std::uint32_t row = base; row < end; ++row) {
+        word |= static_cast<std::uint64_t>(cmp(number_at(nodes, row, attribute), constant)) << (row - base);
+      }
+      out[base >> 6] = word;
+    }
+    return;
+  }
+  for (const std::uint32_t row : rows) {
+    out[row >> 6] |= static_cast<std::uint64_t>(cmp(number_at(nodes, row, attribute), constant)) << (row & 63);
+  }
+}
+
+// One test that is not a layout test, on `rows`, into `out` (zeroed first).
+void evaluate_dynamic(const Expression& e, size_t test, const sdk::NodeColumns& nodes, const sdk::PlacementQuery& query,
+                      std::span<const std::uint32_t> rows, Words& out) {
+  std::fill(out.begin(), out.end(), 0);
+  if (const auto c = e.number_comparison(test)) {
+    using C = Expression::Compare;
+    switch (c->compare) {
+      case C::kEq:
+        return compare_rows(nodes, rows, c->attribute, c->constant, std::equal_to<>(), out);
+      case C::kNe:
+        return compare_rows(nodes, rows, c->attribute, c->constant, std::not_equal_to<>(), out);
+      case C::kLt:
+        return compare_rows(nodes, rows, c->attribute, c->constant, std::less<>(), out);
+      case C::kLe:
+        return compare_rows(nodes, rows, c->attribute, c->constant, std::less_equal<>(), out);
+      case C::kGt:
+        return compare_rows(nodes, rows, c->attribute, c->constant, std::greater<>(), out);
+      case C::kGe:
+        return compare_rows(nodes, rows, c->attribute, c->constant, std::greater_equal<>(), out);
+    }
+  }
+  ColumnFacts facts(nodes, query);
+  for (const std::uint32_t row : rows) {
+    facts.set_row(row);
+    if (e.evaluate_test(test, facts)) out[row >> 6] |= std::uint64_t{1} << (row & 63);
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<const ConstraintsPolicy::LayoutResults> ConstraintsPolicy::layout_results(
+    Program& program, const sdk::NodeColumns& nodes, const sdk::PlacementQuery& query) {
   {
     const std::lock_guard<std::mutex> lock(mu_);
-    if (program.bits != nullptr && program.epoch == nodes.layout_epoch && program.bits->rows == nodes.rows) {
+    if (program.layout != nullptr && program.epoch == nodes.layout_epoch && program.layout->rows == nodes.rows) {
       ++stats_.bitset_hits;
-      return program.bits;
+      return program.layout;
     }
   }
   const Expression& expression = std::get<Expression>(program.compiled);
-  auto bits = std::make_shared<Bitset>();
-  bits->rows = nodes.rows;
-  bits->words.assign((static_cast<size_t>(nodes.rows) + 63) / 64, 0);
+  auto layout = std::make_shared<LayoutResults>();
+  layout->rows = nodes.rows;
+  layout->tests.resize(expression.test_count());
+  const size_t words = (static_cast<size_t>(nodes.rows) + 63) / 64;
   ColumnFacts facts(nodes, query);
-  for (std::uint32_t row = 0; row < nodes.rows; ++row) {
-    facts.set_row(row);
-    if (expression.matches(facts)) bits->words[row >> 6] |= std::uint64_t{1} << (row & 63);
+  bool all_layout = true;
+  for (size_t t = 0; t < expression.test_count(); ++t) {
+    if (expression.dependence(t) != Expression::Dependence::kLayout) {
+      all_layout = false;
+      continue;
+    }
+    Words& bits = layout->tests[t];
+    bits.assign(words, 0);
+    for (std::uint32_t row = 0; row < nodes.rows; ++row) {
+      facts.set_row(row);
+      if (expression.evaluate_test(t, facts)) bits[row >> 6] |= std::uint64_t{1} << (row & 63);
+    }
+  }
+  if (all_layout) {
+    std::vector<std::uint32_t> every(nodes.rows);
+    for (std::uint32_t row = 0; row < nodes.rows; ++row) every[row] = row;
+    layout->combined = evaluate(expression, *layout, nodes, query, every);
   }
   const std::lock_guard<std::mutex> lock(mu_);
   ++stats_.bitset_builds;
   program.epoch = nodes.layout_epoch;
-  program.bits = bits;
-  return bits;
+  program.layout = layout;
+  return layout;
+}
+
+const ConstraintsPolicy::Words& ConstraintsPolicy::evaluate(const Expression& expression, const LayoutResults& layout,
+                                                            const sdk::NodeColumns& nodes,
+                                                            const sdk::PlacementQuery& query,
+                                                            std::span<const std::uint32_t> rows) {
+  if (!layout.combined.empty()) return layout.combined;
+  // A stack of bitsets, one per pending test result; per-thread scratch that keeps its
+  // capacity between calls.
+  thread_local std::vector<Words> stack;
+  const size_t words = (static_cast<size_t>(nodes.rows) + 63) / 64;
+  size_t top = 0;
+  for (const Expression::Instruction& in : expression.code()) {
+    switch (in.op) {
+      case Expression::Instruction::Op::kTest: {
+        if (stack.size() <= top) stack.resize(top + 1);
+        Words& out = stack[top++];
+        out.resize(words);
+        const Words& cached = layout.tests[in.test];
+        if (!cached.empty()) {
+          std::copy(cached.begin(), cached.end(), out.begin());
+        } else {
+          evaluate_dynamic(expression, in.test, nodes, query, rows, out);
+        }
+        break;
+      }
+      case Expression::Instruction::Op::kNot:
+        for (auto& w : stack[top - 1]) w = ~w;
+        break;
+      case Expression::Instruction::Op::kAnd:
+      case Expression::Instruction::Op::kOr: {
+        const Words& b = stack[--top];
+        Words& a = stack[top - 1];
+        if (in.op == Expression::Instruction::Op::kAnd) {
+          for (size_t i = 0; i < words; ++i) a[i] &= b[i];
+        } else {
+          for (size_t i = 0; i < words; ++i) a[i] |= b[i];
+        }
+        break;
+      }
+    }
+  }
+  if (top == 0) {  // an empty program matches nothing (as matches() answers)
+    if (stack.empty()) stack.resize(1);
+    stack[0].assign(words, 0);
+    return stack[0];
+  }
+  return stack[top - 1];
 }
 
 sdk::Status ConstraintsPolicy::on_check_request(const sdk::PlacementQuery& query) {
@@ -202,16 +323,17 @@ sdk::Status ConstraintsPolicy::on_filter_rows(const sdk::PlacementQuery& query, 
   if (sdk::Status s = expression_of(*program, expression); !s.is_ok()) return s;
 
   // layout_epoch 0: columns without an epoch (hand-made); nothing is cached for them.
-  if (expression->labels_only() && nodes.layout_epoch != 0) {
-    const std::shared_ptr<const Bitset> bits = label_bitset(*program, nodes, query);
-    for (size_t i = 0; i < rows.size(); ++i) reject[i] = bits->test(rows[i]) ? 0 : kRejectConstraint;
+  if (nodes.layout_epoch == 0) {
+    ColumnFacts facts(nodes, query);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      facts.set_row(rows[i]);
+      reject[i] = expression->matches(facts) ? 0 : kRejectConstraint;
+    }
     return sdk::Status::ok();
   }
-  ColumnFacts facts(nodes, query);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    facts.set_row(rows[i]);
-    reject[i] = expression->matches(facts) ? 0 : kRejectConstraint;
-  }
+  const std::shared_ptr<const LayoutResults> layout = layout_results(*program, nodes, query);
+  const Words& result = evaluate(*expression, *layout, nodes, query, rows);
+  for (size_t i = 0; i < rows.size(); ++i) reject[i] = test_bit(result, rows[i]) ? 0 : kRejectConstraint;
   return sdk::Status::ok();
 }
 

@@ -3,10 +3,15 @@
 // SchedulingPolicy interface 2.
 //
 // Compiled expressions are kept in an LRU of kCacheEntries programs by text, shared by all
-// threads (a mutex guards it; parsing and evaluation run outside the lock). For an
-// expression that reads only labels, the result of every row is kept as a bitset per
-// layout_epoch (labels change only with the layout), so a repeated request costs one bit
-// test per row; other expressions are evaluated per row, over ColumnFacts.
+// threads (a mutex guards it; parsing and evaluation run outside the lock).
+//
+// Evaluation is column at a time: each test of the expression yields a bitset over the
+// table's rows and the postfix code combines them word by word, so a row costs a few bit
+// operations instead of an interpreter run. Tests that read only the layout (labels, names,
+// capacities, capabilities) are computed once per layout_epoch and kept with the program;
+// `attribute <op> number` tests on free or used amounts are one tight loop over the columns;
+// anything else (the driver attribute, attributes compared with labels) is evaluated per
+// row over ColumnFacts. Columns without an epoch (hand-made) are evaluated per row.
 //
 // Attributes over NodeColumns (ColumnFacts): vcpus = capacity cpu / 1000, memory_mib and
 // disk_gib = capacity; cpu_free, mem_free_mib, disk_free_gib = capacity - reserved -
@@ -53,6 +58,9 @@ class ColumnFacts final : public NodeFacts {
   std::uint32_t row_ = 0;
 };
 
+// The value of a number attribute on one row, as expressions see it.
+double number_at(const sdk::NodeColumns& nodes, std::uint32_t row, NumberAttribute attribute);
+
 class ConstraintsPolicy final : public sdk::SchedulingPolicyBase {
  public:
   static constexpr size_t kCacheEntries = 1024;  // compiled programs kept, by text
@@ -66,8 +74,8 @@ class ConstraintsPolicy final : public sdk::SchedulingPolicyBase {
   struct CacheStats {
     size_t programs = 0;              // in the LRU now
     std::uint64_t compiles = 0;       // texts parsed (cache misses)
-    std::uint64_t bitset_builds = 0;  // label-only results computed for a layout epoch
-    std::uint64_t bitset_hits = 0;    // filter calls answered from such a bitset
+    std::uint64_t bitset_builds = 0;  // layout-test results computed for a layout epoch
+    std::uint64_t bitset_hits = 0;    // filter calls that reused them
   };
   CacheStats cache_stats() const;
 
@@ -80,17 +88,19 @@ class ConstraintsPolicy final : public sdk::SchedulingPolicyBase {
                              sdk::FilterVerdict& verdict, sdk::NodeScore& score) override;
 
  private:
-  struct Bitset {
+  using Words = std::vector<std::uint64_t>;  // a bitset over the table's rows
+  // The results of the expression's layout tests for one layout epoch.
+  struct LayoutResults {
     std::uint32_t rows = 0;
-    std::vector<std::uint64_t> words;
-    bool test(std::uint32_t row) const { return (words[row >> 6] >> (row & 63) & 1u) != 0; }
+    std::vector<Words> tests;  // per test; empty for tests that are not layout tests
+    Words combined;            // the whole expression when every test is a layout test
   };
   struct Program {
     std::string text;
     std::variant<Expression, ParseError> compiled;
-    // Guarded by mu_: the label-only result for layout epoch `epoch`.
+    // Guarded by mu_: the layout results for layout epoch `epoch`.
     std::uint64_t epoch = 0;
-    std::shared_ptr<const Bitset> bits;
+    std::shared_ptr<const LayoutResults> layout;
   };
   using Lru = std::list<std::shared_ptr<Program>>;
 
@@ -98,8 +108,11 @@ class ConstraintsPolicy final : public sdk::SchedulingPolicyBase {
   std::shared_ptr<Program> compile(std::string_view text);
   // The compiled expression, or kInvalidArgument naming /placement/constraints.
   static sdk::Status expression_of(const Program& program, const Expression*& out);
-  std::shared_ptr<const Bitset> label_bitset(Program& program, const sdk::NodeColumns& nodes,
-                                             const sdk::PlacementQuery& query);
+  std::shared_ptr<const LayoutResults> layout_results(Program& program, const sdk::NodeColumns& nodes,
+                                                      const sdk::PlacementQuery& query);
+  // The expression's value on `rows` (bits of other rows are unspecified).
+  static const Words& evaluate(const Expression& expression, const LayoutResults& layout, const sdk::NodeColumns& nodes,
+                               const sdk::PlacementQuery& query, std::span<const std::uint32_t> rows);
 
   mutable std::mutex mu_;
   Lru lru_;                                                    // most recently used first

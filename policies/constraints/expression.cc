@@ -569,6 +569,56 @@ bool Expression::evaluate(const Test& test, const NodeFacts& node) const {
   return false;
 }
 
+namespace {
+
+bool reads_allocations(const Expression::Operand& o) {
+  if (o.kind != Expression::OperandKind::kNumberAttribute) return false;
+  switch (o.number_attribute) {
+    case NumberAttribute::kVcpus:
+    case NumberAttribute::kMemoryMib:
+    case NumberAttribute::kDiskGib:
+      return false;
+    default:
+      return true;
+  }
+}
+
+bool reads_request(const Expression::Operand& o) {
+  return o.kind == Expression::OperandKind::kTextAttribute && o.text_attribute == TextAttribute::kDriver;
+}
+
+}  // namespace
+
+Expression::Dependence Expression::dependence(size_t index) const {
+  const Test& t = tests_[index];
+  bool allocation = reads_allocations(t.lhs) || reads_allocations(t.rhs);
+  bool request = reads_request(t.lhs) || reads_request(t.rhs);
+  for (const Operand& item : t.list) {
+    allocation = allocation || reads_allocations(item);
+    request = request || reads_request(item);
+  }
+  if (t.kind != Test::Kind::kCompare && t.kind != Test::Kind::kIn && t.kind != Test::Kind::kNotIn) {
+    return Dependence::kLayout;  // constants, has(), has_capability()
+  }
+  return request ? Dependence::kRequest : allocation ? Dependence::kAllocation : Dependence::kLayout;
+}
+
+std::optional<Expression::NumberComparison> Expression::number_comparison(size_t index) const {
+  const Test& t = tests_[index];
+  if (t.kind != Test::Kind::kCompare) return std::nullopt;
+  using K = OperandKind;
+  using C = Compare;
+  if (t.lhs.kind == K::kNumberAttribute && t.rhs.kind == K::kNumber) {
+    return NumberComparison{t.lhs.number_attribute, t.rhs.number, t.compare};
+  }
+  if (t.lhs.kind == K::kNumber && t.rhs.kind == K::kNumberAttribute) {
+    // number <op> attribute  ==  attribute <mirrored op> number
+    constexpr C kMirror[] = {C::kEq, C::kNe, C::kGt, C::kGe, C::kLt, C::kLe};
+    return NumberComparison{t.rhs.number_attribute, t.lhs.number, kMirror[static_cast<size_t>(t.compare)]};
+  }
+  return std::nullopt;
+}
+
 bool Expression::matches(const NodeFacts& node) const {
   // The stack is never deeper than the code is long: on the stack for any usual expression
   // (this runs once per node per placement; a heap allocation here doubled its cost).

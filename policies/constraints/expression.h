@@ -99,6 +99,26 @@ class Expression {
     Op op = Op::kTest;
     std::uint32_t test = 0;
   };
+  const std::vector<Instruction>& code() const { return code_; }
+
+  // Column-at-a-time evaluation (the constraints policy): the tests, and the postfix code
+  // that combines their results. Test i on one node is evaluate_test(i, node).
+  enum class Dependence : std::uint8_t {
+    kLayout,      // labels, names, capacities, capabilities: fixed for a layout epoch
+    kAllocation,  // free and used amounts: change with every placement
+    kRequest,     // the driver attribute: depends on the request too
+  };
+  size_t test_count() const { return tests_.size(); }
+  Dependence dependence(size_t test) const;
+  // For a test `attribute <op> number` or `number <op> attribute` (number attributes only):
+  // the attribute, the constant and the operator with the attribute on the left.
+  struct NumberComparison {
+    NumberAttribute attribute;
+    double constant;
+    Compare compare;
+  };
+  std::optional<NumberComparison> number_comparison(size_t test) const;
+  bool evaluate_test(size_t test, const NodeFacts& node) const { return evaluate(tests_[test], node); }
 
  private:
   friend class Parser;

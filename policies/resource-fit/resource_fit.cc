@@ -172,36 +172,70 @@ Status ResourceFit::on_filter_rows(const PlacementQuery& q, const NodeColumns& c
     return Status::ok();
   }
   const std::uint32_t driver_mask = q.driver >= 0 ? 1u << static_cast<std::uint32_t>(q.driver) : 0u;
-  const std::uint32_t want = q.capabilities;
-  const std::int64_t* requested = q.resources;
   const auto h = headroom(c);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const std::uint32_t row = rows[i];
-    const std::uint32_t bits = c.driver_bits[row];
-    std::uint8_t code = kFits;
-    if ((bits & driver_mask) != driver_mask) {
-      code = kDriver;
-    } else if (q.unknown_capability ||
-               (want != 0 && !some_driver_has(c, row, driver_mask != 0 ? driver_mask : bits, want))) {
-      code = kCapability;
-    } else if (h) {
-      if (h->misconfigured[row] != 0) {
-        code = kReservedExceedsCapacity;
-      } else {
-        for (std::uint32_t r = 0; r < sdk::kResourceCount; ++r) {
-          const std::int64_t usable = h->usable[r][row];
-          if (usable != kUnchecked && usable - c.allocated[r][row] < requested[r]) {
-            code = static_cast<std::uint8_t>(kCpu + r);
-            break;
-          }
-        }
-      }
-    } else {
-      code = resource_code(amounts_of(c, row), requested);
+  if (h) {
+    filter_with_headroom(*h, q, c, driver_mask, rows, reject);
+  } else {
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const std::uint32_t row = rows[i];
+      reject[i] = (c.driver_bits[row] & driver_mask) != driver_mask ? std::uint8_t{kDriver}
+                                                                    : resource_code(amounts_of(c, row), q.resources);
     }
-    reject[i] = code;
+  }
+  // Capabilities rank after the driver and before resources.
+  if (q.unknown_capability || q.capabilities != 0) {
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const std::uint32_t row = rows[i];
+      if (reject[i] == kDriver) continue;
+      if (q.unknown_capability ||
+          !some_driver_has(c, row, driver_mask != 0 ? driver_mask : c.driver_bits[row], q.capabilities)) {
+        reject[i] = kCapability;
+      }
+    }
   }
   return Status::ok();
+}
+
+// The hot loop of every placement: one pass over the rows with the column pointers in
+// locals (`reject` is a byte array, which may alias anything, so the compiler would reload
+// them per row otherwise) and no branch per row. The engine passes ascending distinct rows,
+// so a list as long as the table is the table itself and is read without the indirection.
+void ResourceFit::filter_with_headroom(const Headroom& h, const PlacementQuery& q, const NodeColumns& c,
+                                       std::uint32_t driver_mask, std::span<const std::uint32_t> rows,
+                                       std::span<std::uint8_t> reject) {
+  const std::uint32_t* bits = c.driver_bits;
+  const std::uint8_t* misconfigured = h.misconfigured.data();
+  const std::int64_t* usable[sdk::kResourceCount];
+  const std::int64_t* allocated[sdk::kResourceCount];
+  std::int64_t requested[sdk::kResourceCount];
+  for (std::uint32_t r = 0; r < sdk::kResourceCount; ++r) {
+    usable[r] = h.usable[r].data();
+    allocated[r] = c.allocated[r];
+    requested[r] = q.resources[r];
+  }
+  // usable - allocated < requested, skipped for kUnchecked; the subtraction is done unsigned
+  // so that the unchecked sentinel cannot overflow.
+  const auto short_of = [&](std::uint32_t r, std::uint32_t row) {
+    const std::int64_t u = usable[r][row];
+    const auto left =
+        static_cast<std::int64_t>(static_cast<std::uint64_t>(u) - static_cast<std::uint64_t>(allocated[r][row]));
+    return (u != kUnchecked) & (left < requested[r]);
+  };
+  const auto code_of = [&](std::uint32_t row) {
+    std::uint8_t code = short_of(2, row) ? std::uint8_t{kDisk} : std::uint8_t{kFits};
+    code = short_of(1, row) ? std::uint8_t{kMemory} : code;
+    code = short_of(0, row) ? std::uint8_t{kCpu} : code;
+    code = misconfigured[row] != 0 ? std::uint8_t{kReservedExceedsCapacity} : code;
+    return (bits[row] & driver_mask) != driver_mask ? std::uint8_t{kDriver} : code;
+  };
+  const size_t n = rows.size();
+  std::uint8_t* out = reject.data();
+  if (n == h.rows && n > 0 && rows[0] == 0 && rows[n - 1] == n - 1) {
+    for (std::uint32_t row = 0; row < n; ++row) out[row] = code_of(row);
+  } else {
+    const std::uint32_t* in = rows.data();
+    for (size_t i = 0; i < n; ++i) out[i] = code_of(in[i]);
+  }
 }
 
 std::shared_ptr<const ResourceFit::Headroom> ResourceFit::headroom(const NodeColumns& c) const {

@@ -94,6 +94,9 @@ class ResourceFit final : public sdk::SchedulingPolicyBase {
   };
   static constexpr std::int64_t kUnchecked = INT64_MAX;
   std::shared_ptr<const Headroom> headroom(const sdk::NodeColumns& c) const;
+  static void filter_with_headroom(const Headroom& h, const sdk::PlacementQuery& q, const sdk::NodeColumns& c,
+                                   std::uint32_t driver_mask, std::span<const std::uint32_t> rows,
+                                   std::span<std::uint8_t> reject);
 
   mutable std::mutex headroom_mutex_;
   mutable std::shared_ptr<const Headroom> headroom_;

@@ -272,6 +272,7 @@ class SchedulingPolicy : public PluginInstance {
   // field: "/placement/constraints: column 6: ..."). Called once per placement.
   virtual Status check_request(const PlacementQuery& query) noexcept = 0;
   // reject[i] for node rows[i]: 0 = passes, else a 1-based index into reason_codes().
+  // The host passes distinct rows in ascending order (all of them when every node is ready).
   virtual Status filter_rows(const PlacementQuery& query, const NodeColumns& nodes, std::span<const std::uint32_t> rows,
                              std::span<std::uint8_t> reject) noexcept = 0;
   // out[i]: the raw score of node rows[i], higher is better (in [0, 1] for kUnit).
