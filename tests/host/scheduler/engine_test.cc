@@ -206,3 +206,64 @@ TEST(EngineTest, CandidateCapKeepsTheFullestNodesForPacking) {
 
 }  // namespace
 }  // namespace novacron::scheduler
+
+namespace novacron::scheduler {
+namespace {
+
+// Rejects a row when `reject_row(row)`, with code 1; records the rows it was asked about.
+class PatternFilter : public PlacementPolicy {
+ public:
+  PatternFilter(std::string name, bool (*reject_row)(std::uint32_t)) : name_(std::move(name)), reject_(reject_row) {}
+  std::string_view name() const override { return name_; }
+  std::uint32_t roles() const override { return kFilter; }
+  std::string filter(const PolicyContext& ctx, std::span<const std::uint32_t> rows,
+                     std::span<std::uint8_t> reject) const override {
+    [[maybe_unused]] const auto& t = ctx.table;
+    asked.assign(rows.begin(), rows.end());
+    for (size_t i = 0; i < rows.size(); ++i) reject[i] = reject_(rows[i]) ? 1 : 0;
+    return {};
+  }
+  std::string reason(std::uint8_t /*code*/) const override { return "matches the pattern"; }
+  mutable std::vector<std::uint32_t> asked;
+
+ private:
+  std::string name_;
+  bool (*reject_)(std::uint32_t);
+};
+
+// Filters see exactly the rows the filters before them kept, in ascending order, and the
+// counts are exact, for rejections alone, in runs, at block edges and in the tail.
+TEST(EngineTest, EachFilterSeesExactlyTheSurvivorsOfThoseBefore) {
+  std::vector<NodeView> views;
+  for (int i = 0; i < 1003; ++i) {
+    views.push_back(node("n" + std::to_string(i), {4000, 4096, 10}, {}, i % 97 == 5 ? NodeState::kCordoned
+                                                                                   : NodeState::kReady));
+  }
+  NodeTable t = table(views);
+  const PatternFilter first("first", [](std::uint32_t row) { return row % 7 == 3 || (row >= 100 && row < 140); });
+  const PatternFilter second("second", [](std::uint32_t row) { return row % 8 == 0 || row >= 1000; });
+  const Engine engine({{&first}, {&second}}, {{&kConstant, 1.0}}, EngineOptions{});
+  const Decision d = engine.place(vm("v", {1000, 1024, 1}), t, false);
+  ASSERT_TRUE(d.placed);
+
+  std::vector<std::uint32_t> ready, after_first, after_second;
+  for (std::uint32_t row = 0; row < 1003; ++row) {
+    if (row % 97 == 5) continue;
+    ready.push_back(row);
+    if (row % 7 == 3 || (row >= 100 && row < 140)) continue;
+    after_first.push_back(row);
+    if (row % 8 == 0 || row >= 1000) continue;
+    after_second.push_back(row);
+  }
+  EXPECT_EQ(first.asked, ready);
+  EXPECT_EQ(second.asked, after_first);
+  EXPECT_EQ(d.feasible, after_second.size());
+  ASSERT_EQ(d.filters.size(), 3u);  // not ready, first, second
+  EXPECT_EQ(d.filters[0].rejected, 1003 - ready.size());
+  EXPECT_EQ(d.filters[1].rejected, ready.size() - after_first.size());
+  EXPECT_EQ(d.filters[2].rejected, after_first.size() - after_second.size());
+  EXPECT_TRUE(std::find(after_second.begin(), after_second.end(), *d.row) != after_second.end());
+}
+
+}  // namespace
+}  // namespace novacron::scheduler
