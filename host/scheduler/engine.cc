@@ -250,9 +250,12 @@ std::vector<std::uint32_t> Engine::candidates(const PlacementQuery& q, const Nod
     return window_rows;
   };
   std::vector<Keyed> pool;
-  // Whole buckets from one end while they fit in `want`; in the bucket where `want` is
+  // Whole buckets from one end while they fit in `want`. In the bucket where `want` is
   // reached, the rest by exact key (fill after placement, then hash) among its available
-  // rows, or, for a large bucket, among a seeded window of about 1.25x `want` of them.
+  // rows; or, in a bucket more than twice as large as what is still wanted, a seeded window
+  // of its rows when that is cheaper: the window walks about rows x need / bucket rows of
+  // the hash order, ranking costs about six times the bucket's rows. A bucket's rows are
+  // within 1/1024 of each other before the placement, and the scorers rank the window's rows.
   const auto take = [&](size_t want, bool fullest, std::uint64_t salt) {
     const size_t goal = out.size() + want;
     for (int i = 0; i < NodeTable::kFillBuckets && out.size() < goal; ++i) {
@@ -267,13 +270,16 @@ std::vector<std::uint32_t> Engine::candidates(const PlacementQuery& q, const Nod
         }
         continue;
       }
-      const auto& rows =
-          bucket.size() > 4 * need + 512
-              ? window(salt, need + need / 4 + 16,
-                       [&](std::uint32_t row) { return mark[row] == 1 && nodes.bucket_of_row(row) == b; })
-              : bucket;
+      if (bucket.size() > 2 * need && nodes.rows() * need < 6 * bucket.size() * bucket.size()) {
+        for (const auto row :
+             window(salt, need, [&](std::uint32_t row) { return mark[row] == 1 && nodes.bucket_of_row(row) == b; })) {
+          out.push_back(row);
+          mark[row] = 2;
+        }
+        continue;
+      }
       pool.clear();
-      for (const auto row : rows) {
+      for (const auto row : bucket) {
         if (mark[row] == 1) pool.push_back({fullest ? ~key_of(row) : key_of(row), row});
       }
       if (pool.size() > need) {

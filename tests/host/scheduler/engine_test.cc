@@ -204,12 +204,6 @@ TEST(EngineTest, CandidateCapKeepsTheFullestNodesForPacking) {
   }
 }
 
-}  // namespace
-}  // namespace novacron::scheduler
-
-namespace novacron::scheduler {
-namespace {
-
 // Rejects a row when `reject_row(row)`, with code 1; records the rows it was asked about.
 class PatternFilter : public PlacementPolicy {
  public:
@@ -236,8 +230,8 @@ class PatternFilter : public PlacementPolicy {
 TEST(EngineTest, EachFilterSeesExactlyTheSurvivorsOfThoseBefore) {
   std::vector<NodeView> views;
   for (int i = 0; i < 1003; ++i) {
-    views.push_back(node("n" + std::to_string(i), {4000, 4096, 10}, {}, i % 97 == 5 ? NodeState::kCordoned
-                                                                                   : NodeState::kReady));
+    views.push_back(
+        node("n" + std::to_string(i), {4000, 4096, 10}, {}, i % 97 == 5 ? NodeState::kCordoned : NodeState::kReady));
   }
   NodeTable t = table(views);
   const PatternFilter first("first", [](std::uint32_t row) { return row % 7 == 3 || (row >= 100 && row < 140); });
