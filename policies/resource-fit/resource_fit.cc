@@ -4,6 +4,7 @@
 #include <bit>
 
 #include "novacron/sdk/json_config.hpp"
+#include "policies/resource-fit/fit_kernel.h"
 
 namespace novacron::policies {
 
@@ -196,45 +197,26 @@ Status ResourceFit::on_filter_rows(const PlacementQuery& q, const NodeColumns& c
   return Status::ok();
 }
 
-// The hot loop of every placement: one pass over the rows with the column pointers in
-// locals (`reject` is a byte array, which may alias anything, so the compiler would reload
-// them per row otherwise) and no branch per row. The engine passes ascending distinct rows,
-// so a list as long as the table is the table itself and is read without the indirection.
+// The hot loop of every placement (fit_kernel.h). The engine passes ascending distinct rows,
+// so a list as long as the table is the table itself, read without the indirection.
 void ResourceFit::filter_with_headroom(const Headroom& h, const PlacementQuery& q, const NodeColumns& c,
                                        std::uint32_t driver_mask, std::span<const std::uint32_t> rows,
                                        std::span<std::uint8_t> reject) {
-  const std::uint32_t* bits = c.driver_bits;
-  const std::uint8_t* misconfigured = h.misconfigured.data();
-  const std::int64_t* usable[sdk::kResourceCount];
-  const std::int64_t* allocated[sdk::kResourceCount];
-  std::int64_t requested[sdk::kResourceCount];
+  fit_kernel::Columns columns{};
+  fit_kernel::Request request{};
   for (std::uint32_t r = 0; r < sdk::kResourceCount; ++r) {
-    usable[r] = h.usable[r].data();
-    allocated[r] = c.allocated[r];
-    requested[r] = q.resources[r];
+    columns.usable[r] = h.usable[r].data();
+    columns.allocated[r] = c.allocated[r];
+    request.amount[r] = q.resources[r];
   }
-  // usable - allocated < requested, skipped for kUnchecked; the subtraction is done unsigned
-  // so that the unchecked sentinel cannot overflow.
-  const auto short_of = [&](std::uint32_t r, std::uint32_t row) {
-    const std::int64_t u = usable[r][row];
-    const auto left =
-        static_cast<std::int64_t>(static_cast<std::uint64_t>(u) - static_cast<std::uint64_t>(allocated[r][row]));
-    return (u != kUnchecked) & (left < requested[r]);
-  };
-  const auto code_of = [&](std::uint32_t row) {
-    std::uint8_t code = short_of(2, row) ? std::uint8_t{kDisk} : std::uint8_t{kFits};
-    code = short_of(1, row) ? std::uint8_t{kMemory} : code;
-    code = short_of(0, row) ? std::uint8_t{kCpu} : code;
-    code = misconfigured[row] != 0 ? std::uint8_t{kReservedExceedsCapacity} : code;
-    return (bits[row] & driver_mask) != driver_mask ? std::uint8_t{kDriver} : code;
-  };
+  columns.misconfigured = h.misconfigured.data();
+  columns.driver_bits = c.driver_bits;
+  request.driver_mask = driver_mask;
   const size_t n = rows.size();
-  std::uint8_t* out = reject.data();
   if (n == h.rows && n > 0 && rows[0] == 0 && rows[n - 1] == n - 1) {
-    for (std::uint32_t row = 0; row < n; ++row) out[row] = code_of(row);
+    fit_kernel::codes_of_all(columns, request, n, reject.data());
   } else {
-    const std::uint32_t* in = rows.data();
-    for (size_t i = 0; i < n; ++i) out[i] = code_of(in[i]);
+    fit_kernel::codes_of_rows(columns, request, rows.data(), n, reject.data());
   }
 }
 

@@ -92,7 +92,7 @@ class ResourceFit final : public sdk::SchedulingPolicyBase {
     std::vector<std::int64_t> usable[sdk::kResourceCount];
     std::vector<std::uint8_t> misconfigured;
   };
-  static constexpr std::int64_t kUnchecked = INT64_MAX;
+  static constexpr std::int64_t kUnchecked = INT64_MAX;  // = fit_kernel::kUnchecked
   std::shared_ptr<const Headroom> headroom(const sdk::NodeColumns& c) const;
   static void filter_with_headroom(const Headroom& h, const sdk::PlacementQuery& q, const sdk::NodeColumns& c,
                                    std::uint32_t driver_mask, std::span<const std::uint32_t> rows,
