@@ -223,8 +223,11 @@ std::vector<std::uint32_t> Engine::candidates(const PlacementQuery& q, const Nod
   // The table keeps rows in fill buckets, so the fullest and emptiest are found by walking
   // buckets from either end, not by looking at every row; only the rows of the buckets
   // walked get an exact key: fill after placement (to 2^-20) above a hash of (seed, node).
-  thread_local std::vector<std::uint8_t> mark;  // 1 = feasible, 2 = chosen
-  mark.assign(nodes.rows(), 0);
+  thread_local std::vector<std::uint8_t> marks;
+  marks.assign(nodes.rows(), 0);
+  // Through a plain pointer: a byte store may alias anything, and through the vector the
+  // compiler would reload its data pointer after every store.
+  std::uint8_t* const mark = marks.data();  // 1 = feasible, 2 = chosen
   for (const auto row : feasible) mark[row] = 1;
   constexpr int kFillBits = 21;
   const auto key_of = [&](std::uint32_t row) {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <optional>
-#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "novacron/sdk/json_config.hpp"
@@ -38,8 +38,20 @@ class GroupDomains {
       listed += group.counts[i];
       const std::uint32_t row = group.rows[i];
       if (row >= nodes.rows) continue;
-      if (const auto d = domain(row)) counts_[*d] += group.counts[i];
+      if (const auto d = domain(row)) counts_.emplace_back(*d, group.counts[i]);
     }
+    // Sorted by domain, one entry per domain: a group has few domains, and every row of the
+    // table looks its own up.
+    std::sort(counts_.begin(), counts_.end());
+    size_t kept = 0;
+    for (size_t i = 0; i < counts_.size(); ++i) {
+      if (kept > 0 && counts_[kept - 1].first == counts_[i].first) {
+        counts_[kept - 1].second += counts_[i].second;
+      } else {
+        counts_[kept++] = counts_[i];
+      }
+    }
+    counts_.resize(kept);
     // The members listed on rows count even if the host's total is short of them.
     members_ = static_cast<std::uint32_t>(std::max<std::uint64_t>(group.members, listed));
   }
@@ -54,8 +66,9 @@ class GroupDomains {
     return column_->value_ids[row];
   }
   std::uint32_t count(std::uint32_t domain) const {
-    const auto it = counts_.find(domain);
-    return it == counts_.end() ? 0 : it->second;
+    const auto it =
+        std::lower_bound(counts_.begin(), counts_.end(), std::pair<std::uint32_t, std::uint32_t>(domain, 0));
+    return it != counts_.end() && it->first == domain ? it->second : 0;
   }
   // Members allowed per domain; 0 = unbounded.
   std::uint32_t limit() const {
@@ -67,7 +80,7 @@ class GroupDomains {
   const sdk::GroupState* group_;
   bool node_scope_;
   const sdk::LabelColumn* column_ = nullptr;
-  std::unordered_map<std::uint32_t, std::uint32_t> counts_;
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> counts_;  // (domain, members), by domain
   std::uint32_t members_ = 0;
 };
 
