@@ -37,37 +37,48 @@ struct Keyed {
   std::uint32_t row;
 };
 
-// Counts one rejected row under its reason. `slots` maps a code to its index in
-// rej.reasons (-1 = none yet), so that counting stays O(1) per row; the first few rows of
-// each reason are kept as examples in the policy's own words.
-void count_rejection(Rejections& rej, std::array<std::int16_t, 256>& slots, const PolicyContext* ctx,
-                     const PlacementPolicy* policy, std::uint8_t code, std::uint32_t row, const std::string& node) {
-  if (slots[code] < 0) {
-    Rejections::Reason reason;
-    reason.code = code;
-    reason.code_name = policy != nullptr ? policy->reason_code(code) : "not_ready";
-    reason.text = policy != nullptr ? policy->reason(code) : "the node is not ready (unreachable or cordoned)";
-    slots[code] = static_cast<std::int16_t>(rej.reasons.size());
-    rej.reasons.push_back(std::move(reason));
+// One filter's rejections while it is being counted: rows per code and the first few rows of
+// each code as examples. Counting is a few instructions per rejected row; the policy's words
+// for the examples are asked for once, at the end.
+class RejectionTally {
+ public:
+  void add(std::uint8_t code, std::uint32_t row) {
+    const std::uint32_t seen = counts_[code]++;
+    if (seen == 0) order_.push_back(code);
+    if (seen < kExamples) examples_.emplace_back(code, row);
   }
-  Rejections::Reason& it = rej.reasons[static_cast<size_t>(slots[code])];
-  ++it.nodes;
-  ++rej.rejected;
-  if (it.examples.size() < kExamples) {
-    std::string text = it.text;
-    if (policy != nullptr) {
-      const auto e = policy->explain(*ctx, row);
-      if (!e.verdict.empty()) text = e.verdict;
-    }
-    it.examples.push_back({node, std::move(text)});
-  }
-}
 
-std::array<std::int16_t, 256> no_slots() {
-  std::array<std::int16_t, 256> slots{};
-  slots.fill(-1);
-  return slots;
-}
+  // The counts as Rejections, reasons in the order they first occurred; `policy` null is
+  // the engine's own not-ready step.
+  Rejections finish(std::string name, const PolicyContext& ctx, const PlacementPolicy* policy,
+                    const NodeTable& nodes) const {
+    Rejections rej;
+    rej.policy = std::move(name);
+    for (const std::uint8_t code : order_) {
+      Rejections::Reason reason;
+      reason.code = code;
+      reason.code_name = policy != nullptr ? policy->reason_code(code) : "not_ready";
+      reason.text = policy != nullptr ? policy->reason(code) : "the node is not ready (unreachable or cordoned)";
+      reason.nodes = counts_[code];
+      rej.rejected += counts_[code];
+      for (const auto& [example_code, row] : examples_) {
+        if (example_code != code) continue;
+        std::string text = reason.text;
+        if (policy != nullptr) {
+          if (auto e = policy->explain(ctx, row); !e.verdict.empty()) text = std::move(e.verdict);
+        }
+        reason.examples.push_back({nodes.name(row), std::move(text)});
+      }
+      rej.reasons.push_back(std::move(reason));
+    }
+    return rej;
+  }
+
+ private:
+  std::array<std::uint32_t, 256> counts_{};
+  std::vector<std::uint8_t> order_;
+  std::vector<std::pair<std::uint8_t, std::uint32_t>> examples_;
+};
 
 // Calls f(i) for each i with codes[i] != 0, skipping eight passing rows at a time.
 template <typename F>
@@ -116,6 +127,14 @@ size_t keep_passing(std::span<const std::uint32_t> in, std::span<const std::uint
 }
 
 constexpr size_t kMaxNodeReasons = 100;
+
+// A total score as an integer key (2^-20 steps, rounded half away from zero), so that
+// totals equal up to floating-point noise tie exactly. Inline: llround is a library call,
+// and every candidate of every placement is keyed.
+std::int64_t total_key(double total) {
+  const double scaled = total * 1048576.0;
+  return static_cast<std::int64_t>(scaled + (scaled < 0 ? -0.5 : 0.5));
+}
 
 }  // namespace
 
@@ -376,15 +395,11 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
   std::vector<FirstRejection> first_rejection;  // when nothing fits
   const std::vector<std::uint32_t>& ready = nodes.ready_rows();
   if (ready.size() < nodes.rows()) {
-    Rejections engine_step;
-    engine_step.policy = "engine";
-    auto slots = no_slots();
+    RejectionTally not_ready;
     for (std::uint32_t row = 0; row < nodes.rows(); ++row) {
-      if (nodes.state(row) != NodeState::kReady) {
-        count_rejection(engine_step, slots, &ctx, nullptr, kNotReady, row, nodes.name(row));
-      }
+      if (nodes.state(row) != NodeState::kReady) not_ready.add(kNotReady, row);
     }
-    d.filters.push_back(std::move(engine_step));
+    d.filters.push_back(not_ready.finish("engine", ctx, nullptr, nodes));
   }
   // 2. Filters, each over what is left: the first reads the table's ready list, the rest
   // the survivors, compacted in place.
@@ -393,23 +408,22 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
   rows.resize(ready.size());
   std::span<const std::uint32_t> alive(ready);
   for (const WeightedPolicy* f : active_filters) {
-    Rejections rej;
-    rej.policy = std::string(f->policy->name());
     codes.assign(alive.size(), 0);
     if (std::string err = f->policy->filter(ctx, alive, codes); !err.empty()) {
       d.outcome = Outcome::kUnavailable;
-      d.error = rej.policy + ": " + err;
+      d.error = std::string(f->policy->name()) + ": " + err;
       d.summary = "the scheduler cannot decide: filter " + d.error;
       return d;
     }
-    auto slots = no_slots();
+    RejectionTally tally;
+    const std::uint8_t* code = codes.data();
     for_each_rejected(codes, [&](size_t i) {
-      count_rejection(rej, slots, &ctx, f->policy, codes[i], alive[i], nodes.name(alive[i]));
-      if (first_rejection.size() < kMaxNodeReasons) first_rejection.push_back({alive[i], f->policy, codes[i]});
+      tally.add(code[i], alive[i]);
+      if (first_rejection.size() < kMaxNodeReasons) first_rejection.push_back({alive[i], f->policy, code[i]});
     });
+    d.filters.push_back(tally.finish(std::string(f->policy->name()), ctx, f->policy, nodes));
     const size_t kept = keep_passing(alive, codes, rows.data());
     alive = std::span<const std::uint32_t>(rows.data(), kept);
-    d.filters.push_back(std::move(rej));
   }
   if (active_filters.empty()) {
     rows.assign(ready.begin(), ready.end());
@@ -463,8 +477,8 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
   for (size_t i = 0; i < cand.size(); ++i) {
     double total = 0;
     for (size_t p = 0; p < s; ++p) total += scorers_[p].weight * norm[p][i];
-    ranked[i] = Ranked{std::llround(total * 1048576.0), splitmix64(q.seed ^ nodes.name_hash(cand[i])),
-                       static_cast<std::uint32_t>(i), total};
+    ranked[i] =
+        Ranked{total_key(total), splitmix64(q.seed ^ nodes.name_hash(cand[i])), static_cast<std::uint32_t>(i), total};
   }
   const auto better = [&](const Ranked& a, const Ranked& b) {
     if (a.total_key != b.total_key) return a.total_key > b.total_key;
@@ -594,7 +608,7 @@ std::vector<NodeDetail> Engine::detail(const PlacementQuery& q, const NodeTable&
   }
   // Rank feasible nodes in the engine's order; list ranked nodes first, then the rest.
   std::sort(rows.begin(), rows.end(), [&](std::uint32_t a, std::uint32_t b) {
-    const auto ka = std::llround(all[a].total * 1048576.0), kb = std::llround(all[b].total * 1048576.0);
+    const auto ka = total_key(all[a].total), kb = total_key(all[b].total);
     if (ka != kb) return ka > kb;
     const auto ta = splitmix64(q.seed ^ nodes.name_hash(a)), tb = splitmix64(q.seed ^ nodes.name_hash(b));
     if (ta != tb) return ta < tb;

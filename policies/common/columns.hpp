@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -96,9 +97,14 @@ inline int percent(double fraction) { return static_cast<int>(std::lround(std::c
 
 // `value` with at most `decimals` decimals and no trailing zeros: 1.5, 2, 0.125.
 inline std::string format_number(double value, int decimals = 3) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.*f", decimals, value);
-  std::string s(buf);
+  // to_chars: the same digits as printf's %.*f, without the locale and format parsing
+  // (explanations are written on every placement). Fixed notation of the largest double
+  // needs 309 digits before the point.
+  char buf[400];
+  const auto [end, ec] =
+      std::to_chars(buf, buf + sizeof(buf), value, std::chars_format::fixed, std::clamp(decimals, 0, 17));
+  if (ec != std::errc()) return std::isnan(value) ? "nan" : value < 0 ? "-inf" : "inf";
+  std::string s(buf, end);
   if (s.find('.') != std::string::npos) {
     while (s.back() == '0') s.pop_back();
     if (s.back() == '.') s.pop_back();
@@ -115,9 +121,9 @@ inline std::string format_amount(std::int64_t amount, std::uint32_t resource) {
   const std::uint64_t a = negative ? 0 - static_cast<std::uint64_t>(amount) : static_cast<std::uint64_t>(amount);
   std::string s = std::to_string(a / 1000);
   if (const std::uint64_t frac = a % 1000; frac != 0) {
-    char buf[8];
-    std::snprintf(buf, sizeof(buf), ".%03u", static_cast<unsigned>(frac));
-    s += buf;
+    const char digits[] = {'.', static_cast<char>('0' + frac / 100), static_cast<char>('0' + frac / 10 % 10),
+                           static_cast<char>('0' + frac % 10)};
+    s.append(digits, sizeof digits);
     while (s.back() == '0') s.pop_back();
   }
   return negative ? "-" + s : s;
