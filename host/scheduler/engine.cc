@@ -37,15 +37,63 @@ struct Keyed {
   std::uint32_t row;
 };
 
-// One filter's rejections while it is being counted: rows per code and the first few rows of
-// each code as examples. Counting is a few instructions per rejected row; the policy's words
-// for the examples are asked for once, at the end.
+// Calls f(i) for each i with codes[i] != 0, skipping eight passing rows at a time, until f
+// answers false.
+template <typename F>
+void for_each_rejected(std::span<const std::uint8_t> codes, F&& f) {
+  const size_t n = codes.size();
+  size_t i = 0;
+  while (i < n) {
+    if (i + 8 <= n) {
+      std::uint64_t word = 0;
+      std::memcpy(&word, codes.data() + i, sizeof word);
+      if (word == 0) {
+        i += 8;
+        continue;
+      }
+    }
+    if (codes[i] != 0 && !f(i)) return;
+    ++i;
+  }
+}
+
+// One filter's rejections: rows per code, and the first rows of each code as examples. The
+// count runs over every rejected row, so it only counts (into two tables in turn, so that
+// rows with the same code do not wait on each other's increments); the examples come from
+// a second pass that stops as soon as it has them; the policy's words for the examples are
+// asked for once, at the end.
 class RejectionTally {
  public:
-  void add(std::uint8_t code, std::uint32_t row) {
-    const std::uint32_t seen = counts_[code]++;
-    if (seen == 0) order_.push_back(code);
-    if (seen < kExamples) examples_.emplace_back(code, row);
+  void count(std::span<const std::uint8_t> codes) {
+    unsigned turn = 0;
+    for_each_rejected(codes, [&](size_t i) {
+      ++counts_[turn][codes[i]];
+      turn ^= 1u;
+      return true;
+    });
+    for (size_t c = 0; c < 256; ++c) counts_[0][c] += counts_[1][c];
+  }
+
+  // Records the first kExamples rows of each code (rows[i] for codes[i]) and the order codes
+  // first occur in; `each(i)` sees every rejected row until both are complete and it
+  // answers false.
+  template <typename F>
+  void collect_examples(std::span<const std::uint8_t> codes, std::span<const std::uint32_t> rows, F&& each) {
+    size_t wanted = 0;
+    for (size_t c = 1; c < 256; ++c) wanted += std::min<size_t>(counts_[0][c], kExamples);
+    std::array<std::uint8_t, 256> taken{};
+    bool more = true;
+    for_each_rejected(codes, [&](size_t i) {
+      const std::uint8_t code = codes[i];
+      if (taken[code] == 0) order_.push_back(code);
+      if (taken[code] < kExamples) {
+        ++taken[code];
+        examples_.emplace_back(code, rows[i]);
+        --wanted;
+      }
+      more = more && each(i);
+      return more || wanted > 0;
+    });
   }
 
   // The counts as Rejections, reasons in the order they first occurred; `policy` null is
@@ -59,8 +107,8 @@ class RejectionTally {
       reason.code = code;
       reason.code_name = policy != nullptr ? policy->reason_code(code) : "not_ready";
       reason.text = policy != nullptr ? policy->reason(code) : "the node is not ready (unreachable or cordoned)";
-      reason.nodes = counts_[code];
-      rej.rejected += counts_[code];
+      reason.nodes = counts_[0][code];
+      rej.rejected += counts_[0][code];
       for (const auto& [example_code, row] : examples_) {
         if (example_code != code) continue;
         std::string text = reason.text;
@@ -75,29 +123,10 @@ class RejectionTally {
   }
 
  private:
-  std::array<std::uint32_t, 256> counts_{};
+  std::array<std::array<std::uint32_t, 256>, 2> counts_{};
   std::vector<std::uint8_t> order_;
   std::vector<std::pair<std::uint8_t, std::uint32_t>> examples_;
 };
-
-// Calls f(i) for each i with codes[i] != 0, skipping eight passing rows at a time.
-template <typename F>
-void for_each_rejected(std::span<const std::uint8_t> codes, F&& f) {
-  const size_t n = codes.size();
-  size_t i = 0;
-  while (i < n) {
-    if (i + 8 <= n) {
-      std::uint64_t word = 0;
-      std::memcpy(&word, codes.data() + i, sizeof word);
-      if (word == 0) {
-        i += 8;
-        continue;
-      }
-    }
-    if (codes[i] != 0) f(i);
-    ++i;
-  }
-}
 
 // Keeps in[i] where codes[i] == 0, in order, in out (which may be `in` itself). Most rows
 // pass: eight passing rows move as one block (or not at all, in place before the first
@@ -110,7 +139,11 @@ size_t keep_passing(std::span<const std::uint32_t> in, std::span<const std::uint
     std::uint64_t word = 0;
     std::memcpy(&word, codes.data() + i, sizeof word);
     if (word == 0) {
-      if (out + kept != in.data() + i) std::memmove(out + kept, in.data() + i, 8 * sizeof(std::uint32_t));
+      // Through a buffer: the ranges may overlap in place, and a fixed 32-byte copy is
+      // two vector moves where memmove would be a library call.
+      std::uint32_t block[8];
+      std::memcpy(block, in.data() + i, sizeof block);
+      std::memcpy(out + kept, block, sizeof block);
       kept += 8;
       continue;
     }
@@ -395,10 +428,17 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
   std::vector<FirstRejection> first_rejection;  // when nothing fits
   const std::vector<std::uint32_t>& ready = nodes.ready_rows();
   if (ready.size() < nodes.rows()) {
-    RejectionTally not_ready;
+    thread_local std::vector<std::uint8_t> state_codes;
+    thread_local std::vector<std::uint32_t> all_rows;
+    state_codes.resize(nodes.rows());
+    all_rows.resize(nodes.rows());
     for (std::uint32_t row = 0; row < nodes.rows(); ++row) {
-      if (nodes.state(row) != NodeState::kReady) not_ready.add(kNotReady, row);
+      state_codes[row] = nodes.state(row) == NodeState::kReady ? 0 : kNotReady;
+      all_rows[row] = row;
     }
+    RejectionTally not_ready;
+    not_ready.count(state_codes);
+    not_ready.collect_examples(state_codes, all_rows, [](size_t) { return false; });
     d.filters.push_back(not_ready.finish("engine", ctx, nullptr, nodes));
   }
   // 2. Filters, each over what is left: the first reads the table's ready list, the rest
@@ -416,10 +456,11 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
       return d;
     }
     RejectionTally tally;
-    const std::uint8_t* code = codes.data();
-    for_each_rejected(codes, [&](size_t i) {
-      tally.add(code[i], alive[i]);
-      if (first_rejection.size() < kMaxNodeReasons) first_rejection.push_back({alive[i], f->policy, code[i]});
+    tally.count(codes);
+    tally.collect_examples(codes, alive, [&](size_t i) {
+      if (first_rejection.size() >= kMaxNodeReasons) return false;
+      first_rejection.push_back({alive[i], f->policy, codes[i]});
+      return true;
     });
     d.filters.push_back(tally.finish(std::string(f->policy->name()), ctx, f->policy, nodes));
     const size_t kept = keep_passing(alive, codes, rows.data());
