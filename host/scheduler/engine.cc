@@ -64,11 +64,14 @@ void for_each_rejected(std::span<const std::uint8_t> codes, F&& f) {
 // asked for once, at the end.
 class RejectionTally {
  public:
-  void count(std::span<const std::uint8_t> codes) {
+  // Counts every rejected row; on_rejected(i) sees each too.
+  template <typename F>
+  void count(std::span<const std::uint8_t> codes, F&& on_rejected) {
     unsigned turn = 0;
     for_each_rejected(codes, [&](size_t i) {
       ++counts_[turn][codes[i]];
       turn ^= 1u;
+      on_rejected(i);
       return true;
     });
     for (size_t c = 0; c < 256; ++c) counts_[0][c] += counts_[1][c];
@@ -267,7 +270,8 @@ Engine::Engine(std::vector<WeightedPolicy> filters, std::vector<WeightedPolicy> 
     : filters_(std::move(filters)), scorers_(std::move(scorers)), options_(options) {}
 
 std::vector<std::uint32_t> Engine::candidates(const PlacementQuery& q, const NodeTable& nodes,
-                                              const std::vector<std::uint32_t>& feasible) const {
+                                              const std::vector<std::uint32_t>& feasible,
+                                              std::span<const std::uint32_t> rejected_in_bucket) const {
   const size_t m = options_.max_scored;
   if (m == 0 || feasible.size() <= m) return feasible;
   // Past max_scored: the m/2 fullest rows (what packing wants), the m/4 emptiest (what
@@ -305,54 +309,70 @@ std::vector<std::uint32_t> Engine::candidates(const PlacementQuery& q, const Nod
     return window_rows;
   };
   std::vector<Keyed> pool;
-  // Whole buckets from one end while they fit in `want`. In the bucket where `want` is
-  // reached, the rest by exact key (fill after placement, then hash) among its available
-  // rows; or, in a bucket more than twice as large as what is still wanted, a seeded window
-  // of its rows when that is cheaper: the window walks about rows x need / bucket rows of
-  // the hash order, ranking costs about six times the bucket's rows. A bucket's rows are
-  // within 1/1024 of each other before the placement, and the scorers rank the window's rows.
+  // Chooses `want` of the rows that `pick` (there are `available` of them, all in `list`),
+  // independently of node order: a window of the hash order when that finds them quickly
+  // (it walks about rows x want / available rows), else each listed row keyed by `key`,
+  // the `want` lowest kept.
+  const auto choose = [&](size_t want, size_t available, std::uint64_t salt, const std::vector<std::uint32_t>& list,
+                          auto&& pick, auto&& key) {
+    if (available > 2 * want && nodes.rows() * want < 6 * available * available) {
+      for (const auto row : window(salt, want, pick)) {
+        out.push_back(row);
+        mark[row] = 2;
+      }
+      return;
+    }
+    pool.clear();
+    for (const auto row : list) {
+      if (pick(row)) pool.push_back({key(row), row});
+    }
+    if (pool.size() > want) {
+      std::nth_element(pool.begin(), pool.begin() + static_cast<std::ptrdiff_t>(want), pool.end(), by_key);
+      pool.resize(want);
+    }
+    for (const auto& k : pool) {
+      out.push_back(k.row);
+      mark[k.row] = 2;
+    }
+  };
+  // Rows already chosen, per bucket: with the rejected ones, what a bucket no longer offers.
+  std::array<std::uint32_t, NodeTable::kFillBuckets> chosen_in_bucket{};
+  // Whole buckets from one end while they fit in `want`, skipping those with nothing left to
+  // offer. In the bucket where `want` is reached, the rest by exact key (fill after
+  // placement, then hash) among its rows, or by a window when the bucket offers more than
+  // twice what is wanted: a bucket's rows are within 1/1024 of each other before the
+  // placement, and the scorers rank the window's rows.
   const auto take = [&](size_t want, bool fullest, std::uint64_t salt) {
     const size_t goal = out.size() + want;
-    for (int i = 0; i < NodeTable::kFillBuckets && out.size() < goal; ++i) {
-      const int b = fullest ? NodeTable::kFillBuckets - 1 - i : i;
+    for (int b = nodes.next_filled_bucket(fullest ? NodeTable::kFillBuckets - 1 : 0, !fullest);
+         b >= 0 && out.size() < goal; b = nodes.next_filled_bucket(fullest ? b - 1 : b + 1, !fullest)) {
       const auto& bucket = nodes.fill_bucket(b);
+      const size_t available = bucket.size() - rejected_in_bucket[b] - chosen_in_bucket[b];
+      if (available == 0) continue;
       const size_t need = goal - out.size();
-      if (bucket.size() <= need) {
+      const size_t before = out.size();
+      if (available <= need) {
         for (const auto row : bucket) {
           if (mark[row] != 1) continue;
           out.push_back(row);
           mark[row] = 2;
         }
-        continue;
+      } else {
+        choose(
+            need, available, salt, bucket,
+            [&](std::uint32_t row) { return mark[row] == 1 && nodes.bucket_of_row(row) == b; },
+            [&](std::uint32_t row) { return fullest ? ~key_of(row) : key_of(row); });
       }
-      if (bucket.size() > 2 * need && nodes.rows() * need < 6 * bucket.size() * bucket.size()) {
-        for (const auto row :
-             window(salt, need, [&](std::uint32_t row) { return mark[row] == 1 && nodes.bucket_of_row(row) == b; })) {
-          out.push_back(row);
-          mark[row] = 2;
-        }
-        continue;
-      }
-      pool.clear();
-      for (const auto row : bucket) {
-        if (mark[row] == 1) pool.push_back({fullest ? ~key_of(row) : key_of(row), row});
-      }
-      if (pool.size() > need) {
-        std::nth_element(pool.begin(), pool.begin() + static_cast<std::ptrdiff_t>(need), pool.end(), by_key);
-        pool.resize(need);
-      }
-      for (const auto& k : pool) {
-        out.push_back(k.row);
-        mark[k.row] = 2;
-      }
+      chosen_in_bucket[b] += static_cast<std::uint32_t>(out.size() - before);
     }
   };
   take(m / 2, true, 0x5bd1e995);
   take(m / 4, false, 0x27d4eb2f165667c5ULL);
-  // The sample: a seeded window of the rows not chosen yet.
-  for (const auto row : window(0x165667b19e3779f9ULL, m - out.size(), [&](std::uint32_t r) { return mark[r] == 1; })) {
-    out.push_back(row);
-  }
+  // The sample: seeded, among the rows not chosen yet.
+  choose(
+      m - out.size(), feasible.size() - out.size(), 0x165667b19e3779f9ULL, feasible,
+      [&](std::uint32_t r) { return mark[r] == 1; },
+      [&](std::uint32_t r) { return splitmix64(q.seed ^ 0x165667b19e3779f9ULL ^ nodes.name_hash(r)); });
   return out;
 }
 
@@ -426,6 +446,9 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
     std::uint8_t code;
   };
   std::vector<FirstRejection> first_rejection;  // when nothing fits
+  // Rows not ready or rejected, per fill bucket: what the candidate walk need not look at.
+  thread_local std::array<std::uint32_t, NodeTable::kFillBuckets> rejected_in_bucket;
+  rejected_in_bucket.fill(0);
   const std::vector<std::uint32_t>& ready = nodes.ready_rows();
   if (ready.size() < nodes.rows()) {
     thread_local std::vector<std::uint8_t> state_codes;
@@ -437,7 +460,7 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
       all_rows[row] = row;
     }
     RejectionTally not_ready;
-    not_ready.count(state_codes);
+    not_ready.count(state_codes, [&](size_t row) { ++rejected_in_bucket[nodes.bucket_of_row(row)]; });
     not_ready.collect_examples(state_codes, all_rows, [](size_t) { return false; });
     d.filters.push_back(not_ready.finish("engine", ctx, nullptr, nodes));
   }
@@ -456,7 +479,7 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
       return d;
     }
     RejectionTally tally;
-    tally.count(codes);
+    tally.count(codes, [&](size_t i) { ++rejected_in_bucket[nodes.bucket_of_row(alive[i])]; });
     tally.collect_examples(codes, alive, [&](size_t i) {
       if (first_rejection.size() >= kMaxNodeReasons) return false;
       first_rejection.push_back({alive[i], f->policy, codes[i]});
@@ -494,7 +517,7 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
     return d;
   }
   // 3-4. Candidates and their scores.
-  const std::vector<std::uint32_t> cand = candidates(q, nodes, rows);
+  const std::vector<std::uint32_t> cand = candidates(q, nodes, rows, rejected_in_bucket);
   d.scored = cand.size();
   const size_t s = scorers_.size();
   std::vector<std::vector<double>> raw(s), norm(s);

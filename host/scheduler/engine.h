@@ -129,8 +129,10 @@ class Engine {
   const EngineOptions& options() const { return options_; }
 
  private:
+  // `rejected_in_bucket`: per fill bucket, its rows that are not ready or were rejected.
   std::vector<std::uint32_t> candidates(const PlacementQuery& q, const NodeTable& nodes,
-                                        const std::vector<std::uint32_t>& feasible) const;
+                                        const std::vector<std::uint32_t>& feasible,
+                                        std::span<const std::uint32_t> rejected_in_bucket) const;
   // Normalised scores of `rows` for scorer p; raw in `raw`. Returns a note when it failed.
   std::string score_rows(const PolicyContext& ctx, size_t p, std::span<const std::uint32_t> rows,
                          std::vector<double>& raw, std::vector<double>& norm) const;

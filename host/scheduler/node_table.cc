@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 
 namespace novacron::scheduler {
 
@@ -119,6 +120,7 @@ int NodeTable::bucket_of(std::uint32_t row) const {
 
 void NodeTable::build_buckets() {
   for (auto& b : bucket_rows_) b.clear();
+  filled_buckets_.fill(0);
   row_bucket_.assign(names_.size(), 0);
   bucket_pos_.assign(names_.size(), 0);
   for (std::uint32_t row = 0; row < names_.size(); ++row) {
@@ -126,7 +128,28 @@ void NodeTable::build_buckets() {
     row_bucket_[row] = static_cast<std::uint16_t>(b);
     bucket_pos_[row] = static_cast<std::uint32_t>(bucket_rows_[b].size());
     bucket_rows_[b].push_back(row);
+    filled_buckets_[b / 64] |= std::uint64_t{1} << (b % 64);
   }
+}
+
+int NodeTable::next_filled_bucket(int from, bool upwards) const {
+  if (from < 0 || from >= kFillBuckets) return -1;
+  int word = from / 64;
+  const int bit = from % 64;
+  if (upwards) {
+    std::uint64_t bits = filled_buckets_[word] & (~std::uint64_t{0} << bit);
+    while (bits == 0) {
+      if (++word == kFillBuckets / 64) return -1;
+      bits = filled_buckets_[word];
+    }
+    return word * 64 + std::countr_zero(bits);
+  }
+  std::uint64_t bits = filled_buckets_[word] & (~std::uint64_t{0} >> (63 - bit));
+  while (bits == 0) {
+    if (--word < 0) return -1;
+    bits = filled_buckets_[word];
+  }
+  return word * 64 + 63 - std::countl_zero(bits);
 }
 
 void NodeTable::rebucket(std::uint32_t row) {
@@ -138,8 +161,10 @@ void NodeTable::rebucket(std::uint32_t row) {
   old_rows[pos] = old_rows.back();  // swap-remove
   bucket_pos_[old_rows[pos]] = pos;
   old_rows.pop_back();
+  if (old_rows.empty()) filled_buckets_[from / 64] &= ~(std::uint64_t{1} << (from % 64));
   bucket_pos_[row] = static_cast<std::uint32_t>(bucket_rows_[to].size());
   bucket_rows_[to].push_back(row);
+  filled_buckets_[to / 64] |= std::uint64_t{1} << (to % 64);
   row_bucket_[row] = static_cast<std::uint16_t>(to);
 }
 
@@ -162,6 +187,7 @@ NodeTable NodeTable::clone() const {
   t.allocated_ = allocated_;
   t.inv_usable_ = inv_usable_;
   t.bucket_rows_ = bucket_rows_;
+  t.filled_buckets_ = filled_buckets_;
   t.row_bucket_ = row_bucket_;
   t.bucket_pos_ = bucket_pos_;
   t.by_hash_ = by_hash_;

@@ -118,6 +118,9 @@ class NodeTable {
   // engine finds the fullest and emptiest rows without looking at every row.
   static constexpr int kFillBuckets = 1024;
   const std::vector<std::uint32_t>& fill_bucket(int bucket) const { return bucket_rows_[bucket]; }
+  // The next bucket with rows at or above `from` (upwards) or at or below it (downwards),
+  // -1 when there is none: a walk over the buckets skips empty ones 64 at a time.
+  int next_filled_bucket(int from, bool upwards) const;
   const std::vector<std::uint64_t>& name_hashes() const { return name_hashes_; }
   int bucket_of_row(std::uint32_t row) const { return row_bucket_[row]; }
   // The rows ordered by name hash (then name): a fixed pseudo-random order that does not
@@ -153,6 +156,7 @@ class NodeTable {
   std::vector<std::string> driver_names_, capability_names_;
   std::vector<std::string_view> name_views_;  // over names_
   std::array<std::vector<std::uint32_t>, kFillBuckets> bucket_rows_;
+  std::array<std::uint64_t, kFillBuckets / 64> filled_buckets_{};  // bit b: bucket b has rows
   std::vector<std::uint16_t> row_bucket_;
   std::vector<std::uint32_t> bucket_pos_;  // index of the row in its bucket
   std::vector<std::uint32_t> by_hash_;

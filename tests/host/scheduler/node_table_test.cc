@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace novacron::scheduler {
 namespace {
 
@@ -71,6 +74,47 @@ TEST(NodeTableTest, CommitAndReleaseChangeOnlyAllocations) {
   EXPECT_EQ(t->layout_epoch(), epoch);
   auto again = NodeTable::build(three_nodes(), error);
   EXPECT_NE(again->layout_epoch(), epoch);  // a rebuilt table is a new layout
+}
+
+// Fill buckets follow commits and releases, and the walk over filled buckets finds exactly
+// the buckets with rows, from either end and from any start, also in a clone.
+TEST(NodeTableTest, FilledBucketsFollowAllocations) {
+  std::vector<NodeView> views;
+  for (int i = 0; i < 4; ++i) {
+    NodeView v;
+    v.name = "n" + std::to_string(i);
+    v.capacity = {10240, 10240, 0};
+    views.push_back(v);
+  }
+  std::string error;
+  auto t = NodeTable::build(views, error);
+  ASSERT_TRUE(t) << error;
+  const auto filled = [](const NodeTable& table, bool upwards) {
+    std::vector<int> out;
+    for (int b = table.next_filled_bucket(upwards ? 0 : NodeTable::kFillBuckets - 1, upwards); b >= 0;
+         b = table.next_filled_bucket(upwards ? b + 1 : b - 1, upwards)) {
+      out.push_back(b);
+    }
+    return out;
+  };
+  EXPECT_EQ(filled(*t, true), (std::vector<int>{0}));
+  t->commit(1, {640, 0, 0});    // 1/16 full: bucket 64 (a word boundary)
+  t->commit(2, {10230, 0, 0});  // almost full: bucket 1023
+  t->commit(3, {630, 0, 0});    // bucket 63
+  EXPECT_EQ(filled(*t, true), (std::vector<int>{0, 63, 64, 1023}));
+  EXPECT_EQ(filled(*t, false), (std::vector<int>{1023, 64, 63, 0}));
+  EXPECT_EQ(t->next_filled_bucket(65, true), 1023);
+  EXPECT_EQ(t->next_filled_bucket(62, false), 0);
+  EXPECT_EQ(t->next_filled_bucket(NodeTable::kFillBuckets, true), -1);
+  EXPECT_EQ(t->fill_bucket(64), (std::vector<std::uint32_t>{1}));
+  t->release(0, {0, 0, 0});
+  t->commit(0, {10240, 0, 0});  // bucket 0 empties
+  EXPECT_EQ(filled(*t, true), (std::vector<int>{63, 64, 1023}));
+  EXPECT_EQ(t->next_filled_bucket(0, false), -1);
+  const NodeTable copy = t->clone();
+  t->release(2, {10230, 0, 0});
+  EXPECT_EQ(filled(*t, true), (std::vector<int>{0, 63, 64, 1023}));
+  EXPECT_EQ(filled(copy, true), (std::vector<int>{63, 64, 1023}));
 }
 
 TEST(NodeTableTest, RefusedInputsSayWhy) {
