@@ -70,6 +70,11 @@ class GroupDomains {
         std::lower_bound(counts_.begin(), counts_.end(), std::pair<std::uint32_t, std::uint32_t>(domain, 0));
     return it != counts_.end() && it->first == domain ? it->second : 0;
   }
+  bool node_scope() const { return node_scope_; }
+  // The scope label's column; null for node scope or when no node has the label.
+  const sdk::LabelColumn* column() const { return column_; }
+  // (domain, members) of every domain with members, by domain.
+  const std::vector<std::pair<std::uint32_t, std::uint32_t>>& counts() const { return counts_; }
   // Members allowed per domain; 0 = unbounded.
   std::uint32_t limit() const {
     if (rule().max_per_domain != 0) return rule().max_per_domain;
@@ -92,16 +97,58 @@ std::vector<GroupDomains> domains_of(const sdk::PlacementQuery& query, const sdk
   return out;
 }
 
-std::uint8_t hard_verdict(const GroupDomains& d, std::uint32_t row) {
-  const auto domain = d.domain(row);
-  if (!domain) return kScopeLabelMissing;
-  const std::uint32_t n = d.count(*domain);
+// The verdict for a domain where the group has `n` members.
+std::uint8_t verdict_of(const GroupDomains& d, std::uint32_t n) {
   if (is_anti(d.rule())) return n >= d.limit() ? kAntiAffinityFull : kPass;
   if (d.members() == 0) return kPass;  // the first member may go anywhere
   if (n == 0) return kAffinityElsewhere;
   if (d.limit() != 0 && n >= d.limit()) return kMaxPerDomain;
   return kPass;
 }
+
+std::uint8_t hard_verdict(const GroupDomains& d, std::uint32_t row) {
+  const auto domain = d.domain(row);
+  if (!domain) return kScopeLabelMissing;
+  return verdict_of(d, d.count(*domain));
+}
+
+// One hard group's verdicts resolved once per request, for the filter's loop over every
+// row: the verdict of each domain that differs from the verdict of a domain without
+// members, which every other row gets. Same verdicts as hard_verdict().
+class HardRule {
+ public:
+  explicit HardRule(const GroupDomains& d)
+      : node_scope_(d.node_scope()),
+        value_ids_(d.column() != nullptr ? d.column()->value_ids : nullptr),
+        others_(verdict_of(d, 0)) {
+    for (const auto& [domain, n] : d.counts()) {
+      if (const std::uint8_t v = verdict_of(d, n); v != others_) listed_.emplace_back(domain, v);
+    }
+  }
+
+  std::uint8_t verdict(std::uint32_t row) const {
+    std::uint32_t domain = row;
+    if (!node_scope_) {
+      if (value_ids_ == nullptr || value_ids_[row] == 0) return kScopeLabelMissing;
+      domain = value_ids_[row];
+    }
+    if (listed_.size() <= kLinear) {
+      for (const auto& [d, v] : listed_) {
+        if (d == domain) return v;
+      }
+      return others_;
+    }
+    const auto it = std::lower_bound(listed_.begin(), listed_.end(), std::pair<std::uint32_t, std::uint8_t>(domain, 0));
+    return it != listed_.end() && it->first == domain ? it->second : others_;
+  }
+
+ private:
+  static constexpr size_t kLinear = 16;  // a scan beats a binary search up to here
+  bool node_scope_;
+  const std::uint32_t* value_ids_;
+  std::uint8_t others_;
+  std::vector<std::pair<std::uint32_t, std::uint8_t>> listed_;  // by domain
+};
 
 double soft_score(const GroupDomains& d, std::uint32_t row) {
   const auto domain = d.domain(row);
@@ -244,9 +291,16 @@ sdk::Status AffinityPolicy::on_check_request(const sdk::PlacementQuery& query) {
 sdk::Status AffinityPolicy::on_filter_rows(const sdk::PlacementQuery& query, const sdk::NodeColumns& nodes,
                                            std::span<const std::uint32_t> rows, std::span<std::uint8_t> reject) {
   const std::vector<GroupDomains> hard = domains_of(query, nodes, /*hard=*/true);
+  std::vector<HardRule> rules;
+  rules.reserve(hard.size());
+  for (const GroupDomains& d : hard) rules.emplace_back(d);
+  if (rules.size() == 1) {  // the usual request: one group
+    for (size_t i = 0; i < rows.size(); ++i) reject[i] = rules[0].verdict(rows[i]);
+    return sdk::Status::ok();
+  }
   for (size_t i = 0; i < rows.size(); ++i) {
     std::uint8_t code = kPass;
-    for (size_t g = 0; g < hard.size() && code == kPass; ++g) code = hard_verdict(hard[g], rows[i]);
+    for (size_t g = 0; g < rules.size() && code == kPass; ++g) code = rules[g].verdict(rows[i]);
     reject[i] = code;
   }
   return sdk::Status::ok();
