@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <map>
 #include <numeric>
@@ -57,6 +58,19 @@ void for_each_rejected(std::span<const std::uint8_t> codes, F&& f) {
   }
 }
 
+std::string code_error(std::uint8_t code) {
+  return "reject code " + std::to_string(code) + " is not among its reason codes";
+}
+
+// A filter over `rows` outside the placement path (detail, totals): a code past the
+// policy's max_code() is its error.
+std::string run_filter(const PlacementPolicy& policy, const PolicyContext& ctx, std::span<const std::uint32_t> rows,
+                       std::span<std::uint8_t> codes) {
+  if (std::string err = policy.filter(ctx, rows, codes); !err.empty()) return err;
+  const std::uint8_t highest = codes.empty() ? 0 : *std::max_element(codes.begin(), codes.end());
+  return highest > policy.max_code() ? code_error(highest) : std::string();
+}
+
 // One filter's rejections: rows per code, and the first rows of each code as examples. The
 // count runs over every rejected row, so it only counts (into two tables in turn, so that
 // rows with the same code do not wait on each other's increments); the examples come from
@@ -75,6 +89,13 @@ class RejectionTally {
       return true;
     });
     for (size_t c = 0; c < 256; ++c) counts_[0][c] += counts_[1][c];
+  }
+  // The highest code counted (0 when none).
+  std::uint8_t highest() const {
+    for (size_t c = 255; c > 0; --c) {
+      if (counts_[0][c] != 0) return static_cast<std::uint8_t>(c);
+    }
+    return 0;
   }
 
   // Records the first kExamples rows of each code (rows[i] for codes[i]) and the order codes
@@ -163,6 +184,26 @@ size_t keep_passing(std::span<const std::uint32_t> in, std::span<const std::uint
 }
 
 constexpr size_t kMaxNodeReasons = 100;
+
+// The k-th largest of `keys` (1 <= k <= keys.size()): by insertion into the k best for a
+// small k, by selection otherwise.
+std::int64_t kth_largest(const std::vector<std::int64_t>& keys, size_t k) {
+  constexpr size_t kInsertion = 8;
+  if (k > kInsertion) {
+    std::vector<std::int64_t> copy(keys);
+    std::nth_element(copy.begin(), copy.begin() + static_cast<std::ptrdiff_t>(k - 1), copy.end(), std::greater<>());
+    return copy[k - 1];
+  }
+  std::array<std::int64_t, kInsertion> best;
+  best.fill(std::numeric_limits<std::int64_t>::min());
+  for (const std::int64_t key : keys) {
+    if (key <= best[k - 1]) continue;
+    size_t j = k - 1;
+    for (; j > 0 && best[j - 1] < key; --j) best[j] = best[j - 1];
+    best[j] = key;
+  }
+  return best[k - 1];
+}
 
 // A total score as an integer key (2^-20 steps, rounded half away from zero), so that
 // totals equal up to floating-point noise tie exactly. Inline: llround is a library call,
@@ -379,10 +420,11 @@ std::vector<std::uint32_t> Engine::candidates(const PlacementQuery& q, const Nod
 std::string Engine::score_rows(const PolicyContext& ctx, size_t p, std::span<const std::uint32_t> rows,
                                std::vector<double>& raw, std::vector<double>& norm) const {
   raw.assign(rows.size(), 0.0);
-  norm.assign(rows.size(), 0.0);
+  norm.resize(rows.size());  // every element is written below
   const PlacementPolicy* policy = scorers_[p].policy;
   if (const std::string err = policy->score(ctx, rows, raw); !err.empty()) {
     std::fill(raw.begin(), raw.end(), 0.0);
+    std::fill(norm.begin(), norm.end(), 0.0);
     return std::string(policy->name()) + " failed and counted 0: " + err;
   }
   const bool unit = policy->scale() == ScoreScale::kUnit;
@@ -397,6 +439,7 @@ std::string Engine::score_rows(const PolicyContext& ctx, size_t p, std::span<con
     const double v = raw[i];
     if (!std::isfinite(v)) {
       non_finite = true;
+      norm[i] = 0.0;
       continue;
     }
     norm[i] = unit ? std::clamp(v, 0.0, 1.0) : (hi > lo ? (v - lo) / (hi - lo) : 0.0);
@@ -480,6 +523,12 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
     }
     RejectionTally tally;
     tally.count(codes, [&](size_t i) { ++rejected_in_bucket[nodes.bucket_of_row(alive[i])]; });
+    if (const std::uint8_t highest = tally.highest(); highest > f->policy->max_code()) {
+      d.outcome = Outcome::kUnavailable;
+      d.error = std::string(f->policy->name()) + ": " + code_error(highest);
+      d.summary = "the scheduler cannot decide: filter " + d.error;
+      return d;
+    }
     tally.collect_examples(codes, alive, [&](size_t i) {
       if (first_rejection.size() >= kMaxNodeReasons) return false;
       first_rejection.push_back({alive[i], f->policy, codes[i]});
@@ -520,7 +569,11 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
   const std::vector<std::uint32_t> cand = candidates(q, nodes, rows, rejected_in_bucket);
   d.scored = cand.size();
   const size_t s = scorers_.size();
-  std::vector<std::vector<double>> raw(s), norm(s);
+  thread_local std::vector<std::vector<double>> raw, norm;  // per scorer; scratch
+  if (raw.size() < s) {
+    raw.resize(s);
+    norm.resize(s);
+  }
   for (size_t p = 0; p < s; ++p) {
     if (std::find_if(active_scorers.begin(), active_scorers.end(),
                      [&](const WeightedPolicy* w) { return w == &scorers_[p]; }) == active_scorers.end()) {
@@ -530,26 +583,44 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
     }
     if (std::string note = score_rows(ctx, p, cand, raw[p], norm[p]); !note.empty()) d.notes.push_back(std::move(note));
   }
-  // 5. Totals and the deterministic order.
+  // 5. Totals and the deterministic order: by total (in 2^-20 steps), then by a hash of the
+  // request's seed and the node's name, then by name. The hash is taken only for the rows
+  // that can reach the top K: the K-th best total is found first.
+  const size_t n = cand.size();
+  thread_local std::vector<double> totals;
+  thread_local std::vector<std::int64_t> keys;
+  totals.resize(n);
+  keys.resize(n);
+  for (size_t p = 0; p < s; ++p) {
+    const double weight = scorers_[p].weight;
+    const double* normalised = norm[p].data();
+    if (p == 0) {
+      for (size_t i = 0; i < n; ++i) totals[i] = weight * normalised[i];
+    } else {
+      for (size_t i = 0; i < n; ++i) totals[i] += weight * normalised[i];
+    }
+  }
+  if (s == 0) std::fill(totals.begin(), totals.end(), 0.0);
+  for (size_t i = 0; i < n; ++i) keys[i] = total_key(totals[i]);
+  const size_t k = std::min(std::max<size_t>(1, options_.top_k), n);
+  const std::int64_t cutoff = kth_largest(keys, k);
   struct Ranked {
     std::int64_t total_key;
     std::uint64_t tie_key;
     std::uint32_t index;
     double total;
   };
-  std::vector<Ranked> ranked(cand.size());
-  for (size_t i = 0; i < cand.size(); ++i) {
-    double total = 0;
-    for (size_t p = 0; p < s; ++p) total += scorers_[p].weight * norm[p][i];
-    ranked[i] =
-        Ranked{total_key(total), splitmix64(q.seed ^ nodes.name_hash(cand[i])), static_cast<std::uint32_t>(i), total};
+  std::vector<Ranked> ranked;
+  for (size_t i = 0; i < n; ++i) {
+    if (keys[i] < cutoff) continue;
+    ranked.push_back(
+        Ranked{keys[i], splitmix64(q.seed ^ nodes.name_hash(cand[i])), static_cast<std::uint32_t>(i), totals[i]});
   }
   const auto better = [&](const Ranked& a, const Ranked& b) {
     if (a.total_key != b.total_key) return a.total_key > b.total_key;
     if (a.tie_key != b.tie_key) return a.tie_key < b.tie_key;
     return nodes.name(cand[a.index]) < nodes.name(cand[b.index]);
   };
-  const size_t k = std::min(std::max<size_t>(1, options_.top_k), ranked.size());
   std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(k), ranked.end(), better);
   // 6. Explain the top K before the commit changes what the words describe.
   for (size_t j = 0; j < k; ++j) {
@@ -591,7 +662,7 @@ std::vector<double> Engine::totals(const PlacementQuery& q, const NodeTable& nod
   for (const auto& f : filters_) {
     if ((f.policy->applies(ctx) & PlacementPolicy::kFilter) == 0) continue;
     codes.assign(rows.size(), 0);
-    if (!f.policy->filter(ctx, rows, codes).empty()) return out;  // cannot decide: nothing is feasible
+    if (!run_filter(*f.policy, ctx, rows, codes).empty()) return out;  // cannot decide: nothing is feasible
     size_t kept = 0;
     for (size_t i = 0; i < rows.size(); ++i) {
       if (codes[i] == 0) rows[kept++] = rows[i];
@@ -624,7 +695,7 @@ std::vector<NodeDetail> Engine::detail(const PlacementQuery& q, const NodeTable&
   for (const auto& f : filters_) {
     if ((f.policy->applies(ctx) & PlacementPolicy::kFilter) == 0) continue;
     codes.assign(ready.size(), 0);
-    const std::string err = f.policy->filter(ctx, ready, codes);
+    const std::string err = run_filter(*f.policy, ctx, ready, codes);
     for (size_t i = 0; i < ready.size(); ++i) {
       NodeDetail::Verdict v;
       v.policy = std::string(f.policy->name());

@@ -27,6 +27,8 @@ class PluginPolicy final : public PlacementPolicy {
                      std::span<std::uint8_t> reject) const override;
   std::string reason(std::uint8_t code) const override;
   std::string reason_code(std::uint8_t code) const override;
+  // Interface 2: its reason codes; interface 1: 1 (the adapter's generic rejection).
+  std::uint8_t max_code() const override;
   std::string score(const PolicyContext& ctx, std::span<const std::uint32_t> rows,
                     std::span<double> out) const override;
   Explanation explain(const PolicyContext& ctx, std::uint32_t row) const override;

@@ -99,6 +99,9 @@ class PlacementPolicy {
     return {};
   }
   virtual std::string reason(std::uint8_t code) const { return "rejected (code " + std::to_string(code) + ")"; }
+  // The highest reject code filter() may write; the engine refuses a decision on a higher one
+  // (a plugin's bug) rather than explain it with a reason that does not exist.
+  virtual std::uint8_t max_code() const { return 255; }
   // Stable identifier of a reason code, for scripts ("memory").
   virtual std::string reason_code(std::uint8_t code) const { return "code_" + std::to_string(code); }
 

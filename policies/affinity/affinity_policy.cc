@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <optional>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -123,6 +124,26 @@ class HardRule {
         others_(verdict_of(d, 0)) {
     for (const auto& [domain, n] : d.counts()) {
       if (const std::uint8_t v = verdict_of(d, n); v != others_) listed_.emplace_back(domain, v);
+    }
+  }
+
+  // out[i] = verdict(rows[i]), with the short scan unrolled into the loop over rows.
+  void verdicts(std::span<const std::uint32_t> rows, std::span<std::uint8_t> out) const {
+    if (listed_.size() > kLinear) {
+      for (size_t i = 0; i < rows.size(); ++i) out[i] = verdict(rows[i]);
+      return;
+    }
+    if (!node_scope_ && value_ids_ == nullptr) {
+      std::fill(out.begin(), out.end(), std::uint8_t{kScopeLabelMissing});
+      return;
+    }
+    const auto* listed = listed_.data();
+    const size_t count = listed_.size();
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const std::uint32_t domain = node_scope_ ? rows[i] : value_ids_[rows[i]];
+      std::uint8_t v = others_;
+      for (size_t j = 0; j < count; ++j) v = listed[j].first == domain ? listed[j].second : v;
+      out[i] = !node_scope_ && domain == 0 ? std::uint8_t{kScopeLabelMissing} : v;
     }
   }
 
@@ -295,7 +316,7 @@ sdk::Status AffinityPolicy::on_filter_rows(const sdk::PlacementQuery& query, con
   rules.reserve(hard.size());
   for (const GroupDomains& d : hard) rules.emplace_back(d);
   if (rules.size() == 1) {  // the usual request: one group
-    for (size_t i = 0; i < rows.size(); ++i) reject[i] = rules[0].verdict(rows[i]);
+    rules[0].verdicts(rows, reject);
     return sdk::Status::ok();
   }
   for (size_t i = 0; i < rows.size(); ++i) {
