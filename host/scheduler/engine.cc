@@ -312,7 +312,7 @@ Engine::Engine(std::vector<WeightedPolicy> filters, std::vector<WeightedPolicy> 
 
 std::vector<std::uint32_t> Engine::candidates(const PlacementQuery& q, const NodeTable& nodes,
                                               const std::vector<std::uint32_t>& feasible,
-                                              std::span<const std::uint32_t> rejected_in_bucket) const {
+                                              const Rejected& rejected) const {
   const size_t m = options_.max_scored;
   if (m == 0 || feasible.size() <= m) return feasible;
   // Past max_scored: the m/2 fullest rows (what packing wants), the m/4 emptiest (what
@@ -320,12 +320,11 @@ std::vector<std::uint32_t> Engine::candidates(const PlacementQuery& q, const Nod
   // The table keeps rows in fill buckets, so the fullest and emptiest are found by walking
   // buckets from either end, not by looking at every row; only the rows of the buckets
   // walked get an exact key: fill after placement (to 2^-20) above a hash of (seed, node).
-  thread_local std::vector<std::uint8_t> marks;
-  marks.assign(nodes.rows(), 0);
-  // Through a plain pointer: a byte store may alias anything, and through the vector the
-  // compiler would reload its data pointer after every store.
-  std::uint8_t* const mark = marks.data();  // 1 = feasible, 2 = chosen
-  for (const auto row : feasible) mark[row] = 1;
+  // A row is open (feasible, not chosen yet) while its stamp is older than this placement's
+  // generation; no per-row pass over the table is needed to know it.
+  std::uint8_t* const stamp = rejected.stamps;
+  const std::uint8_t rejected_stamp = rejected.generation, chosen_stamp = rejected.generation + 1;
+  const auto open = [&](std::uint32_t row) { return stamp[row] < rejected_stamp; };
   constexpr int kFillBits = 21;
   const auto key_of = [&](std::uint32_t row) {
     const double fill = std::min(dominant_share_after(nodes, row, q.resources), 1.999999);
@@ -359,7 +358,7 @@ std::vector<std::uint32_t> Engine::candidates(const PlacementQuery& q, const Nod
     if (available > 2 * want && nodes.rows() * want < 6 * available * available) {
       for (const auto row : window(salt, want, pick)) {
         out.push_back(row);
-        mark[row] = 2;
+        stamp[row] = chosen_stamp;
       }
       return;
     }
@@ -373,7 +372,7 @@ std::vector<std::uint32_t> Engine::candidates(const PlacementQuery& q, const Nod
     }
     for (const auto& k : pool) {
       out.push_back(k.row);
-      mark[k.row] = 2;
+      stamp[k.row] = chosen_stamp;
     }
   };
   // Rows already chosen, per bucket: with the rejected ones, what a bucket no longer offers.
@@ -388,20 +387,20 @@ std::vector<std::uint32_t> Engine::candidates(const PlacementQuery& q, const Nod
     for (int b = nodes.next_filled_bucket(fullest ? NodeTable::kFillBuckets - 1 : 0, !fullest);
          b >= 0 && out.size() < goal; b = nodes.next_filled_bucket(fullest ? b - 1 : b + 1, !fullest)) {
       const auto& bucket = nodes.fill_bucket(b);
-      const size_t available = bucket.size() - rejected_in_bucket[b] - chosen_in_bucket[b];
+      const size_t available = bucket.size() - rejected.per_bucket[b] - chosen_in_bucket[b];
       if (available == 0) continue;
       const size_t need = goal - out.size();
       const size_t before = out.size();
       if (available <= need) {
         for (const auto row : bucket) {
-          if (mark[row] != 1) continue;
+          if (!open(row)) continue;
           out.push_back(row);
-          mark[row] = 2;
+          stamp[row] = chosen_stamp;
         }
       } else {
         choose(
             need, available, salt, bucket,
-            [&](std::uint32_t row) { return mark[row] == 1 && nodes.bucket_of_row(row) == b; },
+            [&](std::uint32_t row) { return open(row) && nodes.bucket_of_row(row) == b; },
             [&](std::uint32_t row) { return fullest ? ~key_of(row) : key_of(row); });
       }
       chosen_in_bucket[b] += static_cast<std::uint32_t>(out.size() - before);
@@ -412,7 +411,7 @@ std::vector<std::uint32_t> Engine::candidates(const PlacementQuery& q, const Nod
   // The sample: seeded, among the rows not chosen yet.
   choose(
       m - out.size(), feasible.size() - out.size(), 0x165667b19e3779f9ULL, feasible,
-      [&](std::uint32_t r) { return mark[r] == 1; },
+      [&](std::uint32_t r) { return open(r); },
       [&](std::uint32_t r) { return splitmix64(q.seed ^ 0x165667b19e3779f9ULL ^ nodes.name_hash(r)); });
   return out;
 }
@@ -492,6 +491,19 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
   // Rows not ready or rejected, per fill bucket: what the candidate walk need not look at.
   thread_local std::array<std::uint32_t, NodeTable::kFillBuckets> rejected_in_bucket;
   rejected_in_bucket.fill(0);
+  // Per-row stamps of rejected rows; generations avoid clearing them for every placement.
+  thread_local std::vector<std::uint8_t> stamps;
+  thread_local std::uint8_t generation = 0;
+  if (stamps.size() != nodes.rows() || generation >= 250) {
+    stamps.assign(nodes.rows(), 0);
+    generation = 0;
+  }
+  generation += 2;
+  std::uint8_t* const stamp = stamps.data();
+  const auto reject_row = [&](std::uint32_t row) {
+    ++rejected_in_bucket[nodes.bucket_of_row(row)];
+    stamp[row] = generation;
+  };
   const std::vector<std::uint32_t>& ready = nodes.ready_rows();
   if (ready.size() < nodes.rows()) {
     thread_local std::vector<std::uint8_t> state_codes;
@@ -503,7 +515,7 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
       all_rows[row] = row;
     }
     RejectionTally not_ready;
-    not_ready.count(state_codes, [&](size_t row) { ++rejected_in_bucket[nodes.bucket_of_row(row)]; });
+    not_ready.count(state_codes, [&](size_t row) { reject_row(static_cast<std::uint32_t>(row)); });
     not_ready.collect_examples(state_codes, all_rows, [](size_t) { return false; });
     d.filters.push_back(not_ready.finish("engine", ctx, nullptr, nodes));
   }
@@ -522,7 +534,7 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
       return d;
     }
     RejectionTally tally;
-    tally.count(codes, [&](size_t i) { ++rejected_in_bucket[nodes.bucket_of_row(alive[i])]; });
+    tally.count(codes, [&](size_t i) { reject_row(alive[i]); });
     if (const std::uint8_t highest = tally.highest(); highest > f->policy->max_code()) {
       d.outcome = Outcome::kUnavailable;
       d.error = std::string(f->policy->name()) + ": " + code_error(highest);
@@ -566,7 +578,7 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
     return d;
   }
   // 3-4. Candidates and their scores.
-  const std::vector<std::uint32_t> cand = candidates(q, nodes, rows, rejected_in_bucket);
+  const std::vector<std::uint32_t> cand = candidates(q, nodes, rows, Rejected{rejected_in_bucket, stamp, generation});
   d.scored = cand.size();
   const size_t s = scorers_.size();
   thread_local std::vector<std::vector<double>> raw, norm;  // per scorer; scratch

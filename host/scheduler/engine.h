@@ -129,10 +129,16 @@ class Engine {
   const EngineOptions& options() const { return options_; }
 
  private:
-  // `rejected_in_bucket`: per fill bucket, its rows that are not ready or were rejected.
+  // What the filters left out of a placement, for the candidate walk: rows not ready or
+  // rejected, counted per fill bucket and stamped per row (stamps[row] == generation; the
+  // walk stamps the rows it chooses generation + 1; older stamps mean nothing).
+  struct Rejected {
+    std::span<const std::uint32_t> per_bucket;
+    std::uint8_t* stamps = nullptr;
+    std::uint8_t generation = 0;
+  };
   std::vector<std::uint32_t> candidates(const PlacementQuery& q, const NodeTable& nodes,
-                                        const std::vector<std::uint32_t>& feasible,
-                                        std::span<const std::uint32_t> rejected_in_bucket) const;
+                                        const std::vector<std::uint32_t>& feasible, const Rejected& rejected) const;
   // Normalised scores of `rows` for scorer p; raw in `raw`. Returns a note when it failed.
   std::string score_rows(const PolicyContext& ctx, size_t p, std::span<const std::uint32_t> rows,
                          std::vector<double>& raw, std::vector<double>& norm) const;
