@@ -465,7 +465,10 @@ json PlacementService::describe() {
 
 namespace novacron {
 
-PlacementService::~PlacementService() { stop_periodic_rebalance(); }
+PlacementService::~PlacementService() {
+  stop_periodic_rebalance();
+  usage_.flush();  // the five-minute bucket in progress survives a restart
+}
 
 PlacementAnswer PlacementService::rebalance(const std::string& scope, size_t max) {
   if (scope != "local" && scope != "cluster") {

@@ -37,7 +37,8 @@ class PlacementStore {
   // Newest first; `vm` filters by VM name or id, `outcome` by outcome; ids before `before_id`.
   Expected<std::vector<PlacementRecord>> list(const std::string& vm, const std::string& outcome,
                                               const std::string& before_id, size_t limit);
-  // Keeps at most `max_rows`, none older than `max_age_ms`. Returns the rows removed.
+  // Keeps at most `max_rows` (the latest inserted), none older than `max_age_ms`. Returns the
+  // rows removed.
   Expected<size_t> prune(size_t max_rows, std::int64_t max_age_ms, std::int64_t now_ms);
 
   static nlohmann::json to_json(const PlacementRecord& r);

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <cmath>
+#include <utility>
+#include <vector>
 
 namespace novacron {
 using nlohmann::json;
@@ -31,7 +33,7 @@ void UsageCollector::load() {
       std::int64_t{options_.retention_days} * 86400000;
   auto rows = db_.with_lock([&]() -> Expected<size_t> {
     auto stmt = db_.prepare(
-        "SELECT vm_id, bucket_start, cpu_mean, cpu_max, mem_mean, mem_max, io_max, net_max FROM vm_usage "
+        "SELECT vm_id, bucket_start, cpu_mean, cpu_max, mem_mean, mem_max, io_max, net_max, samples FROM vm_usage "
         "WHERE bucket_start >= ? ORDER BY vm_id, bucket_start");
     if (!stmt) return tl::unexpected(stmt.error());
     stmt->bind(1, since);
@@ -46,7 +48,15 @@ void UsageCollector::load() {
       scheduler::UsageSample s;
       s.at_seconds = static_cast<double>(stmt->integer(1)) / 1000.0;
       s.value = {stmt->real(3), stmt->real(5), stmt->real(6), stmt->real(7)};
-      vm(stmt->text(0)).model.add(s);
+      Vm& v = vm(stmt->text(0));
+      v.model.add(s);
+      // The VM's latest bucket is where its next samples go if they fall in the same five
+      // minutes (a restart, or a flush at shutdown): sums from the means, and the peaks.
+      const auto samples = static_cast<int>(stmt->integer(8));
+      v.bucket = Bucket{stmt->integer(1), {}, {}, samples};
+      v.bucket.sum[0] = stmt->real(2) * samples;
+      v.bucket.sum[1] = stmt->real(4) * samples;
+      v.bucket.max = {stmt->real(3), stmt->real(5), stmt->real(6), stmt->real(7)};
       ++n;
     }
     return n;
@@ -118,6 +128,17 @@ void UsageCollector::store_bucket(const std::string& vm_id, const Bucket& b) {
     return stmt->run();
   });
   if (!r) spdlog::warn("usage of vm {} not stored: {}", vm_id, r.error().message);
+}
+
+void UsageCollector::flush() {
+  std::vector<std::pair<std::string, Bucket>> open;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& [id, v] : vms_) {
+      if (v.bucket.start_ms >= 0 && v.bucket.samples > 0) open.emplace_back(id, v.bucket);
+    }
+  }
+  for (const auto& [id, b] : open) store_bucket(id, b);
 }
 
 void UsageCollector::forget(const std::string& vm_id) {

@@ -47,6 +47,9 @@ class UsageCollector {
                std::int64_t at_ms);
   // Forgets a VM (deleted).
   void forget(const std::string& vm_id);
+  // Stores every VM's five-minute bucket in progress (at shutdown); load() continues them
+  // when the daemon is back within the same five minutes.
+  void flush();
 
   // The node's predicted use and class counts over `vms` (id, vcpus, memory_mib).
   struct VmSize {

@@ -75,6 +75,41 @@ TEST_F(PlacementStoreTest, RoundTripListAndPrune) {
   EXPECT_EQ(store.list("", "", "", 10)->size(), 1u);
 }
 
+// The count bound holds decision after decision with one prune per insert (as the service
+// prunes), keeps the newest rows, and holds when another writer adds or removes rows.
+TEST_F(PlacementStoreTest, CountBoundKeepsTheNewestAcrossWriters) {
+  PlacementStore store(*db_);
+  const auto id = [](int i) { return "pl-" + std::to_string(1000000 + i) + "-a-" + std::to_string(i); };
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(store.insert(record(id(i), "vm-" + std::to_string(i), "placed", 1000000 + i)));
+    auto removed = store.prune(10, 1000000000, 1000000 + i);
+    ASSERT_TRUE(removed.has_value());
+    EXPECT_EQ(*removed, i >= 10 ? 1u : 0u) << i;
+  }
+  auto rows = store.list("", "", "", 100);
+  ASSERT_EQ(rows->size(), 10u);
+  EXPECT_EQ(rows->front().id, id(39));
+  EXPECT_EQ(rows->back().id, id(30));
+
+  // Another writer (a second store on the same database) adds five rows.
+  PlacementStore other(*db_);
+  for (int i = 40; i < 45; ++i) ASSERT_TRUE(other.insert(record(id(i), "vm", "placed", 1000000 + i)));
+  EXPECT_EQ(*store.prune(10, 1000000000, 1000045), 5u);
+  EXPECT_EQ(*store.prune(10, 1000000000, 1000045), 0u);
+  rows = store.list("", "", "", 100);
+  ASSERT_EQ(rows->size(), 10u);
+  EXPECT_EQ(rows->back().id, id(35));
+
+  // ... and removes rows behind its back: the bound still holds and the newest stay.
+  ASSERT_TRUE(db_->exec("DELETE FROM placements WHERE id IN ('" + id(35) + "', '" + id(36) + "')"));
+  ASSERT_TRUE(store.insert(record(id(45), "vm", "placed", 1000045)));
+  ASSERT_TRUE(store.prune(10, 1000000000, 1000045).has_value());
+  rows = store.list("", "", "", 100);
+  EXPECT_LE(rows->size(), 10u);
+  EXPECT_GE(rows->size(), 8u);
+  EXPECT_EQ(rows->front().id, id(45));
+}
+
 TEST(NodeRegistryTest, PeerSummariesWithDeclaredValuesWinning) {
   const json summary = {
       {"ready", true},

@@ -101,5 +101,41 @@ TEST_F(UsageCollectorTest, HistorySurvivesARestart) {
   EXPECT_TRUE(third.vm_usage("db").is_null()) << "forget removes the stored buckets";
 }
 
+// The five-minute bucket in progress is stored at shutdown (flush) and continued after the
+// restart: its samples from both sides of the restart end up in one stored bucket.
+TEST_F(UsageCollectorTest, TheBucketInProgressSurvivesARestart) {
+  const std::int64_t now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  const std::int64_t t0 = (now - 3600 * 1000) / 300000 * 300000;  // a bucket boundary an hour ago
+  const auto observe = [&](UsageCollector& c, int second, double cpu_so_far_seconds) {
+    c.observe("web", 2, 1024, counters(static_cast<std::int64_t>(cpu_so_far_seconds * 1e9), 512 * 1024),
+              t0 + second * 1000);
+  };
+  {
+    UsageCollector before(*db_, {});
+    double cpu = 0;
+    for (int s = 0; s <= 120; s += 30, cpu += 30) observe(before, s, cpu);  // half of 2 vCPUs: 4 samples
+    before.flush();
+  }
+  UsageCollector after(*db_, {});
+  after.load();
+  double cpu = 1000;
+  for (int s = 150; s <= 270; s += 30, cpu += 60) observe(after, s, cpu);  // both vCPUs: 4 samples
+  observe(after, 300, cpu);  // the next bucket starts: the first one is stored
+  auto stored = db_->with_lock([&]() -> Expected<std::pair<std::int64_t, double>> {
+    auto stmt = db_->prepare("SELECT samples, cpu_mean FROM vm_usage WHERE vm_id = 'web' AND bucket_start = ?");
+    if (!stmt) return tl::unexpected(stmt.error());
+    stmt->bind(1, t0);
+    auto row = stmt->step();
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) return std::pair<std::int64_t, double>{0, 0.0};
+    return std::pair<std::int64_t, double>{stmt->integer(0), stmt->real(1)};
+  });
+  ASSERT_TRUE(stored.has_value()) << stored.error().message;
+  EXPECT_EQ(stored->first, 8) << "four samples before the restart and four after";
+  EXPECT_NEAR(stored->second, 0.75, 1e-9);
+}
+
 }  // namespace
 }  // namespace novacron
