@@ -102,7 +102,6 @@ Expected<void> extract_plugin_archive(const fs::path& archive_path, const fs::pa
     const void* buf = nullptr;
     size_t len = 0;
     la_int64_t offset = 0;
-    std::uint64_t written = 0;
     while ((rc = archive_read_data_block(a.get(), &buf, &len, &offset)) == ARCHIVE_OK) {
       if (static_cast<std::uint64_t>(offset) + len > static_cast<std::uint64_t>(size)) {
         return make_error("archive_invalid",
@@ -111,7 +110,6 @@ Expected<void> extract_plugin_archive(const fs::path& archive_path, const fs::pa
       if (::pwrite(out.get(), buf, len, offset) != static_cast<ssize_t>(len)) {
         return make_error("io", target.string() + ": " + std::strerror(errno));
       }
-      written += len;
     }
     if (rc != ARCHIVE_EOF) {
       return make_error("archive_invalid", archive_path.string() + ": " + archive_error_string(a.get()));
