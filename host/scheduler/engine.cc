@@ -515,18 +515,12 @@ Decision Engine::place(const PlacementQuery& q, NodeTable& nodes, bool commit) c
     stamp[row] = generation;
   };
   const std::vector<std::uint32_t>& ready = nodes.ready_rows();
-  if (ready.size() < nodes.rows()) {
-    thread_local std::vector<std::uint8_t> state_codes;
-    thread_local std::vector<std::uint32_t> all_rows;
-    state_codes.resize(nodes.rows());
-    all_rows.resize(nodes.rows());
-    for (std::uint32_t row = 0; row < nodes.rows(); ++row) {
-      state_codes[row] = nodes.state(row) == NodeState::kReady ? 0 : kNotReady;
-      all_rows[row] = row;
-    }
+  if (const std::vector<std::uint32_t>& others = nodes.not_ready_rows(); !others.empty()) {
+    // The table lists them: a cost in the rows that are not ready, not in every row.
+    const std::vector<std::uint8_t> not_ready_codes(others.size(), kNotReady);
     RejectionTally not_ready;
-    not_ready.count(state_codes, [&](size_t row) { reject_row(static_cast<std::uint32_t>(row)); });
-    not_ready.collect_examples(state_codes, all_rows, [](size_t) { return false; });
+    not_ready.count(not_ready_codes, [&](size_t i) { reject_row(others[i]); });
+    not_ready.collect_examples(not_ready_codes, others, [](size_t) { return false; });
     d.filters.push_back(not_ready.finish("engine", ctx, nullptr, nodes));
   }
   // 2. Filters, each over what is left: the first reads the table's ready list, the rest

@@ -96,7 +96,7 @@ std::optional<NodeTable> NodeTable::build(const std::vector<NodeView>& nodes, st
   t.build_views();
   t.build_buckets();
   for (std::uint32_t row = 0; row < n; ++row) {
-    if (t.states_[row] == NodeState::kReady) t.ready_rows_.push_back(row);
+    (t.states_[row] == NodeState::kReady ? t.ready_rows_ : t.not_ready_rows_).push_back(row);
   }
   t.by_hash_.resize(n);
   for (std::uint32_t row = 0; row < n; ++row) t.by_hash_[row] = row;
@@ -182,6 +182,7 @@ NodeTable NodeTable::clone() const {
   t.row_by_name_ = row_by_name_;
   t.states_ = states_;
   t.ready_rows_ = ready_rows_;
+  t.not_ready_rows_ = not_ready_rows_;
   t.capacity_ = capacity_;
   t.reserved_ = reserved_;
   t.allocated_ = allocated_;

@@ -76,6 +76,8 @@ class NodeTable {
   NodeState state(std::uint32_t row) const { return states_[row]; }
   // The ready rows, ascending: where every placement starts (states change only by a rebuild).
   const std::vector<std::uint32_t>& ready_rows() const { return ready_rows_; }
+  // The other rows (unreachable or cordoned), ascending.
+  const std::vector<std::uint32_t>& not_ready_rows() const { return not_ready_rows_; }
 
   // Columns, one value per row.
   const std::vector<std::int64_t>& capacity(Resource r) const { return capacity_[r]; }
@@ -143,7 +145,7 @@ class NodeTable {
   std::vector<std::uint64_t> name_hashes_;
   std::unordered_map<std::string, std::uint32_t> row_by_name_;
   std::vector<NodeState> states_;
-  std::vector<std::uint32_t> ready_rows_;
+  std::vector<std::uint32_t> ready_rows_, not_ready_rows_;
   std::array<std::vector<std::int64_t>, kResources> capacity_, reserved_, allocated_;
   std::array<std::vector<double>, kResources> inv_usable_;
   std::map<std::string, std::vector<std::uint32_t>, std::less<>> labels_;

@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include <algorithm>
-#include <functional>
 #include <utility>
 
 #include "novacron/sdk/json_config.hpp"
@@ -168,47 +167,29 @@ using Words = std::vector<std::uint64_t>;
 
 bool test_bit(const Words& w, std::uint32_t row) { return (w[row >> 6] >> (row & 63) & 1u) != 0; }
 
-template <typename Cmp>
-void compare_rows(const sdk::NodeColumns& nodes, std::span<const std::uint32_t> rows, NumberAttribute attribute,
-                  double constant, Cmp cmp, Words& out) {
+void compare_rows(const sdk::NodeColumns& nodes, std::span<const std::uint32_t> rows,
+                  const Expression::NumberComparison& c, Words& out) {
+  const auto test = [&](std::uint32_t row) {
+    return static_cast<std::uint64_t>(ordered(number_at(nodes, row, c.attribute), c.constant, c.compare));
+  };
   // Dense when most rows are asked for: 64 rows per word, no scattered writes.
   if (rows.size() * 2 >= nodes.rows) {
     for (std::uint32_t base = 0; base < nodes.rows; base += 64) {
       std::uint64_t word = 0;
       const std::uint32_t end = std::min<std::uint32_t>(base + 64, nodes.rows);
-      for (std::uint32_t row = base; row < end; ++row) {
-        word |= static_cast<std::uint64_t>(cmp(number_at(nodes, row, attribute), constant)) << (row - base);
-      }
+      for (std::uint32_t row = base; row < end; ++row) word |= test(row) << (row - base);
       out[base >> 6] = word;
     }
     return;
   }
-  for (const std::uint32_t row : rows) {
-    out[row >> 6] |= static_cast<std::uint64_t>(cmp(number_at(nodes, row, attribute), constant)) << (row & 63);
-  }
+  for (const std::uint32_t row : rows) out[row >> 6] |= test(row) << (row & 63);
 }
 
 // One test that is not a layout test, on `rows`, into `out` (zeroed first).
 void evaluate_dynamic(const Expression& e, size_t test, const sdk::NodeColumns& nodes, const sdk::PlacementQuery& query,
                       std::span<const std::uint32_t> rows, Words& out) {
   std::fill(out.begin(), out.end(), 0);
-  if (const auto c = e.number_comparison(test)) {
-    using C = Expression::Compare;
-    switch (c->compare) {
-      case C::kEq:
-        return compare_rows(nodes, rows, c->attribute, c->constant, std::equal_to<>(), out);
-      case C::kNe:
-        return compare_rows(nodes, rows, c->attribute, c->constant, std::not_equal_to<>(), out);
-      case C::kLt:
-        return compare_rows(nodes, rows, c->attribute, c->constant, std::less<>(), out);
-      case C::kLe:
-        return compare_rows(nodes, rows, c->attribute, c->constant, std::less_equal<>(), out);
-      case C::kGt:
-        return compare_rows(nodes, rows, c->attribute, c->constant, std::greater<>(), out);
-      case C::kGe:
-        return compare_rows(nodes, rows, c->attribute, c->constant, std::greater_equal<>(), out);
-    }
-  }
+  if (const auto c = e.number_comparison(test)) return compare_rows(nodes, rows, *c, out);
   ColumnFacts facts(nodes, query);
   for (const std::uint32_t row : rows) {
     facts.set_row(row);

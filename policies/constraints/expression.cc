@@ -512,26 +512,6 @@ std::optional<double> as_number(const Value& v) {
   return out;
 }
 
-template <typename T>
-bool ordered(const T& a, const T& b, Expression::Compare c) {
-  using C = Expression::Compare;
-  switch (c) {
-    case C::kEq:
-      return a == b;
-    case C::kNe:
-      return a != b;
-    case C::kLt:
-      return a < b;
-    case C::kLe:
-      return a <= b;
-    case C::kGt:
-      return a > b;
-    case C::kGe:
-      return a >= b;
-  }
-  return false;
-}
-
 // Missing values compare false (even with !=); numbers compare as numbers when either side
 // is one, else as text.
 bool compare(const Value& a, const Value& b, Expression::Compare c) {

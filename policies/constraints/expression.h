@@ -130,4 +130,26 @@ class Expression {
   bool labels_only_ = true;
 };
 
+// `a <op> b`: what a comparison test means once both sides are values of one type (the
+// interpreter's texts and numbers, the constraints policy's column loops).
+template <typename T>
+bool ordered(const T& a, const T& b, Expression::Compare c) {
+  using C = Expression::Compare;
+  switch (c) {
+    case C::kEq:
+      return a == b;
+    case C::kNe:
+      return a != b;
+    case C::kLt:
+      return a < b;
+    case C::kLe:
+      return a <= b;
+    case C::kGt:
+      return a > b;
+    case C::kGe:
+      return a >= b;
+  }
+  return false;
+}
+
 }  // namespace novacron::policy::constraints
